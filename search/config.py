@@ -1,0 +1,80 @@
+"""A study's settings: a TOML preset from studies/, then the command line's flags on top."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from search.errors import UserError
+
+__all__ = ["PROJECT_ROOT", "StudyConfig", "default_storage", "load_preset", "synth_dir"]
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PRESETS = PROJECT_ROOT / "studies"
+
+
+def default_storage() -> str:
+    """One SQLite file under studies/: right for one process; many workers need an RDB or journal."""
+    PRESETS.mkdir(exist_ok=True)
+    return f"sqlite:///{PRESETS / 'search.db'}"
+
+
+def synth_dir(synth: dict[str, int]) -> Path:
+    """Where the embedded benchmark of this size lives; its name says its size."""
+    return PROJECT_ROOT / "data" / f"synth-{synth['classes']}c-{synth['size']}px"
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    space: str
+    data: Path | None = None  # None: the embedded synthetic benchmark described by `synth`
+    synth: dict[str, int] = field(default_factory=dict)
+    study: str | None = None
+    storage: str | None = None
+    trials: int | None = 20
+    timeout: float | None = None
+    epochs: int = 10
+    device: str = "auto"
+    seed: int = 0
+    metric: str = "accuracy"
+    sampler: dict[str, Any] = field(default_factory=lambda: {"name": "tpe"})
+    pruner: dict[str, Any] = field(default_factory=lambda: {"name": "hyperband"})
+    preset: str = ""
+
+    def data_dir(self) -> Path:
+        return self.data if self.data is not None else synth_dir(self.synth)
+
+    def study_name(self) -> str:
+        return self.study or f"{self.space}-{self.data_dir().name}"
+
+    def storage_url(self) -> str:
+        return self.storage or default_storage()
+
+
+KNOWN_KEYS = {f for f in StudyConfig.__dataclass_fields__} | {"cpu"}
+
+
+def load_preset(name: str, device_type: str) -> StudyConfig:
+    """Reads studies/NAME.toml; its [cpu] table overrides the rest when the device is a CPU, so the
+    bare command gives a quick study on a laptop and the full one on a GPU."""
+    path = PRESETS / f"{name}.toml"
+    if not path.is_file():
+        known = sorted(p.stem for p in PRESETS.glob("*.toml"))
+        raise UserError(f"no study preset {path}; known presets: {', '.join(known)}")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"{path}: not valid TOML ({e})") from None
+    unknown = set(raw) - KNOWN_KEYS
+    if unknown:
+        raise UserError(f"{path}: unknown setting {sorted(unknown)[0]!r}; known: {', '.join(sorted(KNOWN_KEYS))}")
+    cpu = raw.pop("cpu", {})
+    if device_type == "cpu":
+        for key, value in cpu.items():
+            raw[key] = {**raw[key], **value} if isinstance(value, dict) and key in raw else value
+    if "data" in raw:
+        raw["data"] = Path(raw["data"])
+    return replace(StudyConfig(space=raw.pop("space", name)), preset=name, **raw)

@@ -1,0 +1,103 @@
+"""Finds a dataset's layout, decodes it once, and caches the arrays keyed by the files' content.
+
+A second load of unchanged files reads a few .npy files instead of decoding every image again;
+changing, adding or removing any file of the dataset changes the key and rebuilds the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from search.data import gic
+from search.data.dataset import DataError, Dataset
+
+__all__ = ["LAYOUTS", "cache_dir", "dataset_key", "load_dataset"]
+
+LAYOUTS = {"gic": gic}
+CACHE_FORMAT = 1  # bump when the arrays a reader produces change for the same files
+ARRAYS = ("train_x", "train_y", "val_x", "val_y", "test_x")
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("GIC_CACHE_DIR", Path.home() / ".cache" / "gic-search")) / "datasets"
+
+
+def detect_layout(root: Path) -> str:
+    for name, layout in LAYOUTS.items():
+        if layout.detect(root):
+            return name
+    raise DataError(
+        f"{root}: no known dataset layout found (looked for gic: train.csv and train_images/)"
+    )
+
+
+def dataset_key(root: Path, layout: str) -> str:
+    """A digest of every file's relative name and bytes: content, not timestamps, decides."""
+    digest = hashlib.blake2b(f"{layout}:{CACHE_FORMAT}".encode(), digest_size=16)
+    for path in LAYOUTS[layout].files(root):
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _save(ds: Dataset, folder: Path) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
+    try:
+        for name in ARRAYS:
+            value = getattr(ds, name)
+            if value is not None:
+                np.save(tmp / f"{name}.npy", value, allow_pickle=False)
+        meta = {"name": ds.name, "class_names": ds.class_names, "test_names": ds.test_names}
+        (tmp / "meta.json").write_text(json.dumps(meta))
+        os.replace(tmp, folder)  # atomic: a reader never sees half a cache entry
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _load(folder: Path) -> Dataset:
+    meta = json.loads((folder / "meta.json").read_text())
+    arrays = {
+        name: np.load(folder / f"{name}.npy", allow_pickle=False) if (folder / f"{name}.npy").exists() else None
+        for name in ARRAYS
+    }
+    return Dataset(name=meta["name"], class_names=meta["class_names"], test_names=meta["test_names"], **arrays)
+
+
+def load_dataset(
+    path: str | Path,
+    layout: str = "auto",
+    *,
+    use_cache: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+) -> Dataset:
+    root = Path(path)
+    if not root.is_dir():
+        raise DataError(f"{root}: dataset folder does not exist")
+    if layout == "auto":
+        layout = detect_layout(root)
+    elif layout not in LAYOUTS:
+        raise DataError(f"unknown layout {layout!r}; known: {', '.join(LAYOUTS)}")
+    if not use_cache:
+        return LAYOUTS[layout].read(root, progress=progress)
+    entry = cache_dir() / dataset_key(root, layout)
+    if (entry / "meta.json").is_file():
+        ds = _load(entry)
+        ds.name = root.name  # the same files under another folder name are the same data
+        return ds
+    ds = LAYOUTS[layout].read(root, progress=progress)
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    if not entry.exists():
+        try:
+            _save(ds, entry)
+        except OSError:
+            pass  # a read-only or full cache must not stop the run; the next load decodes again
+    return ds

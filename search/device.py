@@ -1,0 +1,53 @@
+"""Which device a trial runs on, and the speed settings that go with it."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from search.errors import UserError
+
+__all__ = ["autocast", "describe", "resolve_device", "setup"]
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA, then Apple's MPS, then the CPU; an explicit name must be available."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: CUDA is not available on this machine (try --device cpu)")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise UserError("--device mps: Apple's MPS is not available on this machine (try --device cpu)")
+    if name not in ("cpu", "mps") and not name.startswith("cuda"):
+        raise UserError(f"--device {name}: expected auto, cpu, cuda, cuda:N or mps")
+    return torch.device(name)
+
+
+def setup(device: torch.device) -> None:
+    """Process-wide settings: cuDNN picks the fastest kernels for the (fixed) batch shapes, and
+    TF32 matmuls where bf16 autocast does not reach."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
+def autocast(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA (no loss scaling needed, unlike fp16); full precision elsewhere, where
+    bf16 is slower or unsupported."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "cpu":
+        return f"cpu ({torch.get_num_threads()} threads)"
+    return device.type

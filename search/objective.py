@@ -1,0 +1,99 @@
+"""The only place that joins a space, a model, the data and the training loop to an Optuna trial."""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import statistics
+from types import ModuleType
+
+import optuna
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from gic_models import create_model
+from search.device import describe
+from search.train import Diverged, EpochResult, Tensors, fit
+
+__all__ = ["Objective", "count_flops", "trial_seed"]
+
+
+def trial_seed(study_seed: int, trial_number: int) -> int:
+    """A trial's seed from the study's seed and its number: reruns reproduce it, trials differ."""
+    digest = hashlib.blake2b(f"{study_seed}:{trial_number}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "little") & 0x7FFFFFFF
+
+
+def count_flops(model: nn.Module, in_shape: tuple[int, int, int]) -> int:
+    """Forward FLOPs for one image (a multiply-add counts 2), as torch's own counter sees them."""
+    was_training = model.training
+    model.eval()
+    try:
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            model(torch.zeros(1, *in_shape))
+    finally:
+        model.train(was_training)
+    return int(counter.get_total_flops())
+
+
+class Objective:
+    """Builds, trains and reports one trial. ``metric`` is an EpochResult field (accuracy, macro_f1)."""
+
+    def __init__(self, space: ModuleType, data: Tensors, in_shape, epochs: int, metric: str, seed: int):
+        self.space, self.data, self.in_shape = space, data, in_shape
+        self.epochs, self.metric, self.seed = epochs, metric, seed
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        cfg = self.space.suggest(trial)
+        seed = trial_seed(self.seed, trial.number)
+        torch.manual_seed(seed)  # the initial weights belong to the trial's seed too
+        model = create_model(cfg.model, cfg.arch, self.data.num_classes, self.in_shape)
+        device = self.data.train_x.device
+        trial.set_user_attr("seed", seed)
+        trial.set_user_attr("device", describe(device))
+        trial.set_user_attr("params", sum(p.numel() for p in model.parameters()))
+        trial.set_user_attr("flops_per_image", count_flops(model, self.in_shape))
+        history: list[EpochResult] = []
+
+        def report(result: EpochResult) -> None:
+            history.append(result)
+            value = getattr(result, self.metric)
+            trial.report(value, result.epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned after epoch {result.epoch}: {self.metric} {value:.4f}")
+
+        try:
+            fit(model, self.data, cfg.train, epochs=self.epochs, seed=seed, on_epoch=report)
+        except Diverged as e:
+            trial.set_user_attr("pruned_reason", str(e))
+            raise optuna.TrialPruned(str(e)) from None
+        except optuna.TrialPruned as e:
+            trial.set_user_attr("pruned_reason", str(e))
+            raise
+        except torch.OutOfMemoryError as e:
+            # FAIL, not a constraint: the study goes on (run() catches it) and the reason is kept.
+            trial.set_user_attr("fail_reason", f"CUDA out of memory: {str(e).splitlines()[0]}")
+            raise
+        finally:
+            self._record(trial, history)
+            del model
+            gc.collect()
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+        return getattr(history[-1], self.metric)
+
+    def _record(self, trial: optuna.Trial, history: list[EpochResult]) -> None:
+        if not history:
+            return
+        trial.set_user_attr("epochs", len(history))
+        trial.set_user_attr("epoch_seconds", round(statistics.median(r.seconds for r in history), 4))
+        best = max(history, key=lambda r: getattr(r, self.metric))
+        trial.set_user_attr("best_epoch", best.epoch)
+        trial.set_user_attr("best_value", getattr(best, self.metric))
+        last = history[-1]
+        trial.set_user_attr("accuracy", last.accuracy)
+        trial.set_user_attr("macro_f1", last.macro_f1)
+        trial.set_user_attr("per_class_f1", last.per_class_f1)
+        trial.set_user_attr("train_loss", [round(r.train_loss, 5) for r in history])
+        trial.set_user_attr("val_loss", [round(r.val_loss, 5) for r in history])

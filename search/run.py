@@ -1,0 +1,137 @@
+"""`run`: data ready and on the device, the study opened, the seed designs queued, trials run."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import torch
+
+from search.config import StudyConfig
+from search.data import Dataset, load_dataset
+from search.data.synth import generate
+from search.device import describe, resolve_device, setup
+from search.errors import UserError
+from search.metrics import METRICS
+from search.objective import Objective
+from search.progress import Progress
+from search.study import make_pruner, make_sampler, open_study
+from search.train import Tensors
+from spaces import get_space
+
+__all__ = ["ensure_synth", "load_data", "run_study", "to_device"]
+
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def ensure_synth(cfg: StudyConfig) -> None:
+    root = cfg.data_dir()
+    if cfg.data is not None or (root / "train.csv").exists():
+        return
+    s = cfg.synth
+    log(f"generating the synthetic benchmark ({s['classes']} classes, {s['size']}px) into {root} ...")
+    start = time.perf_counter()
+    generate(root, **s)
+    log(f"  done in {time.perf_counter() - start:.0f}s")
+
+
+def load_data(root: Path) -> Dataset:
+    start = time.perf_counter()
+    decoded = []
+
+    def progress(done: int, total: int) -> None:
+        decoded.append(done)
+        print(f"\rdecoding images {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    ds = load_dataset(root, progress=progress)
+    if decoded:
+        print(file=sys.stderr)
+    log(
+        f"data {root}: {len(ds.train_x)} train, {0 if ds.val_x is None else len(ds.val_x)} val, "
+        f"{0 if ds.test_x is None else len(ds.test_x)} test, {ds.num_classes} classes, "
+        f"{ds.in_shape[2]}x{ds.in_shape[1]} ({time.perf_counter() - start:.1f}s)"
+    )
+    return ds
+
+
+def to_device(ds: Dataset, device: torch.device, train_on: str = "train") -> Tensors:
+    """The dataset as device tensors; ``train+val`` folds the validation split into training."""
+    mean, std = ds.stats()
+    train_x, train_y = ds.train_x, ds.train_y
+    val_x, val_y = ds.val_x, ds.val_y
+    if train_on == "train+val" and val_x is not None:
+        train_x, train_y = np.concatenate([train_x, val_x]), np.concatenate([train_y, val_y])
+    if val_x is None:
+        raise UserError(f"{ds.name}: no validation split (val.csv); the search needs one to score trials")
+
+    def put(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(a)).to(device)
+
+    return Tensors(
+        train_x=put(train_x), train_y=put(train_y), val_x=put(val_x), val_y=put(val_y),
+        mean=put(mean), std=put(std), num_classes=ds.num_classes,
+    )
+
+
+def _check_same_study(study: optuna.Study, cfg: StudyConfig, data: Path) -> None:
+    attrs = study.user_attrs
+    for key, value in (("space", cfg.space), ("data", str(data)), ("metric", cfg.metric)):
+        if key in attrs and attrs[key] != value:
+            raise UserError(
+                f"study {study.study_name!r} was made with {key} {attrs[key]!r}, not {value!r}; "
+                f"use --study to name a new one"
+            )
+
+
+def run_study(cfg: StudyConfig, progress: bool = True) -> optuna.Study:
+    if cfg.metric not in METRICS:
+        raise UserError(f"unknown metric {cfg.metric!r}; known: {', '.join(METRICS)}")
+    space = get_space(cfg.space)
+    device = resolve_device(cfg.device)
+    sampler, pruner = make_sampler(cfg.sampler, cfg.seed), make_pruner(cfg.pruner)
+    data_dir = cfg.data_dir().resolve()
+    ensure_synth(cfg)
+    ds = load_data(data_dir)  # bad data fails here, before a study is created for it
+    study = open_study(cfg.study_name(), cfg.storage_url(), sampler, pruner)
+    _check_same_study(study, cfg, data_dir)
+    setup(device)
+    tensors = to_device(ds, device)
+    for key, value in (("space", cfg.space), ("data", str(data_dir)), ("metric", cfg.metric),
+                       ("epochs", cfg.epochs), ("seed", cfg.seed), ("preset", cfg.preset)):
+        study.set_user_attr(key, value)
+    if not study.trials:
+        for name, params in space.SEED_DESIGNS.items():
+            study.enqueue_trial(params, user_attrs={"design": name}, skip_if_exists=True)
+    finished = sum(t.state in FINISHED for t in study.trials)
+    remaining = None if cfg.trials is None else cfg.trials - finished
+    log(
+        f"study {study.study_name!r} in {cfg.storage_url()}: {finished} trials finished, "
+        f"{'no limit' if remaining is None else remaining} to go, {cfg.epochs} epochs each, "
+        f"on {describe(device)}"
+    )
+    if remaining is not None and remaining <= 0:
+        log(f"the study already has {finished} finished trials; raise --trials to run more")
+        return study
+    objective = Objective(space, tensors, ds.in_shape, cfg.epochs, cfg.metric, cfg.seed)
+    bar = Progress(remaining, cfg.metric, enabled=progress)
+    callbacks = [bar]
+    if cfg.trials is not None:
+        callbacks.append(optuna.study.MaxTrialsCallback(cfg.trials, states=FINISHED))
+    try:
+        study.optimize(
+            objective, n_trials=remaining, timeout=cfg.timeout, callbacks=callbacks,
+            catch=(torch.OutOfMemoryError,),
+        )
+    except KeyboardInterrupt:
+        bar.close()
+        log("interrupted: the running trial is marked failed; rerun the same command to continue")
+        raise SystemExit(130) from None
+    bar.close()
+    return study

@@ -1,0 +1,223 @@
+"""The training loop: device tensors in, metrics per epoch out, a callback for whoever listens.
+
+This module knows neither Optuna nor any search space. Speed rules (DESIGN.md): the whole split is
+a uint8 tensor on the device, batches are indexed with a device-side permutation, augmentation is
+batched tensor ops, and the loss and confusion matrix are accumulated on the device and read once
+per epoch. On CUDA: bf16 autocast, channels_last.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from search.augment import AugmentConfig, augment_batch, mix
+from search.device import autocast
+from search.metrics import confusion_update, scores
+
+__all__ = ["Diverged", "EpochResult", "Tensors", "TrainConfig", "evaluate", "fit", "predict_proba"]
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+SCHEDULES = ("constant", "cosine", "onecycle", "exp_decay")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9  # sgd and rmsprop only
+    nesterov: bool = False  # sgd only
+    batch_size: int = 64
+    schedule: str = "cosine"  # per step; "exp_decay" is Keras' x0.9 every 10,000 steps (seed 000)
+    warmup: float = 0.0  # fraction of all steps spent warming up linearly before "cosine"
+    label_smoothing: float = 0.0
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass
+class Tensors:
+    """One dataset on the device: uint8 images (N, C, H, W), int64 labels, train-split statistics."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor | None
+    val_y: torch.Tensor | None
+    mean: torch.Tensor  # (C,) in [0, 1] units
+    std: torch.Tensor
+    num_classes: int
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    epoch: int  # 1-based
+    train_loss: float
+    seconds: float  # training time of this epoch, evaluation excluded
+    lr: float
+    val_loss: float | None = None
+    accuracy: float | None = None
+    macro_f1: float | None = None
+    per_class_f1: list[float] | None = None
+
+
+class Diverged(RuntimeError):
+    """The training loss stopped being a finite number."""
+
+
+def _normalise(x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    return (x - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
+
+
+def _as_float(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    x = x.float().div_(255)
+    return x.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else x
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    params = model.parameters()
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov and cfg.momentum > 0,
+            weight_decay=cfg.weight_decay,
+        )
+    if cfg.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}; known: {', '.join(OPTIMIZERS)}")
+
+
+def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int, epochs: int):
+    total = steps_per_epoch * epochs
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total)
+    warmup = int(cfg.warmup * total)
+
+    def factor(step: int) -> float:
+        if cfg.schedule == "exp_decay":
+            return 0.9 ** (step / 10_000)
+        if step < warmup:
+            return (step + 1) / warmup
+        if cfg.schedule == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+        return 1.0
+
+    if cfg.schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {cfg.schedule!r}; known: {', '.join(SCHEDULES)}")
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+@torch.no_grad()
+def predict_logits(
+    model: nn.Module, x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, batch: int = 1024
+) -> torch.Tensor:
+    """Logits (float32, on x's device) for uint8 images ``x``, in eval mode."""
+    was_training = model.training
+    model.eval()
+    out = []
+    for start in range(0, x.shape[0], batch):
+        xb = _normalise(_as_float(x[start : start + batch], x.device), mean, std)
+        with autocast(x.device):
+            out.append(model(xb).float())
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def predict_proba(model, x, mean, std, batch: int = 1024) -> torch.Tensor:
+    return predict_logits(model, x, mean, std, batch).softmax(1)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: Tensors, batch: int = 1024) -> dict:
+    """Validation loss, accuracy, macro-F1, per-class F1 and the confusion matrix (as lists)."""
+    n = data.num_classes
+    confusion = torch.zeros(n, n, dtype=torch.long, device=data.val_x.device)
+    loss = torch.zeros((), device=data.val_x.device)
+    for start in range(0, data.val_x.shape[0], batch):
+        logits = predict_logits(model, data.val_x[start : start + batch], data.mean, data.std, batch)
+        y = data.val_y[start : start + batch]
+        loss += F.cross_entropy(logits, y, reduction="sum")
+        confusion_update(confusion, y, logits.argmax(1))
+    result = scores(confusion)
+    result["val_loss"] = loss.item() / data.val_x.shape[0]
+    result["confusion"] = confusion.tolist()
+    return result
+
+
+def fit(
+    model: nn.Module,
+    data: Tensors,
+    cfg: TrainConfig,
+    *,
+    epochs: int,
+    seed: int = 0,
+    on_epoch: Callable[[EpochResult], None] | None = None,
+) -> list[EpochResult]:
+    """Trains ``model`` in place on ``data`` (already on the device) and returns every epoch's result.
+
+    ``on_epoch`` is called after each epoch; an exception it raises (a pruner's verdict, say) stops
+    training and propagates. A non-finite training loss raises ``Diverged``.
+    """
+    device = data.train_x.device
+    torch.manual_seed(seed)
+    host_rng = np.random.default_rng(seed)  # mixing weights: drawn on the host, no device sync
+    model.to(device)
+    if device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    n = data.train_x.shape[0]
+    batch = min(cfg.batch_size, n)
+    steps = n // batch  # drop the ragged tail: fixed shapes, and no batch-norm on a 1-image batch
+    opt = make_optimizer(model, cfg)
+    schedule = make_schedule(opt, cfg, steps, epochs)
+    history = []
+    for epoch in range(1, epochs + 1):
+        model.train()
+        start = time.perf_counter()
+        loss_sum = torch.zeros((), device=device)
+        order = torch.randperm(n, device=device)
+        lr = opt.param_groups[0]["lr"]
+        for step in range(steps):
+            idx = order[step * batch : (step + 1) * batch]
+            x = augment_batch(_as_float(data.train_x[idx], device), cfg.augment)
+            y = data.train_y[idx]
+            perm, lam = None, 1.0
+            if cfg.augment.mix != "none":
+                x, perm, lam = mix(x, cfg.augment.mix, cfg.augment.mix_alpha, host_rng)
+            x = _normalise(x, data.mean, data.std)
+            with autocast(device):
+                logits = model(x)
+            logits = logits.float()
+            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+            if perm is not None:
+                loss = lam * loss + (1 - lam) * F.cross_entropy(
+                    logits, y[perm], label_smoothing=cfg.label_smoothing
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            schedule.step()
+            loss_sum += loss.detach()
+        train_loss = loss_sum.item() / max(steps, 1)  # the epoch's one host sync
+        seconds = time.perf_counter() - start
+        if not math.isfinite(train_loss):
+            raise Diverged(f"training loss became {train_loss} in epoch {epoch} (lr {cfg.lr:.3g})")
+        result = EpochResult(epoch, train_loss, seconds, lr)
+        if data.val_x is not None:
+            ev = evaluate(model, data)
+            result = EpochResult(
+                epoch, train_loss, seconds, lr, ev["val_loss"], ev["accuracy"], ev["macro_f1"],
+                ev["per_class_f1"],
+            )
+        history.append(result)
+        if on_epoch is not None:
+            on_epoch(result)
+    return history

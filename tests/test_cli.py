@@ -1,0 +1,79 @@
+"""The CLI end to end on tiny data: synth, run, best, retrain, export, and a rerun that continues."""
+
+from __future__ import annotations
+
+import csv
+
+import optuna
+import pytest
+
+from search.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+def test_search_retrain_export_end_to_end(tmp_path, capsys):
+    data = tmp_path / "ds"
+    assert main(["data", "synth", "--out", str(data), "--classes", "10", "--size", "32",
+                 "--train", "300", "--val", "100", "--test", "50"]) == 0
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    common = ["--storage", storage, "--study", "e2e"]
+    assert main(["run", "cnn", "--data", str(data), *common, "--trials", "3", "--epochs", "2",
+                 "--device", "cpu", "--no-progress"]) == 0
+
+    study = optuna.load_study(study_name="e2e", storage=storage)
+    finished = [t for t in study.trials if t.state.is_finished()]
+    assert len(finished) == 3
+    first = study.trials[0]
+    assert first.user_attrs["design"] == "seed000-cnn"  # the hand-tuned design runs first
+    assert first.params["filters_l3"] == 256
+    for key in ("params", "flops_per_image", "epoch_seconds", "device", "seed", "best_epoch"):
+        assert key in first.user_attrs, key
+    assert first.user_attrs["flops_per_image"] > first.user_attrs["params"]
+
+    assert main(["best", *common]) == 0
+    assert '"params"' in capsys.readouterr().out
+
+    model_dir = tmp_path / "model"
+    assert main(["retrain", *common, "--out", str(model_dir), "--device", "cpu"]) == 0
+    assert (model_dir / "model.safetensors").is_file() and (model_dir / "model.json").is_file()
+    out = capsys.readouterr().out
+    assert "validation accuracy" in out
+
+    submission = tmp_path / "sub.csv"
+    assert main(["export", *common, "--out", str(submission), "--device", "cpu"]) == 0
+    rows = list(csv.reader(submission.open()))
+    test_rows = list(csv.reader((data / "test.csv").open()))
+    assert rows[0] == ["Image", "Class"]
+    assert len(rows) == len(test_rows) == 51
+    assert [r[0] for r in rows[1:]] == [r[0] for r in test_rows[1:]]  # test.csv's order
+    assert all(0 <= int(r[1]) < 10 for r in rows[1:])
+
+    # The same command with a larger budget continues the same study instead of starting over.
+    assert main(["run", "cnn", "--data", str(data), *common, "--trials", "4", "--epochs", "2",
+                 "--device", "cpu", "--no-progress"]) == 0
+    study = optuna.load_study(study_name="e2e", storage=storage)
+    assert sum(t.state.is_finished() for t in study.trials) == 4
+
+
+def test_bad_names_are_one_line_errors(tmp_path, capsys, tiny_data):
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    assert main(["run", "nosuchspace", "--storage", storage]) == 2
+    assert "known spaces: cnn" in capsys.readouterr().err
+    assert main(["run", "cnn", "--data", str(tmp_path / "missing"), "--storage", storage,
+                 "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "does not exist" in err
+    assert main(["best", "--storage", storage, "--study", "nope"]) == 2
+    assert "no study 'nope'" in capsys.readouterr().err
+    assert main(["run", "cnn", "--data", str(tiny_data), "--storage", "postgresql://u@127.0.0.1:1/db",
+                 "--device", "cpu"]) == 2
+    assert "cannot open storage" in capsys.readouterr().err
+
+
+def test_every_subcommand_has_help(capsys):
+    for command in (["run"], ["best"], ["retrain"], ["export"], ["data", "synth"]):
+        with pytest.raises(SystemExit) as exit_:
+            main([*command, "--help"])
+        assert exit_.value.code == 0
+        assert "--" in capsys.readouterr().out

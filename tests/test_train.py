@@ -1,0 +1,152 @@
+"""The training loop, its batched augmentations and metrics, and how the objective reports failures."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+import torch
+from sklearn.metrics import f1_score
+
+from search import objective as objective_module
+from search.augment import AugmentConfig, augment_batch, colour_jitter, cutout, flip, mix, translate
+from search.metrics import confusion_update, scores
+from search.objective import Objective
+from search.train import Diverged, Tensors, TrainConfig, fit
+from spaces import get_space
+from spaces.cnn import SEED000
+
+
+def blobs(n=256, classes=4, side=16, seed=0) -> Tensors:
+    """Classes told apart by which quadrant is bright: learnable in a few epochs on the CPU."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, classes, (n,), generator=g)
+    x = torch.randint(0, 60, (n, 3, side, side), generator=g, dtype=torch.uint8)
+    h = side // 2
+    for c in range(classes):
+        r, col = divmod(c, 2)
+        x[y == c, :, r * h : (r + 1) * h, col * h : (col + 1) * h] += 150
+    half = n // 2
+    return Tensors(x[:half], y[:half], x[half:], y[half:], torch.full((3,), 0.4), torch.full((3,), 0.3), classes)
+
+
+def small_cnn():
+    from gic_models import create_model
+    from gic_models.cnn import CNNSpec, ConvLayer
+
+    return create_model("cnn", CNNSpec(convs=(ConvLayer(8), ConvLayer(16)), head="avg"), 4, (3, 16, 16))
+
+
+def test_fit_learns_and_reports_every_epoch():
+    seen = []
+    history = fit(small_cnn(), blobs(), TrainConfig(lr=1e-2, batch_size=32), epochs=8, on_epoch=seen.append)
+    assert [r.epoch for r in seen] == list(range(1, 9)) and seen == history
+    assert history[-1].train_loss < history[0].train_loss
+    assert history[-1].accuracy > 0.8
+
+
+def test_fit_is_reproducible_on_the_cpu():
+    aug = AugmentConfig(flip=True, translate=2, cutout=4, jitter=0.2, mix="cutmix")
+    cfg = TrainConfig(lr=3e-3, batch_size=32, augment=aug)
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(1)
+        runs.append([r.train_loss for r in fit(small_cnn(), blobs(), cfg, epochs=2, seed=7)])
+    assert runs[0] == runs[1]
+
+
+def test_non_finite_loss_raises_diverged():
+    model = small_cnn()
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+    with pytest.raises(Diverged, match="training loss became nan in epoch 1"):
+        fit(model, blobs(), TrainConfig(), epochs=3)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine", "onecycle", "exp_decay"])
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "rmsprop"])
+def test_every_optimizer_and_schedule_trains(optimizer, schedule):
+    cfg = TrainConfig(optimizer=optimizer, schedule=schedule, lr=1e-2, batch_size=64, warmup=0.1)
+    history = fit(small_cnn(), blobs(n=128), cfg, epochs=1)
+    assert np.isfinite(history[0].train_loss)
+
+
+def test_augmentations_keep_shape_and_range():
+    x = torch.rand(8, 3, 16, 16)
+    for out in (flip(x), translate(x, 3), cutout(x, 6), colour_jitter(x, 0.4),
+                augment_batch(x, AugmentConfig(flip=True, translate=2, cutout=4, jitter=0.3))):
+        assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
+
+
+def test_flip_mirrors_each_image_or_leaves_it():
+    x = torch.rand(64, 3, 8, 8)
+    out = flip(x)
+    mirrored = (out == x.flip(3)).flatten(1).all(1)
+    kept = (out == x).flatten(1).all(1)
+    assert (mirrored | kept).all() and mirrored.any() and kept.any()
+
+
+def test_translate_moves_content_and_cutout_zeroes_a_square():
+    x = torch.rand(16, 3, 12, 12)
+    out = translate(x, 2)
+    assert not torch.equal(out, x)
+    assert torch.equal(translate(x, 0), x)  # no shift allowed: every image unchanged
+    zeroed = (cutout(torch.ones(32, 1, 12, 12), 4) == 0).flatten(1).sum(1)
+    assert zeroed.max() <= 16 and zeroed.float().mean() > 4
+
+
+def test_mixing_weights():
+    rng = np.random.default_rng(0)
+    x = torch.rand(8, 3, 16, 16)
+    mixed, perm, lam = mix(x, "mixup", 1.0, rng)
+    assert torch.allclose(mixed, lam * x + (1 - lam) * x[perm])
+    pasted, perm, lam = mix(x, "cutmix", 1.0, rng)
+    from_x = (pasted == x).flatten(1).float().mean().item()
+    assert abs(from_x - lam) < 0.1  # lam is the share of each image that is still its own
+
+
+def test_scores_match_scikit_learn():
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 6, (500,), generator=g)
+    pred = torch.where(torch.rand(500, generator=g) < 0.6, y, torch.randint(0, 5, (500,), generator=g))
+    confusion = torch.zeros(6, 6, dtype=torch.long)
+    confusion_update(confusion, y, pred)
+    s = scores(confusion)
+    assert s["accuracy"] == pytest.approx((y == pred).float().mean().item())
+    assert s["macro_f1"] == pytest.approx(f1_score(y, pred, average="macro"))
+
+
+def _study_with(monkeypatch, fake_fit):
+    monkeypatch.setattr(objective_module, "fit", fake_fit)
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial(SEED000)
+    objective = Objective(get_space("cnn"), blobs(side=64), (3, 64, 64), epochs=3, metric="accuracy", seed=0)
+    return study, objective
+
+
+def test_objective_prunes_a_diverged_trial_with_its_reason(monkeypatch):
+    def diverge(*args, **kwargs):
+        raise Diverged("training loss became nan in epoch 2 (lr 0.1)")
+
+    study, objective = _study_with(monkeypatch, diverge)
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert "nan in epoch 2" in trial.user_attrs["pruned_reason"]
+
+
+def test_objective_fails_an_out_of_memory_trial_and_the_study_goes_on(monkeypatch):
+    calls = []
+
+    def oom_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        raise Diverged("stop here")
+
+    study, objective = _study_with(monkeypatch, oom_once)
+    study.optimize(objective, n_trials=2, catch=(torch.OutOfMemoryError,))
+    first, second = study.trials
+    assert first.state == optuna.trial.TrialState.FAIL
+    assert first.user_attrs["fail_reason"].startswith("CUDA out of memory")
+    assert second.state == optuna.trial.TrialState.PRUNED
