@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # pyproject.toml admit works, these are the ones installed when none is there yet.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup system-deps run test lint bench clean
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -24,7 +24,10 @@ run: setup
 lint: setup
 	$(PY) -m ruff check .
 
-test: setup lint
+system-deps:
+	bash tests/system_deps.sh
+
+test: setup lint system-deps
 	$(PY) -m pytest -q
 
 bench: setup

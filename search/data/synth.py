@@ -140,21 +140,35 @@ def _render(labels: np.ndarray, table: dict, size: int, d: float, rng: np.random
     n_blobs, n_lines = math.ceil(3 * d), math.ceil(2 * d)
     colours = uni(0, 1, (n, 1 + 2 * n_blobs + n_lines, 3))
     colours[:, 0] = 0.5 * colours[:, 0] + 0.5 * colours[:, 0].mean(1, keepdims=True) * 0.7 + 0.15
-    top = np.zeros((n, size, size), np.intp)
+    # A blob is small: it is drawn in a window around it (a sixth of the frame), on a map with a
+    # margin of h pixels so that a window near the border needs no special case.
+    h = math.ceil(1.42 * 0.13 * size) + 1  # 1.42 radii: the farthest a blob's outline reaches
+    top = np.zeros((n, size + 2 * h, size + 2 * h), np.intp)
+    win = np.arange(2 * h)
     for i in range(n_blobs):
         # Outlines between diamond, disc and square (like the class shapes), half of them striped.
-        u, v = local(uni(0, size), uni(0, size), uni(0.05, 0.13) * size, uni(-np.pi, np.pi))
+        cx, cy = uni(0, size), uni(0, size)
+        ox, oy = cx.astype(np.intp), cy.astype(np.intp)  # window: map [o, o + 2h) = image [o - h, o + h)
+        dx = (ox[:, None] + win - h).astype(_F)[:, None, :] + _F(0.5) - c(cx)
+        dy = (oy[:, None] + win - h).astype(_F)[:, :, None] + _F(0.5) - c(cy)
+        ang, rad = uni(-np.pi, np.pi), uni(0.05, 0.13) * size
+        co, si = c(np.cos(ang) / rad), c(np.sin(ang) / rad)
+        u, v = dx * co + dy * si, dy * co - dx * si
         au, av = np.abs(u), np.abs(v)
         w = rng.dirichlet((1, 1, 1), n).astype(_F).T
         dist = c(w[0] * 0.75) * (au + av) + c(w[1]) * np.sqrt(u * u + v * v) + c(w[2]) * np.maximum(au, av)
         inside = (dist < 1) & c(uni(0, 1) < 0.7)
-        np.putmask(top, inside, 1 + 2 * i)
-        np.putmask(top, inside & ((u * 3).astype(np.int8) & 1).astype(bool) & c(uni(0, 1) < 0.5), 2 + 2 * i)
+        stripe = inside & ((u * 3).astype(np.int8) & 1).astype(bool) & c(uni(0, 1) < 0.5)
+        at = (np.arange(n)[:, None, None], (oy[:, None] + win)[:, :, None], (ox[:, None] + win)[:, None, :])
+        patch = top[at]
+        patch[inside] = 1 + 2 * i
+        patch[stripe] = 2 + 2 * i
+        top[at] = patch
+    top = top[:, h:-h, h:-h] + np.arange(n)[:, None, None] * colours.shape[1]
     for i in range(n_lines):
         ang = uni(-np.pi, np.pi)
         dist = np.abs((xs - c(uni(0, size))) * c(np.sin(ang)) - (ys - c(uni(0, size))) * c(np.cos(ang)))
         np.putmask(top, (dist < c(uni(0.4, 1.2))) & c(uni(0, 1) < 0.7), 1 + 2 * n_blobs + i)
-    top += np.arange(n)[:, None, None] * colours.shape[1]
     flat = colours.reshape(-1, 3).T  # (3, n * colours): channel planes, so each lookup is one take
     img = np.empty((n, 3, size, size), _F)
     for ch in range(3):
@@ -184,20 +198,18 @@ def _render(labels: np.ndarray, table: dict, size: int, d: float, rng: np.random
     c1, c2 = pal[:, 0, :, None, None], pal[:, 1, :, None, None]
     img += alpha[:, None] * (c1 + (c2 - c1) * mix[:, None] - img)
 
-    # Lighting: a linear illumination gradient, contrast and brightness; then sensor noise (uniform,
-    # much cheaper to draw than Gaussian; its standard deviation is 0.05 d).
-    ang = uni(-np.pi, np.pi)
-    slope = c(uni(0, 0.5 * d) / size)
-    img *= (1 + (xs - size / 2) * slope * c(np.cos(ang)) + (ys - size / 2) * slope * c(np.sin(ang)))[:, None]
-    contrast = np.exp(uni() * _F(0.35 * d))
-    amp = _F(0.05 * d * 2 * math.sqrt(3))
-    offset = 0.5 - 0.5 * contrast + uni() * _F(0.12 * d) - amp / 2
-    img *= contrast[:, None, None, None]
+    # Lighting (an illumination gradient, contrast, brightness) and the scale to 0..255 fold into one
+    # gain map and one offset per image; then sensor noise, uniform because it is much cheaper to draw
+    # than Gaussian (its standard deviation is 0.05 d), and the +0.5 that makes astype round.
+    ang, slope, contrast = uni(-np.pi, np.pi), uni(0, 0.5 * d) / size, np.exp(uni() * _F(0.35 * d))
+    gain = (xs - size / 2) * c(slope * np.cos(ang)) + (ys - size / 2) * c(slope * np.sin(ang)) + 1
+    gain *= c(contrast * 255)
+    amp = _F(0.05 * d * 2 * math.sqrt(3) * 255)
+    offset = (0.5 - 0.5 * contrast + uni() * _F(0.12 * d)) * 255 - amp / 2 + 0.5
+    img *= gain[:, None]
     img += offset[:, None, None, None]
     img += rng.integers(0, 256, img.shape, dtype=np.uint8) * (amp / 255)
-    np.clip(img, 0, 1, out=img)
-    img *= 255
-    img += 0.5
+    np.clip(img, 0, 255, out=img)
     return img.transpose(0, 2, 3, 1).astype(np.uint8)
 
 
