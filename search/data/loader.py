@@ -91,6 +91,8 @@ def load_dataset(
         layout = detect_layout(root)
     elif layout not in LAYOUTS:
         raise DataError(f"unknown layout {layout!r}; known: {', '.join(LAYOUTS)}")
+    elif not LAYOUTS[layout].detect(root):
+        raise DataError(f"{root}: not in the {layout} layout (looked for {LAYOUTS[layout].LOOKS_FOR})")
     if not use_cache:
         return LAYOUTS[layout].read(root, progress=progress, size=image_size)
     entry = cache_dir() / dataset_key(root, layout, image_size)
