@@ -11,8 +11,6 @@ import warnings
 
 import numpy as np
 import torch
-from sklearn.exceptions import UndefinedMetricWarning
-from sklearn.metrics import f1_score, roc_auc_score
 
 __all__ = [
     "METRICS", "TASK_METRICS", "binary_scores", "confusion_update", "default_metric", "multilabel_scores",
@@ -61,6 +59,8 @@ def scores(confusion: torch.Tensor) -> dict[str, float | list[float]]:
 
 def binary_scores(logits: torch.Tensor, target: torch.Tensor) -> dict[str, float | list[float]]:
     """Accuracy at probability 0.5, ROC AUC, and F1 of each class, from one logit per image."""
+    from sklearn.metrics import f1_score, roc_auc_score  # here: a multiclass run never pays its import
+
     score = logits.detach().float().cpu().numpy().ravel()
     y = target.cpu().numpy().ravel().astype(np.int64)
     pred = (score > 0).astype(np.int64)
@@ -101,6 +101,9 @@ def multilabel_scores(probs: torch.Tensor, target: torch.Tensor, thresholds: tor
     is exactly right; a label with no positives on either side scores 0 in the macro mean, as
     scikit-learn's ``zero_division=0`` does.
     """
+    from sklearn.exceptions import UndefinedMetricWarning
+    from sklearn.metrics import f1_score
+
     y = target.cpu().numpy().astype(np.int64)
     pred = (probs >= thresholds).cpu().numpy().astype(np.int64)
     with warnings.catch_warnings():
