@@ -104,3 +104,22 @@ def test_bad_data_and_options_create_no_study(tmp_path, capsys):
         main(["run", "cnn", "--image-size", "huge"])
     assert exit_.value.code == 2
     assert "image size 'huge' is not N or WIDTHxHEIGHT" in capsys.readouterr().err
+
+
+def test_gic_export_without_test_csv_changes_nothing(tiny_data, tmp_path, capsys):
+    data = tmp_path / "gic"
+    shutil.copytree(tiny_data, data)
+    common = ["--storage", f"sqlite:///{tmp_path / 's.db'}", "--study", "gic"]
+    assert main(["run", "cnn", "--data", str(data), *common, "--trials", "1", "--epochs", "1", "--device", "cpu",
+                 "--no-progress"]) == 0
+    model = tmp_path / "model"
+    assert main(["retrain", *common, "--out", str(model), "--device", "cpu"]) == 0
+    sub = tmp_path / "sub.csv"
+    sub.write_text("Image,Class\nearlier,1\n")  # an earlier submission must survive a failed export
+    before = {p: p.read_bytes() for p in (sub, model / "model.json", model / "model.safetensors")}
+    (data / "test.csv").unlink()
+    capsys.readouterr()
+    assert main(["export", *common, "--out", str(sub), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {data / 'test.csv'}: missing; nothing to predict\n"
+    assert all(p.read_bytes() == b for p, b in before.items())

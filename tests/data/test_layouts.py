@@ -103,6 +103,7 @@ def bad_annotation(root, line):
         (lambda r: (r / "train" / "images" / "notes.txt").write_text("x"), "notes.txt: not an image file"),
         (lambda r: picture([1]).save(r / "train" / "images" / "cover.jpg"), "cover.jpg: image name does not end"),
         (lambda r: [p.unlink() for p in (r / "train" / "images").iterdir()], "no images .the split is empty"),
+        (lambda r: picture([1]).save(r / "train" / "images" / "im001.jpg"), "im1.jpg: duplicate image number 1"),
     ],
 )
 def test_helsinki_bad_input(helsinki, breakage, expected):
