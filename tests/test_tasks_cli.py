@@ -41,6 +41,10 @@ def test_multilabel_study_end_to_end(tmp_path, capsys):
     assert [r[0] for r in rows[1:]] == [f"im{n}.jpg" for n in range(61, 73)]
     assert all(len(r) == 5 and set(r[1:]) <= {"0", "1"} for r in rows[1:])
 
+    # The same study cannot go on with images of another size: its trials would not compare.
+    assert main(["run", "cnn", "--data", str(data), *common, *RUN[:-1], "24"]) == 2
+    assert "was made with data_options" in capsys.readouterr().err
+
 
 def test_binary_study_with_held_out_part_and_a_safe_failed_export(tmp_path, capsys):
     data = tmp_path / "faces"

@@ -8,6 +8,7 @@ from layouts import picture, write_folders, write_helsinki
 from PIL import Image
 
 from search.data import DataError, load_dataset
+from search.data import helsinki as helsinki_layout
 from search.data.loader import dataset_key
 
 
@@ -135,3 +136,16 @@ def test_folders_bad_input(folders, breakage, expected):
 def test_hidden_files_are_ignored(folders):
     (folders / "train" / "cat" / ".DS_Store").write_bytes(b"\0\1")
     assert len(load_dataset(folders).train_x) == 18
+
+
+def test_cache_keeps_the_task_and_labels(helsinki, monkeypatch):
+    root, truth = helsinki
+    load_dataset(root)
+    calls = []
+    real_read = helsinki_layout.read
+    monkeypatch.setattr(helsinki_layout, "read", lambda *a, **k: calls.append(1) or real_read(*a, **k))
+    again = load_dataset(root)
+    assert calls == [] and again.task == "multilabel" and np.array_equal(again.train_y, truth)
+    (root / "train" / "annotations" / "sea.txt").write_text("1\n")  # an edit is a new key: read again
+    load_dataset(root)
+    assert calls == [1]
