@@ -20,6 +20,22 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _image_size(text: str) -> tuple[int, int]:
+    from search.data.prepare import parse_image_size
+
+    try:
+        return parse_image_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
+    return value
+
+
 def _study_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--study", help="study name (default: the storage's only study)")
     p.add_argument("--storage", help="Optuna storage URL (default: SQLite under studies/)")
@@ -50,7 +66,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--epochs", type=_positive_int, help="epochs per trial (the most a trial may train)")
     run.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
     run.add_argument("--seed", type=int, help="study seed: the sampler's and, with trial numbers, each trial's")
-    run.add_argument("--metric", choices=["accuracy", "macro_f1"], help="validation metric to maximise")
+    run.add_argument("--metric", choices=["auto", "accuracy", "macro_f1", "roc_auc", "micro_f1", "samples_f1"],
+                     help="validation metric to maximise (auto: accuracy, or micro_f1 for multilabel); "
+                          "multiclass: accuracy, macro_f1; binary: accuracy, roc_auc; "
+                          "multilabel: micro_f1, macro_f1, samples_f1")
+    run.add_argument("--task", choices=["auto", "multiclass", "binary", "multilabel"],
+                     help="auto (default): multilabel for the Helsinki layout, binary for 2 classes, else multiclass")
+    run.add_argument("--layout", choices=["auto", "gic", "helsinki", "folders"],
+                     help="dataset layout (default: detected from the files)")
+    run.add_argument("--image-size", type=_image_size, metavar="N|WxH",
+                     help="resize every image to N x N or W x H pixels, stretching (no crop) when the aspect "
+                          "ratio differs (default: the data's own size, which must then be uniform)")
+    run.add_argument("--val-fraction", type=_fraction,
+                     help="share of train split off (stratified, seeded) as validation when the data has "
+                          "no validation split (default 0.1)")
+    run.add_argument("--test-fraction", type=_fraction,
+                     help="share of train kept as a labelled held-out test part, scored only by retrain "
+                          "(default 0; seed 004's 90/5/5 is --val-fraction 0.05 --test-fraction 0.05)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar (the per-trial lines stay)")
 
     best = sub.add_parser("best", help="print the best trial: value, parameters, attributes")
@@ -96,7 +128,8 @@ def cmd_run(args) -> None:
     device = resolve_device(args.device or "auto")
     cfg = load_preset(args.preset or args.space, device.type)
     overrides = {k: getattr(args, k) for k in ("data", "study", "storage", "trials", "timeout", "epochs",
-                                                "device", "seed", "metric") if getattr(args, k) is not None}
+                                                "device", "seed", "metric", "task", "layout", "image_size",
+                                                "val_fraction", "test_fraction") if getattr(args, k) is not None}
     cfg = replace(cfg, space=args.space, **overrides)
     study = run_study(cfg, progress=not args.no_progress)
     _print_best(study)
@@ -131,9 +164,15 @@ def cmd_retrain(args) -> None:
     from search.study import load_study
 
     study = load_study(args.study, args.storage or default_storage())
+    from search.metrics import TASK_METRICS
+
     out, metrics = retrain(study, args.trial, args.train_on, args.out, args.device)
     note = "" if metrics["held_out"] else " (not held out: trained on train+val)"
-    print(f"saved {out}: validation accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}{note}")
+    names = TASK_METRICS[study.user_attrs.get("task", "multiclass")]
+    values = ", ".join(f"{m} {metrics[m]:.4f}" for m in names)
+    holdout = metrics.get("holdout")
+    held = "" if holdout is None else "; held-out test " + ", ".join(f"{m} {holdout[m]:.4f}" for m in names)
+    print(f"saved {out}: validation {values}{note}{held}")
 
 
 def cmd_export(args) -> None:

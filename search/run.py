@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -12,17 +13,18 @@ import torch
 
 from search.config import StudyConfig
 from search.data import Dataset, load_dataset
+from search.data.prepare import DataOptions, prepare
 from search.data.synth import generate
 from search.device import describe, resolve_device, setup
 from search.errors import UserError
-from search.metrics import METRICS
+from search.metrics import TASK_METRICS, default_metric
 from search.objective import Objective
 from search.progress import Progress
 from search.study import make_pruner, make_sampler, open_study
 from search.train import Tensors
 from spaces import get_space
 
-__all__ = ["ensure_synth", "load_data", "run_study", "to_device"]
+__all__ = ["ensure_synth", "load_data", "resolve_metric", "run_study", "to_device"]
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
@@ -42,7 +44,9 @@ def ensure_synth(cfg: StudyConfig) -> None:
     log(f"  done in {time.perf_counter() - start:.0f}s")
 
 
-def load_data(root: Path) -> Dataset:
+def load_data(root: Path, options: DataOptions | None = None) -> Dataset:
+    """The dataset read (or taken from the cache), its task decided and its splits made."""
+    options = options or DataOptions()
     start = time.perf_counter()
     decoded = []
 
@@ -50,12 +54,15 @@ def load_data(root: Path) -> Dataset:
         decoded.append(done)
         print(f"\rdecoding images {done}/{total}", end="", file=sys.stderr, flush=True)
 
-    ds = load_dataset(root, progress=progress)
+    ds = load_dataset(root, options.layout, progress=progress, image_size=options.image_size)
     if decoded:
         print(file=sys.stderr)
+    ds = prepare(ds, options)
+    held_out = "" if ds.holdout_x is None else f", {len(ds.holdout_x)} held out"
     log(
-        f"data {root}: {len(ds.train_x)} train, {0 if ds.val_x is None else len(ds.val_x)} val, "
-        f"{0 if ds.test_x is None else len(ds.test_x)} test, {ds.num_classes} classes, "
+        f"data {root}: {len(ds.train_x)} train, {0 if ds.val_x is None else len(ds.val_x)} val{held_out}, "
+        f"{0 if ds.test_x is None else len(ds.test_x)} test, {ds.task} with {ds.num_classes} "
+        f"{'labels' if ds.task == 'multilabel' else 'classes'}, "
         f"{ds.in_shape[2]}x{ds.in_shape[1]} ({time.perf_counter() - start:.1f}s)"
     )
     return ds
@@ -76,13 +83,25 @@ def to_device(ds: Dataset, device: torch.device, train_on: str = "train") -> Ten
 
     return Tensors(
         train_x=put(train_x), train_y=put(train_y), val_x=put(val_x), val_y=put(val_y),
-        mean=put(mean), std=put(std), num_classes=ds.num_classes,
+        mean=put(mean), std=put(std), num_classes=ds.num_outputs, task=ds.task,
     )
 
 
-def _check_same_study(study: optuna.Study, cfg: StudyConfig, data: Path) -> None:
+def resolve_metric(requested: str, task: str) -> str:
+    """``auto`` is the task's default metric; a named one must make sense for the task."""
+    if requested == "auto":
+        return default_metric(task)
+    if requested not in TASK_METRICS[task]:
+        raise UserError(f"metric {requested!r} does not apply to a {task} task; choose one of "
+                        f"{', '.join(TASK_METRICS[task])}")
+    return requested
+
+
+def _check_same_study(study: optuna.Study, cfg: StudyConfig, data: Path, metric: str, task: str) -> None:
     attrs = study.user_attrs
-    for key, value in (("space", cfg.space), ("data", str(data)), ("metric", cfg.metric)):
+    options = json.loads(json.dumps(cfg.data_options().to_json()))  # as the storage returns it
+    for key, value in (("space", cfg.space), ("data", str(data)), ("metric", metric), ("task", task),
+                       ("data_options", options)):
         if key in attrs and attrs[key] != value:
             raise UserError(
                 f"study {study.study_name!r} was made with {key} {attrs[key]!r}, not {value!r}; "
@@ -91,20 +110,24 @@ def _check_same_study(study: optuna.Study, cfg: StudyConfig, data: Path) -> None
 
 
 def run_study(cfg: StudyConfig, progress: bool = True) -> optuna.Study:
-    if cfg.metric not in METRICS:
-        raise UserError(f"unknown metric {cfg.metric!r}; known: {', '.join(METRICS)}")
+    known = {m for ms in TASK_METRICS.values() for m in ms}
+    if cfg.metric != "auto" and cfg.metric not in known:
+        raise UserError(f"unknown metric {cfg.metric!r}; known: auto, {', '.join(sorted(known))}")
     space = get_space(cfg.space)
     device = resolve_device(cfg.device)
     sampler, pruner = make_sampler(cfg.sampler, cfg.seed), make_pruner(cfg.pruner)
     data_dir = cfg.data_dir().resolve()
     ensure_synth(cfg)
-    ds = load_data(data_dir)  # bad data fails here, before a study is created for it
+    options = cfg.data_options()
+    ds = load_data(data_dir, options)  # bad data fails here, before a study is created for it
+    metric = resolve_metric(cfg.metric, ds.task)
     study = open_study(cfg.study_name(), cfg.storage_url(), sampler, pruner)
-    _check_same_study(study, cfg, data_dir)
+    _check_same_study(study, cfg, data_dir, metric, ds.task)
     setup(device)
     tensors = to_device(ds, device)
-    for key, value in (("space", cfg.space), ("data", str(data_dir)), ("metric", cfg.metric),
-                       ("epochs", cfg.epochs), ("seed", cfg.seed), ("preset", cfg.preset)):
+    for key, value in (("space", cfg.space), ("data", str(data_dir)), ("metric", metric),
+                       ("epochs", cfg.epochs), ("seed", cfg.seed), ("preset", cfg.preset), ("task", ds.task),
+                       ("data_options", options.to_json())):
         study.set_user_attr(key, value)
     if not study.trials:
         for name, params in space.SEED_DESIGNS.items():
@@ -119,8 +142,8 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> optuna.Study:
     if remaining is not None and remaining <= 0:
         log(f"the study already has {finished} finished trials; raise --trials to run more")
         return study
-    objective = Objective(space, tensors, ds.in_shape, cfg.epochs, cfg.metric, cfg.seed)
-    bar = Progress(remaining, cfg.metric, enabled=progress)
+    objective = Objective(space, tensors, ds.in_shape, cfg.epochs, metric, cfg.seed)
+    bar = Progress(remaining, metric, enabled=progress)
     callbacks = [bar]
     if cfg.trials is not None:
         callbacks.append(optuna.study.MaxTrialsCallback(cfg.trials, states=FINISHED))
