@@ -175,11 +175,11 @@ def top_trials(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
 
 def ensemble_top(
     study: optuna.Study, k: int, train_on: str = "train", device_name: str = "auto",
-    storage_url: str | None = None,
+    storage_url: str | None = None, runs: Path | None = None,
 ) -> Path:
     """An ensemble folder of the top ``k`` trials. A trial with a saved model trained on the same
     split (runs/STUDY/trial-N) reuses it; the others are retrained now, once, and kept for next time."""
-    runs = PROJECT_ROOT / "runs" / study.study_name
+    runs = runs or PROJECT_ROOT / "runs" / study.study_name
     folders = []
     for trial in top_trials(study, k):
         folder = runs / (f"trial-{trial.number}" if train_on == "train" else f"trial-{trial.number}-trainval")

@@ -145,6 +145,9 @@ def activation_maps(v: ModelView, index: int = 0, limit: int = 16) -> go.Figure:
                       row=i // cols + 1, col=i % cols + 1)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
+    for i in range(1, len(maps) + 2):  # square pixels in every panel, as in the input image
+        suffix = "" if i == 1 else str(i)
+        fig.layout[f"yaxis{suffix}"].scaleanchor = f"x{suffix}"
     fig.update_annotations(font_size=10)
     label = v.class_names[v.val_y[index]]
     fig.update_layout(title=f"First-layer activations for validation image {index} (class {label}, "
