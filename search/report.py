@@ -137,9 +137,11 @@ def write_report(
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # experimental-API and too-few-trials warnings
                 fig = draw()
-            body = fig.to_html(full_html=False, include_plotlyjs=False, default_height=fig.layout.height or 450)
+            height = fig.layout.height or 450
+            body = fig.to_html(full_html=False, include_plotlyjs=False, default_height=height)
         except (ValueError, RuntimeError, UserError) as e:
-            body = f'<p class="note">not drawn: {html.escape(str(e).splitlines()[0] if str(e) else type(e).__name__)}</p>'
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            body = f'<p class="note">not drawn: {html.escape(reason)}</p>'
         parts.append(f'<section><h2>{html.escape(title)}</h2>{body}</section>')
     print(file=sys.stderr)
     name = html.escape(study.study_name)

@@ -52,14 +52,27 @@ def chromium(tmp_path):
 
 @pytest.fixture(scope="session")
 def trained_study(tiny_data, tmp_path_factory):
-    """A real study on the tiny data (3 trials of 2 epochs) whose best trial is retrained on two seeds:
-    shared by the finalize, export and report tests so the suite trains it once."""
+    """A real study on the tiny data (4 small CNNs, 2 epochs each) whose best trial is retrained on two
+    seeds: shared by the finalize, export and report tests so the suite trains it once. The designs
+    are queued rather than sampled so that every one is a few-second network on two busy cores."""
+    import optuna
+
     from search.cli import main
 
     root = tmp_path_factory.mktemp("trained")
     storage = f"sqlite:///{root / 'study.db'}"
     common = ["--storage", storage, "--study", "tiny"]
-    assert main(["run", "cnn", "--data", str(tiny_data), *common, "--trials", "3", "--epochs", "2",
+    small = {"n_conv": 2, "filters_l0": 16, "filters_l1": 16, "kernel_l0": 3, "kernel_l1": 3, "reduce_l1": 0.0,
+             "dropout_l0": 0.0, "dropout_l1": 0.0, "n_dense": 0, "padding": "same", "norm": "bn",
+             "activation": "relu", "head": "avg", "optimizer": "adam", "weight_decay": 1e-6, "batch_size": 32,
+             "schedule": "constant", "label_smoothing": 0.0, "mix": "none", "flip": True, "translate": 0,
+             "cutout": 0, "jitter": 0.0}
+    study = optuna.create_study(study_name="tiny", storage=storage, direction="maximize")
+    for lr, filters in ((3e-3, 16), (1e-2, 24), (1e-3, 16), (3e-2, 20)):
+        study.enqueue_trial({**small, "lr": lr, "filters_l1": filters})
+    assert main(["run", "cnn", "--data", str(tiny_data), *common, "--trials", "4", "--epochs", "2",
                  "--device", "cpu", "--no-progress"]) == 0
+    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(complete) >= 2 and all(t.params["filters_l0"] == 16 for t in study.trials)
     assert main(["retrain", *common, "--seeds", "2", "--out", str(root / "model"), "--device", "cpu"]) == 0
     return {"root": root, "storage": storage, "study": "tiny", "model": root / "model", "common": common}
