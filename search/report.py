@@ -52,9 +52,9 @@ def learning_curves(study: optuna.Study) -> go.Figure:
     return fig
 
 
-def _top_params(study: optuna.Study, k: int = 4) -> list[str]:
+def _top_params(study: optuna.Study, k: int = 4, target=None, target_name: str = "") -> list[str]:
     try:
-        return list(optuna.importance.get_param_importances(study))[:k]
+        return list(optuna.importance.get_param_importances(study, target=target))[:k]
     except (ValueError, RuntimeError):  # too few trials: fall back to the most sampled parameters
         counts: dict[str, int] = {}
         for t in study.get_trials(states=(TrialState.COMPLETE,)):
@@ -64,14 +64,18 @@ def _top_params(study: optuna.Study, k: int = 4) -> list[str]:
 
 
 def study_sections(study: optuna.Study) -> list[Section]:
-    sections: list[Section] = [("Optimisation history", lambda: vis.plot_optimization_history(study))]
+    # Optuna's single-objective plots need a target on a multi-objective study: the first objective.
+    kw: dict = {}
+    if len(study.directions) > 1:
+        kw = {"target": lambda t: t.values[0], "target_name": "objective 0"}
+    sections: list[Section] = [("Optimisation history", lambda: vis.plot_optimization_history(study, **kw))]
     if len(study.directions) > 1:
         sections.append(("Pareto front", lambda: vis.plot_pareto_front(study)))
     sections += [
-        ("Parameter importances (PED-ANOVA)", lambda: vis.plot_param_importances(study)),
-        ("Parallel coordinates", lambda: vis.plot_parallel_coordinate(study)),
+        ("Parameter importances (PED-ANOVA)", lambda: vis.plot_param_importances(study, **kw)),
+        ("Parallel coordinates", lambda: vis.plot_parallel_coordinate(study, **kw)),
         ("Slices of the most important parameters",
-         lambda: vis.plot_slice(study, params=_top_params(study) or None)),
+         lambda: vis.plot_slice(study, params=_top_params(study, **kw) or None, **kw)),
         ("Learning curves", lambda: learning_curves(study)),
         ("Trials over time", lambda: vis.plot_timeline(study)),
     ]
