@@ -179,9 +179,8 @@ def cmd_best(args) -> None:
 def cmd_retrain(args) -> None:
     from search.config import default_storage
     from search.finalize import retrain
-    from search.study import load_study
-
     from search.metrics import TASK_METRICS
+    from search.study import load_study
 
     storage = args.storage or default_storage()
     study = load_study(args.study, storage)
