@@ -43,6 +43,7 @@ class StudyConfig:
     sampler: dict[str, Any] = field(default_factory=lambda: {"name": "tpe"})
     pruner: dict[str, Any] = field(default_factory=lambda: {"name": "hyperband"})
     preset: str = ""
+    heartbeat: int | None = 30  # seconds between a running trial's heartbeats; None: off (see study.py)
 
     def data_dir(self) -> Path:
         return self.data if self.data is not None else synth_dir(self.synth)

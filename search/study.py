@@ -9,8 +9,13 @@ import optuna
 import sqlalchemy.exc
 
 from search.errors import UserError
+from search.journal import HeartbeatJournalStorage, journal_path
 
-__all__ = ["load_study", "make_pruner", "make_sampler", "open_storage", "open_study"]
+__all__ = ["GRACE_BEATS", "load_study", "make_pruner", "make_sampler", "open_storage", "open_study"]
+
+# A trial is stale after this many missed heartbeats: one late beat (a busy host, a slow database)
+# must not fail a live trial, and a killed worker's trial should still be retried within minutes.
+GRACE_BEATS = 3
 
 
 def make_sampler(settings: dict[str, Any], seed: int) -> optuna.samplers.BaseSampler:
@@ -42,30 +47,45 @@ def make_pruner(settings: dict[str, Any]) -> optuna.pruners.BasePruner:
     raise UserError(f"unknown pruner {name!r}; known pruners: hyperband, median, none")
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """An Optuna storage for ``url``; an unreachable or malformed one is one clear line."""
+def open_storage(url: str, heartbeat: int | None = None, max_retry: int = 2) -> optuna.storages.BaseStorage:
+    """An Optuna storage for ``url``; an unreachable or malformed one is one clear line.
+
+    ``heartbeat`` (seconds) turns heartbeats on, for processes that run trials: a trial whose
+    process stops beating for GRACE_BEATS intervals is failed and queued again with the same
+    parameters, at most ``max_retry`` times (a configuration that kills its worker every time
+    must not loop forever). A journal file (``journal://PATH`` or ``PATH.log``) gets the same."""
+    retry = None
+    if heartbeat:
+        with warnings.catch_warnings():  # experimental since 2.8, and exactly what we need
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+    beats = {"heartbeat_interval": heartbeat, "grace_period": GRACE_BEATS * heartbeat,
+             "heartbeat_stale_trial_callback": retry} if heartbeat else {}
     try:
+        journal = journal_path(url)
+        if journal is not None:
+            return HeartbeatJournalStorage(journal, heartbeat or None, GRACE_BEATS * (heartbeat or 0), retry)
         if url.startswith(("sqlite", "postgresql", "mysql")):
-            return optuna.storages.RDBStorage(url)
+            return optuna.storages.RDBStorage(url, **beats)
         return optuna.storages.get_storage(url)
-    except (sqlalchemy.exc.SQLAlchemyError, ValueError, ImportError) as e:
+    except (sqlalchemy.exc.SQLAlchemyError, ValueError, ImportError, OSError) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"cannot open storage {url}: {reason}") from None
 
 
 def open_study(
     name: str, storage: str, sampler: optuna.samplers.BaseSampler, pruner: optuna.pruners.BasePruner,
-    direction: str = "maximize",
+    direction: str = "maximize", heartbeat: int | None = None,
 ) -> optuna.Study:
     return optuna.create_study(
-        study_name=name, storage=open_storage(storage), sampler=sampler, pruner=pruner,
+        study_name=name, storage=open_storage(storage, heartbeat), sampler=sampler, pruner=pruner,
         direction=direction, load_if_exists=True,
     )
 
 
-def load_study(name: str | None, storage: str) -> optuna.Study:
+def load_study(name: str | None, storage: str, heartbeat: int | None = None) -> optuna.Study:
     """An existing study; with no name, the storage's only study (or a list to choose from)."""
-    store = open_storage(storage)
+    store = open_storage(storage, heartbeat)
     names = [s.study_name for s in optuna.get_all_study_summaries(store, include_best_trial=False)]
     if name is None:
         if len(names) == 1:
