@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from typing import Any
 
@@ -66,11 +67,21 @@ def open_storage(url: str, heartbeat: int | None = None, max_retry: int = 2) -> 
         if journal is not None:
             return HeartbeatJournalStorage(journal, heartbeat or None, GRACE_BEATS * (heartbeat or 0), retry)
         if url.startswith(("sqlite", "postgresql", "mysql")):
-            return optuna.storages.RDBStorage(url, **beats)
+            return optuna.storages.RDBStorage(_postgres_driver(url), **beats)
         return optuna.storages.get_storage(url)
     except (sqlalchemy.exc.SQLAlchemyError, ValueError, ImportError, OSError) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"cannot open storage {url}: {reason}") from None
+
+
+def _postgres_driver(url: str) -> str:
+    """SQLAlchemy 2.1 reads a bare ``postgresql://`` as psycopg 3; the test extras (and most
+    servers' docs) have psycopg2. Use whichever driver is installed."""
+    if not url.startswith("postgresql://") or importlib.util.find_spec("psycopg") is not None:
+        return url
+    if importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + url[len("postgresql://"):]
+    return url  # SQLAlchemy's own ImportError then names the missing driver
 
 
 def open_study(
