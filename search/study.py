@@ -67,7 +67,9 @@ def open_storage(url: str, heartbeat: int | None = None, max_retry: int = 2) -> 
         if journal is not None:
             return HeartbeatJournalStorage(journal, heartbeat or None, GRACE_BEATS * (heartbeat or 0), retry)
         if url.startswith(("sqlite", "postgresql", "mysql")):
-            return optuna.storages.RDBStorage(_postgres_driver(url), **beats)
+            with warnings.catch_warnings():  # heartbeat arguments are marked experimental
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(_postgres_driver(url), **beats)
         return optuna.storages.get_storage(url)
     except (sqlalchemy.exc.SQLAlchemyError, ValueError, ImportError, OSError) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

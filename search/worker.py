@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -25,6 +26,10 @@ from optuna.trial import TrialState
 __all__ = ["Interrupted", "budget_counts", "requeue", "stop_signals", "work"]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
 
 
 class Interrupted(Exception):
@@ -142,7 +147,15 @@ def work(
                     time.sleep(poll)  # polling the storage is all Optuna offers; no event to wait on
                     continue
                 guarded.current = None
-                study.optimize(guarded, n_trials=1, callbacks=list(callbacks), catch=(*catch, _Surplus))
+                try:
+                    study.optimize(guarded, n_trials=1, callbacks=list(callbacks), catch=(*catch, _Surplus))
+                except ValueError:
+                    # This process was too slow to beat (a starved host) and another worker failed
+                    # the trial as stale and queued it again: that retry runs it; carry on.
+                    trial = _trial(study, guarded.current)
+                    if trial is None or trial.state != TrialState.FAIL:
+                        raise
+                    log(f"trial {trial.number} was failed by another worker's heartbeat check; it runs again")
                 if guarded.withdrawn:
                     _give_back(study, _trial(study, guarded.current))
                 guarded.current = None  # a Ctrl-C from here on interrupts no trial

@@ -22,6 +22,16 @@ def tiny_data(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def small_data(tmp_path_factory) -> Path:
+    """4 classes of 16x16 images, 120 train / 40 val: a cnn trial takes a second or two on one thread."""
+    from search.data.synth import generate
+
+    root = tmp_path_factory.mktemp("data") / "small"
+    generate(root, classes=4, size=16, train=120, val=40, test=10, seed=0)
+    return root
+
+
 def _free_port() -> int:
     import socket
 

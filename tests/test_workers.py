@@ -25,16 +25,9 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 WAIT = 120  # seconds a worker may take at most; the tests finish far sooner
-
-
-@pytest.fixture(scope="module")
-def small_data(tmp_path_factory) -> Path:
-    """4 classes of 16x16 images: a trial of the cnn space takes a second or two on one thread."""
-    from search.data.synth import generate
-
-    root = tmp_path_factory.mktemp("workers") / "small"
-    generate(root, classes=4, size=16, train=120, val=40, test=10, seed=0)
-    return root
+# Short, so a killed worker's trial is retried within seconds; not 1, which a starved test machine
+# can miss three times in a row (a live trial failed as stale is survived, but muddles the tests).
+HEARTBEAT = 2
 
 
 @pytest.fixture(params=["journal", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -48,7 +41,7 @@ def create(name: str, storage: str, data: Path, trials: int, epochs: int = 1) ->
     """Creates the study (settings, seed design queued) as `run` does, without running a trial."""
     cfg = StudyConfig(space="cnn", data=data, study=name, storage=storage, trials=trials, epochs=epochs,
                       device="cpu", pruner={"name": "none"}, sampler={"name": "tpe", "n_startup_trials": 3},
-                      heartbeat=1)
+                      heartbeat=HEARTBEAT)
     run_study(cfg, progress=False, launch=lambda study: study)
     return cfg
 
@@ -57,7 +50,7 @@ def start_worker(cfg: StudyConfig) -> subprocess.Popen:
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")  # 3 workers share 2 busy cores
     return subprocess.Popen(
         [sys.executable, "-m", "search", "worker", "--study", cfg.study, "--storage", cfg.storage,
-         "--device", "cpu", "--heartbeat", "1", "--no-progress"],
+         "--device", "cpu", "--heartbeat", str(HEARTBEAT), "--no-progress"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
 
