@@ -20,6 +20,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def _study_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--study", help="study name (default: the storage's only study)")
     p.add_argument("--storage", help="Optuna storage URL (default: SQLite under studies/)")
@@ -52,8 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, help="study seed: the sampler's and, with trial numbers, each trial's")
     run.add_argument("--metric", choices=["accuracy", "macro_f1"], help="validation metric to maximise")
     run.add_argument("--no-progress", action="store_true", help="no progress bar (the per-trial lines stay)")
-    run.add_argument("--workers", type=_positive_int,
-                     help="local worker processes sharing the study (default 1; with --gpus: GPUs x --trials-per-gpu)")
+    run.add_argument("--workers", type=_count,
+                     help="local worker processes sharing the study (default 1; with --gpus: GPUs x --trials-per-gpu; "
+                          "0: only create the study, for `worker` processes elsewhere)")
     run.add_argument("--gpus", help="GPU numbers for the workers, e.g. 0,1,2,3 (each worker sees one)")
     run.add_argument("--trials-per-gpu", type=_positive_int, help="workers (trials at once) per GPU (default 1)")
     _heartbeat_arg(run)
@@ -134,6 +142,13 @@ def _run_workers(args, cfg) -> None:
     from search.run import log, run_study
 
     places = placements(args.workers, args.gpus, args.trials_per_gpu)
+    if not places:  # --workers 0: the study is made ready here and its trials run elsewhere
+        if cfg.storage is None:
+            raise UserError("--workers 0 leaves the trials to workers elsewhere: give them a shared --storage")
+        study = run_study(cfg, progress=False, launch=lambda study: study)
+        print(f"study {study.study_name!r} is ready; start workers with: "
+              f"python -m search worker --study {study.study_name} --storage {cfg.storage}")
+        return
     if cfg.storage is None and len(places) > 1:  # the default SQLite file takes one writer only
         cfg = replace(cfg, storage=f"journal://{PRESETS / 'search.log'}")
         log(f"{len(places)} workers share the journal file {cfg.storage}: "

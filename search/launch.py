@@ -32,6 +32,8 @@ class Placement:
 def placements(workers: int | None, gpus: str | None, per_gpu: int | None) -> list[Placement]:
     """Where each worker runs. With --gpus, M workers on each listed GPU (K defaults to, and must
     equal, GPUs x M); without, K workers on the same device."""
+    if workers == 0 and gpus is None and per_gpu is None:
+        return []
     if gpus is None:
         if per_gpu is not None and workers is not None and workers != per_gpu:
             raise UserError("--trials-per-gpu without --gpus means that many workers on the one device; "

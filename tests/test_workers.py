@@ -155,3 +155,23 @@ def test_sigterm_stops_cleanly_and_the_next_worker_continues(tmp_path, small_dat
     assert len(finished(study)) == 3
     retry = next(t for t in study.get_trials(deepcopy=False) if t.system_attrs.get("failed_trial") == trial.number)
     assert retry.state in FINISHED and retry.user_attrs["seed"] == stopped.user_attrs["seed"]
+
+
+def test_run_with_local_workers(tmp_path, small_data, monkeypatch, capfd):
+    from search.cli import main
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    url = f"journal://{tmp_path / 'local.log'}"
+    common = ["run", "cnn", "--data", str(small_data), "--storage", url, "--study", "local", "--epochs", "1",
+              "--device", "cpu", "--heartbeat", str(HEARTBEAT), "--trials", "4"]
+    assert main([*common, "--workers", "0"]) == 0  # ready for workers elsewhere, no trial run
+    assert "start workers with: python -m search worker --study local" in capfd.readouterr().out
+    study = load_study("local", url)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.WAITING]  # the seed design
+    assert main([*common, "--workers", "2"]) == 0
+    err = capfd.readouterr().err
+    assert "[worker 0]" in err and "[worker 1]" in err
+    assert len(finished(load_study("local", url))) == 4
+    assert main(["run", "cnn", "--data", str(small_data), "--storage", f"sqlite:///{tmp_path / 's.db'}",
+                 "--workers", "2", "--device", "cpu"]) == 2
+    assert "one SQLite file cannot take 2 concurrent workers" in capfd.readouterr().err
