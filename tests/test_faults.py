@@ -135,7 +135,7 @@ def test_no_memory_growth_across_50_trials(small_data, one_thread):
 # --- reproducibility ----------------------------------------------------------------------------
 
 @pytest.mark.slow
-def test_rerun_reproduces_a_learning_curve_exactly(small_data, tmp_path, one_thread):
+def test_rerun_reproduces_a_learning_curve_exactly(small_data, tmp_path, one_thread, capsys):
     cfg = StudyConfig(space="cnn", data=small_data, study="rerun", storage=f"sqlite:///{tmp_path / 's.db'}",
                       trials=2, epochs=2, device="cpu", pruner={"name": "none"}, heartbeat=None)
     study = run_study(cfg, progress=False)
@@ -145,6 +145,10 @@ def test_rerun_reproduces_a_learning_curve_exactly(small_data, tmp_path, one_thr
         assert len(result.stored) == 2
         assert result.identical, (result.stored, result.again, result.stored_loss, result.again_loss)
         assert torch.get_num_threads() == 1
+    from search.cli import main
+
+    assert main(["rerun", "--storage", cfg.storage, "--study", "rerun", "--trial", "1"]) == 0
+    assert "reproduced exactly (2 epochs)" in capsys.readouterr().out
 
 
 def test_retried_trial_keeps_the_seed_of_the_trial_it_retries():
@@ -165,11 +169,11 @@ def test_retried_trial_keeps_the_seed_of_the_trial_it_retries():
 def test_journal_heartbeat_fails_and_requeues_a_silent_trial(tmp_path, monkeypatch):
     url = f"journal://{tmp_path / 'hb.log'}"
     study = optuna.create_study(storage=open_storage(url, heartbeat=2), study_name="hb")
-    trial = study.ask()
-    trial.suggest_int("width", 1, 100)
-    study._storage.record_heartbeat(trial._trial_id)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore")  # ask() outside optimize() warns that heartbeats need optimize()
+        trial = study.ask()
+        trial.suggest_int("width", 1, 100)
+        study._storage.record_heartbeat(trial._trial_id)
         optuna.storages.fail_stale_trials(study)
         assert study.trials[0].state == optuna.trial.TrialState.RUNNING  # beating: alive
         now = search.journal.time.time()
