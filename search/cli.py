@@ -36,6 +36,13 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def _study_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--study", help="study name (default: the storage's only study)")
     p.add_argument("--storage", help="Optuna storage URL (default: SQLite under studies/)")
@@ -84,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="share of train kept as a labelled held-out test part, scored only by retrain "
                           "(default 0; seed 004's 90/5/5 is --val-fraction 0.05 --test-fraction 0.05)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar (the per-trial lines stay)")
+    run.add_argument("--workers", type=_count,
+                     help="local worker processes sharing the study (default 1; with --gpus: GPUs x --trials-per-gpu; "
+                          "0: only create the study, for `worker` processes elsewhere)")
+    run.add_argument("--gpus", help="GPU numbers for the workers, e.g. 0,1,2,3 (each worker sees one)")
+    run.add_argument("--trials-per-gpu", type=_positive_int, help="workers (trials at once) per GPU (default 1)")
+    _heartbeat_arg(run)
 
     best = sub.add_parser("best", help="print the best trial: value, parameters, attributes")
     _study_args(best)
@@ -120,7 +133,26 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, help="HTML file (default: runs/STUDY/report.html)")
     report.add_argument("--model", type=Path, help="model folder (default: the study's last retrain)")
     report.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+
+    worker = sub.add_parser("worker", help="join a study from any machine; run trials until its budget is met")
+    worker.add_argument("--study", required=True, help="study name")
+    worker.add_argument("--storage", required=True, help="the study's storage: postgresql://... or journal://PATH")
+    worker.add_argument("--trials", type=_positive_int, help="finished trials for the whole study (default: its own)")
+    worker.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
+    worker.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
+    worker.add_argument("--no-progress", action="store_true", help="no progress bar (the per-trial lines stay)")
+    _heartbeat_arg(worker)
+
+    rerun = sub.add_parser("rerun", help="train one trial again and compare its learning curve with the stored one")
+    _study_args(rerun)
+    rerun.add_argument("--trial", type=int, required=True, help="trial number")
+    rerun.add_argument("--device", default="cpu", help="cpu (default: reproduces exactly), cuda, cuda:N or mps")
     return parser
+
+
+def _heartbeat_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--heartbeat", type=int, metavar="SECONDS",
+                   help="heartbeat interval (default 30; 0: off); a trial silent for 3 intervals is retried")
 
 
 def cmd_data(args) -> None:
@@ -149,8 +181,83 @@ def cmd_run(args) -> None:
                                                 "device", "seed", "metric", "task", "layout", "image_size",
                                                 "val_fraction", "test_fraction") if getattr(args, k) is not None}
     cfg = replace(cfg, space=args.space, **overrides)
-    study = run_study(cfg, progress=not args.no_progress)
+    if args.heartbeat is not None:
+        cfg = replace(cfg, heartbeat=args.heartbeat or None)
+    if args.workers is None and args.gpus is None and args.trials_per_gpu is None:
+        study = run_study(cfg, progress=not args.no_progress)
+        _print_best(study)
+        return
+    _run_workers(args, cfg)
+
+
+def _run_workers(args, cfg) -> None:
+    from search.config import PRESETS
+    from search.launch import check_storage, launch_workers, placements
+    from search.run import log, run_study
+
+    places = placements(args.workers, args.gpus, args.trials_per_gpu)
+    if not places:  # --workers 0: the study is made ready here and its trials run elsewhere
+        if cfg.storage is None:
+            raise UserError("--workers 0 leaves the trials to workers elsewhere: give them a shared --storage")
+        study = run_study(cfg, progress=False, launch=lambda study: study)
+        print(f"study {study.study_name!r} is ready; start workers with: "
+              f"python -m search worker --study {study.study_name} --storage {cfg.storage}")
+        return
+    if cfg.storage is None and len(places) > 1:  # the default SQLite file takes one writer only
+        cfg = replace(cfg, storage=f"journal://{PRESETS / 'search.log'}")
+        log(f"{len(places)} workers share the journal file {cfg.storage}: "
+            f"pass `--storage {cfg.storage}` to best, retrain, export and the dashboard")
+    check_storage(cfg.storage_url(), len(places))
+    device = "cpu" if cfg.device == "cpu" else (args.device or "auto")
+    codes = []
+    study = run_study(cfg, progress=False, launch=lambda study: codes.append(
+        launch_workers(study, cfg.storage_url(), places, device, cfg.heartbeat, cfg.timeout)) or study)
     _print_best(study)
+    if codes and codes[0] != 0:
+        raise SystemExit(codes[0])
+
+
+def _data_fields(raw: dict | None) -> dict:
+    """StudyConfig's data fields from the options a study recorded, so a worker reads the same splits."""
+    from search.data.prepare import DataOptions
+
+    options = DataOptions.from_json(raw)
+    return {"layout": options.layout, "image_size": options.image_size, "task": options.task,
+            "val_fraction": options.val_fraction, "test_fraction": options.test_fraction}
+
+
+def cmd_worker(args) -> None:
+    from search.config import StudyConfig
+    from search.run import run_study
+    from search.study import load_study
+
+    attrs = load_study(args.study, args.storage).user_attrs
+    if "space" not in attrs:
+        raise UserError(f"study {args.study!r} was not made by `run` (it records no space); start it with `run`")
+    cfg = StudyConfig(
+        space=attrs["space"], data=Path(attrs["data"]), study=args.study, storage=args.storage,
+        trials=args.trials or attrs.get("trials"), timeout=args.timeout, epochs=int(attrs["epochs"]),
+        device=args.device or "auto", seed=int(attrs["seed"]), metric=attrs["metric"],
+        sampler=attrs.get("sampler", {"name": "tpe"}), pruner=attrs.get("pruner", {"name": "hyperband"}),
+        preset=attrs.get("preset", ""), **_data_fields(attrs.get("data_options")),
+        heartbeat=StudyConfig.heartbeat if args.heartbeat is None else (args.heartbeat or None),
+    )
+    study = run_study(cfg, progress=not args.no_progress, join=True)
+    _print_best(study)
+
+
+def cmd_rerun(args) -> None:
+    from search.config import default_storage
+    from search.rerun import rerun_trial
+    from search.study import load_study
+
+    study = load_study(args.study, args.storage or default_storage())
+    result = rerun_trial(study, args.trial, args.device)
+    if result.identical:
+        print(f"trial {result.trial}: the learning curve is reproduced exactly ({len(result.again)} epochs)")
+    else:
+        print(f"trial {result.trial}: the learning curve differs by up to {result.max_difference:.6f} in "
+              f"{result.metric} (expected on a GPU; on the CPU it means the data or code changed)")
 
 
 def _print_best(study) -> None:
@@ -241,7 +348,7 @@ def cmd_report(args) -> None:
 
 
 COMMANDS = {"data": cmd_data, "run": cmd_run, "best": cmd_best, "retrain": cmd_retrain, "export": cmd_export,
-            "dashboard": cmd_dashboard, "report": cmd_report}
+            "dashboard": cmd_dashboard, "report": cmd_report, "worker": cmd_worker, "rerun": cmd_rerun}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,6 +49,7 @@ class StudyConfig:
     task: str = "auto"
     val_fraction: float = 0.1
     test_fraction: float = 0.0
+    heartbeat: int | None = 30  # seconds between a running trial's heartbeats; None: off (see study.py)
 
     def data_dir(self) -> Path:
         return self.data if self.data is not None else synth_dir(self.synth)

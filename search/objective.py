@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import os
+import socket
 import statistics
 from types import ModuleType
 
@@ -14,9 +16,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from gic_models import create_model
 from search.device import describe
+from search.oom import oom_verdict
 from search.train import Diverged, EpochResult, Tensors, fit
 
-__all__ = ["Objective", "count_flops", "trial_seed"]
+__all__ = ["Objective", "count_flops", "origin_number", "trial_seed"]
 
 
 def trial_seed(study_seed: int, trial_number: int) -> int:
@@ -37,6 +40,13 @@ def count_flops(model: nn.Module, in_shape: tuple[int, int, int]) -> int:
     return int(counter.get_total_flops())
 
 
+def origin_number(trial: optuna.Trial) -> int:
+    """The number a trial's seed comes from: its own, or for a retry (a killed or interrupted
+    worker's trial queued again) the original trial's, so a retry trains exactly as it would have."""
+    system_attrs = trial.storage.get_trial_system_attrs(trial._trial_id)
+    return int(system_attrs.get("failed_trial", trial.number))
+
+
 class Objective:
     """Builds, trains and reports one trial. ``metric`` is an EpochResult field (accuracy, macro_f1)."""
 
@@ -46,11 +56,12 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         cfg = self.space.suggest(trial)
-        seed = trial_seed(self.seed, trial.number)
+        seed = trial_seed(self.seed, origin_number(trial))
         torch.manual_seed(seed)  # the initial weights belong to the trial's seed too
         model = create_model(cfg.model, cfg.arch, self.data.num_classes, self.in_shape)
         device = self.data.train_x.device
         trial.set_user_attr("seed", seed)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         trial.set_user_attr("device", describe(device))
         trial.set_user_attr("params", sum(p.numel() for p in model.parameters()))
         trial.set_user_attr("flops_per_image", count_flops(model, self.in_shape))
@@ -72,9 +83,7 @@ class Objective:
             trial.set_user_attr("pruned_reason", str(e))
             raise
         except torch.OutOfMemoryError as e:
-            # FAIL, not a constraint: the study goes on (run() catches it) and the reason is kept.
-            trial.set_user_attr("fail_reason", f"CUDA out of memory: {str(e).splitlines()[0]}")
-            raise
+            raise oom_verdict(trial, e) from None  # pruned + infeasible: search/oom.py says why
         finally:
             self._record(trial, history)
             del model

@@ -22,6 +22,7 @@ from search.objective import Objective
 from search.progress import Progress
 from search.study import make_pruner, make_sampler, open_study
 from search.train import Tensors
+from search.worker import Interrupted, work
 from spaces import get_space
 
 __all__ = ["ensure_synth", "load_data", "resolve_metric", "run_study", "to_device"]
@@ -109,29 +110,37 @@ def _check_same_study(study: optuna.Study, cfg: StudyConfig, data: Path, metric:
             )
 
 
-def run_study(cfg: StudyConfig, progress: bool = True) -> optuna.Study:
+def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launch=None) -> optuna.Study:
+    """Runs the study in this process. ``join``: a worker joining a study another command created
+    (its settings come from the study; its sampler gets its own random seed so that workers never
+    draw the same parameters). ``launch(study)``: instead of running trials here, hand the prepared
+    study to that function (``run --workers``)."""
     known = {m for ms in TASK_METRICS.values() for m in ms}
     if cfg.metric != "auto" and cfg.metric not in known:
         raise UserError(f"unknown metric {cfg.metric!r}; known: auto, {', '.join(sorted(known))}")
     space = get_space(cfg.space)
     device = resolve_device(cfg.device)
-    sampler, pruner = make_sampler(cfg.sampler, cfg.seed), make_pruner(cfg.pruner)
+    sampler, pruner = make_sampler(cfg.sampler, None if join else cfg.seed), make_pruner(cfg.pruner)
     data_dir = cfg.data_dir().resolve()
     ensure_synth(cfg)
     options = cfg.data_options()
     ds = load_data(data_dir, options)  # bad data fails here, before a study is created for it
     metric = resolve_metric(cfg.metric, ds.task)
-    study = open_study(cfg.study_name(), cfg.storage_url(), sampler, pruner)
+    study = open_study(cfg.study_name(), cfg.storage_url(), sampler, pruner, heartbeat=cfg.heartbeat)
     _check_same_study(study, cfg, data_dir, metric, ds.task)
+    if not join:
+        for key, value in (("space", cfg.space), ("data", str(data_dir)), ("metric", metric),
+                           ("epochs", cfg.epochs), ("seed", cfg.seed), ("preset", cfg.preset), ("task", ds.task),
+                           ("data_options", options.to_json()), ("trials", cfg.trials),
+                           ("sampler", cfg.sampler), ("pruner", cfg.pruner)):
+            study.set_user_attr(key, value)
+        if not study.trials:
+            for name, params in space.SEED_DESIGNS.items():
+                study.enqueue_trial(params, user_attrs={"design": name}, skip_if_exists=True)
+    if launch is not None:
+        return launch(study)
     setup(device)
     tensors = to_device(ds, device)
-    for key, value in (("space", cfg.space), ("data", str(data_dir)), ("metric", metric),
-                       ("epochs", cfg.epochs), ("seed", cfg.seed), ("preset", cfg.preset), ("task", ds.task),
-                       ("data_options", options.to_json())):
-        study.set_user_attr(key, value)
-    if not study.trials:
-        for name, params in space.SEED_DESIGNS.items():
-            study.enqueue_trial(params, user_attrs={"design": name}, skip_if_exists=True)
     finished = sum(t.state in FINISHED for t in study.trials)
     remaining = None if cfg.trials is None else cfg.trials - finished
     log(
@@ -144,17 +153,14 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> optuna.Study:
         return study
     objective = Objective(space, tensors, ds.in_shape, cfg.epochs, metric, cfg.seed)
     bar = Progress(remaining, metric, enabled=progress)
-    callbacks = [bar]
-    if cfg.trials is not None:
-        callbacks.append(optuna.study.MaxTrialsCallback(cfg.trials, states=FINISHED))
     try:
-        study.optimize(
-            objective, n_trials=remaining, timeout=cfg.timeout, callbacks=callbacks,
-            catch=(torch.OutOfMemoryError,),
-        )
-    except KeyboardInterrupt:
+        # Never more than --trials finished trials, however many workers share the study.
+        work(study, objective, cfg.trials, cfg.timeout, callbacks=[bar],
+             poll=min(5.0, float(cfg.heartbeat or 1)))
+    except Interrupted as stop:
         bar.close()
-        log("interrupted: the running trial is marked failed; rerun the same command to continue")
-        raise SystemExit(130) from None
+        log(f"interrupted ({stop}): the running trial is marked failed and queued again; "
+            f"rerun the same command to continue")
+        raise SystemExit(128 + stop.signum) from None
     bar.close()
     return study

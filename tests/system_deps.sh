@@ -9,6 +9,7 @@ while read -r cmd pkg; do
   command -v "$cmd" >/dev/null 2>&1 || [ -x "$cmd" ] || need+=("$pkg")
 done <<'LIST'
 chromium chromium
+/usr/lib/postgresql/15/bin/initdb postgresql
 LIST
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

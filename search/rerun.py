@@ -1,0 +1,101 @@
+"""`rerun --trial N`: train one trial again from its parameters and seed, and compare the learning
+curve with the one the study stored. On the CPU the two are identical, number for number: the
+trial's seed fixes the initial weights, the batch order and every augmentation draw, and the
+thread count the trial ran with is restored (a reduction split over other threads rounds
+differently). On a GPU, cuDNN's kernel choice makes small differences normal.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import torch
+
+from gic_models import create_model
+from search.device import describe, resolve_device, setup
+from search.errors import UserError
+from search.finalize import choose_trial
+from search.run import load_data, log, to_device
+from search.train import EpochResult, fit
+from spaces import get_space
+
+__all__ = ["Rerun", "rerun_trial"]
+
+
+@dataclass(frozen=True)
+class Rerun:
+    trial: int
+    metric: str
+    stored: list[float]  # the study's intermediate values, epoch by epoch
+    again: list[float]  # the same metric from this run
+    stored_loss: list[float]  # the stored training loss (rounded as stored)
+    again_loss: list[float]
+
+    @property
+    def identical(self) -> bool:
+        return self.stored == self.again and self.stored_loss == self.again_loss
+
+    @property
+    def max_difference(self) -> float:
+        pairs = list(zip(self.stored, self.again, strict=True))
+        return max((abs(a - b) for a, b in pairs), default=0.0)
+
+
+class _Done(Exception):
+    """The rerun reached the last epoch the trial reported."""
+
+
+def _threads(device_attr: str) -> int | None:
+    match = re.fullmatch(r"cpu \((\d+) threads\)", device_attr or "")
+    return int(match.group(1)) if match else None
+
+
+def rerun_trial(study: optuna.Study, number: int, device_name: str = "cpu", show=log) -> Rerun:
+    trial = choose_trial(study, number)
+    attrs = study.user_attrs
+    if "space" not in attrs or "seed" not in trial.user_attrs:
+        raise UserError(f"trial {number} of {study.study_name!r} has no recorded space or seed; "
+                        f"only trials run by this engine can be rerun")
+    stored = [trial.intermediate_values[e] for e in sorted(trial.intermediate_values)]
+    if not stored:
+        raise UserError(f"trial {number} ({trial.state.name.lower()}) reported no epoch; nothing to compare")
+    space = get_space(attrs["space"])
+    cfg = space.suggest(optuna.trial.FixedTrial(trial.params))
+    device = resolve_device(device_name)
+    setup(device)
+    threads = _threads(trial.user_attrs.get("device", ""))
+    if device.type == "cpu" and threads is not None:
+        torch.set_num_threads(threads)
+    ds = load_data(Path(attrs["data"]))
+    tensors = to_device(ds, device)
+    seed = int(trial.user_attrs["seed"])
+    metric = attrs.get("metric", "accuracy")
+    torch.manual_seed(seed)  # as the objective does: the initial weights come from the trial's seed
+    model = create_model(cfg.model, cfg.arch, ds.num_classes, ds.in_shape)
+    log(f"rerunning trial {number} of {study.study_name!r} ({len(stored)} epochs, seed {seed}) on {describe(device)}")
+
+    history: list[EpochResult] = []
+
+    def line(r: EpochResult) -> None:
+        history.append(r)
+        before = stored[r.epoch - 1]
+        value = getattr(r, metric)
+        mark = "same" if value == before else f"stored {before:.6f}"
+        show(f"  epoch {r.epoch:>3}: {metric} {value:.6f} ({mark}), loss {r.train_loss:.5f}")
+        if r.epoch == len(stored):
+            raise _Done
+
+    # The trial planned the study's full epochs (its learning-rate schedule depends on that total)
+    # and the pruner may have stopped it early: plan the same, stop at the same epoch.
+    try:
+        fit(model, tensors, cfg.train, epochs=int(attrs["epochs"]), seed=seed, on_epoch=line)
+    except _Done:
+        pass
+    return Rerun(
+        trial=number, metric=metric, stored=stored, again=[getattr(r, metric) for r in history],
+        stored_loss=list(trial.user_attrs.get("train_loss", [])),
+        again_loss=[round(r.train_loss, 5) for r in history],
+    )

@@ -1,0 +1,177 @@
+"""One worker's loop: run trials until the study's budget is met, with any number of other workers
+on the same storage, and stop cleanly on Ctrl-C or SIGTERM.
+
+Optuna's own ``MaxTrialsCallback`` looks only after a trial ends, so K workers overshoot a budget
+by up to K-1 trials. Here a worker looks before it starts one too: it starts a trial only while
+finished + running trials are fewer than the budget, and once its trial exists it gives way if
+workers that asked earlier (lower trial numbers) already fill the budget. While the last trials
+run elsewhere it waits rather than leaves: if one of their workers dies, heartbeats fail that
+trial, queue its parameters again, and a waiting worker runs them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+
+import optuna
+from optuna.storages._heartbeat import is_heartbeat_enabled
+from optuna.trial import TrialState
+
+__all__ = ["Interrupted", "budget_counts", "requeue", "stop_signals", "work"]
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM arrived; ``signum`` says which (the exit status is 128 + signum)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+class _Surplus(Exception):
+    """This worker's new trial is beyond the budget: workers that asked earlier fill it."""
+
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[list[int]]:
+    """SIGTERM behaves as Ctrl-C does (a KeyboardInterrupt in the main thread), so a scheduler's
+    stop, a preemption or ``kill`` leaves the study as tidy as Ctrl-C. Yields the list the signal
+    number is appended to."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def handler(signum, frame):
+        received.append(signum)
+        if len(received) == 1:  # a second signal (Ctrl-C reaches a launcher's workers twice) must
+            raise KeyboardInterrupt  # not cut short the clean-up the first one started
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def budget_counts(study: optuna.Study) -> tuple[int, list[int]]:
+    """Finished trials, and the numbers of running ones."""
+    trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
+    finished = sum(t.state in FINISHED for t in trials)
+    return finished, sorted(t.number for t in trials if t.state == TrialState.RUNNING)
+
+
+def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Queues ``trial``'s parameters again, marked as a retry of it the way Optuna's heartbeat
+    retry marks one (so ``RetryHeartbeatStaleTrialCallback.retried_trial_number`` finds the
+    original), without the old trial's verdict."""
+    history = [*trial.system_attrs.get("retry_history", []), trial.number]
+    user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in ("fail_reason", "pruned_reason")}
+    study.add_trial(optuna.trial.create_trial(
+        state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
+        user_attrs=user_attrs,
+        system_attrs={"failed_trial": trial.system_attrs.get("failed_trial", trial.number),
+                      "retry_history": history},
+    ))
+
+
+def _fail_stale(study: optuna.Study) -> None:
+    if is_heartbeat_enabled(study._storage):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+
+
+class _Guarded:
+    """The objective, behind the budget check that runs once the trial exists."""
+
+    def __init__(self, objective: Callable[[optuna.Trial], float], budget: int | None):
+        self.objective, self.budget = objective, budget
+        self.current: int | None = None  # the trial id this process runs now
+        self.withdrawn = False
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        self.current, self.withdrawn = trial._trial_id, False
+        if self.budget is not None:
+            finished, running = budget_counts(trial.study)
+            ahead = sum(n < trial.number for n in running)
+            if finished + ahead >= self.budget:
+                trial.set_user_attr("fail_reason", "withdrawn: other workers' trials fill the budget")
+                self.withdrawn = True
+                raise _Surplus
+        try:
+            return self.objective(trial)
+        except KeyboardInterrupt:
+            trial.set_user_attr("fail_reason", "interrupted (Ctrl-C or SIGTERM); queued again")
+            raise
+
+
+def work(
+    study: optuna.Study,
+    objective: Callable[[optuna.Trial], float],
+    budget: int | None,
+    timeout: float | None = None,
+    callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = (),
+    catch: tuple[type[Exception], ...] = (),
+    poll: float = 1.0,
+) -> None:
+    """Runs trials until ``budget`` finished trials exist in the study (all workers together), or
+    ``timeout`` seconds pass. Raises Interrupted on SIGINT/SIGTERM after failing the running trial
+    and queueing its parameters again, so rerunning continues where it stopped."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    guarded = _Guarded(objective, budget)
+    waits = is_heartbeat_enabled(study._storage)  # without heartbeats a dead peer's trial never frees up
+    with stop_signals() as received:
+        try:
+            while deadline is None or time.monotonic() < deadline:
+                _fail_stale(study)
+                finished, running = budget_counts(study)
+                if budget is not None and finished >= budget:
+                    return
+                if budget is not None and finished + len(running) >= budget:
+                    if not waits:
+                        return
+                    time.sleep(poll)  # polling the storage is all Optuna offers; no event to wait on
+                    continue
+                guarded.current = None
+                try:
+                    study.optimize(guarded, n_trials=1, callbacks=list(callbacks), catch=(*catch, _Surplus))
+                except ValueError:
+                    # This process was too slow to beat (a starved host) and another worker failed
+                    # the trial as stale and queued it again: that retry runs it; carry on.
+                    trial = _trial(study, guarded.current)
+                    if trial is None or trial.state != TrialState.FAIL:
+                        raise
+                    log(f"trial {trial.number} was failed by another worker's heartbeat check; it runs again")
+                if guarded.withdrawn:
+                    _give_back(study, _trial(study, guarded.current))
+                guarded.current = None  # a Ctrl-C from here on interrupts no trial
+        except KeyboardInterrupt:
+            trial = _trial(study, guarded.current)
+            if trial is not None and trial.state == TrialState.FAIL:
+                requeue(study, trial)
+            raise Interrupted(received[-1] if received else signal.SIGINT) from None
+
+
+def _trial(study: optuna.Study, trial_id: int | None) -> optuna.trial.FrozenTrial | None:
+    return None if trial_id is None else study._storage.get_trial(trial_id)
+
+
+def _give_back(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """A withdrawn trial that had been queued (a seed design, a retry) is queued again, so the
+    race that withdrew it loses no queued configuration."""
+    if "fixed_params" in trial.system_attrs:
+        requeue(study, trial)

@@ -1,0 +1,224 @@
+"""Faults in one process: CUDA out-of-memory (simulated), memory across 50 trials, exact reruns,
+heartbeats on a journal file, and the budget check that keeps concurrent workers from overshooting."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+
+import search.journal
+import search.objective
+from search.config import StudyConfig
+from search.errors import UserError
+from search.launch import check_storage, placements
+from search.oom import OOM_CONSTRAINT, oom_verdict
+from search.rerun import rerun_trial
+from search.run import load_data, run_study, to_device
+from search.study import open_storage
+from search.worker import _Guarded, _Surplus, work
+from spaces import cnn
+
+# A small fixed cnn configuration (about 0.2M parameters with Adam's state): big enough that
+# keeping every trial's model alive would show in the process's memory, small enough to be quick.
+SMALL = {
+    **cnn.SEED000, "n_conv": 2, "filters_l0": 32, "filters_l1": 64, "padding": "same", "n_dense": 1,
+    "dense_units_l0": 128, "batch_size": 32, "lr": 3e-3,
+}
+for key in ("filters_l2", "filters_l3", "kernel_l2", "kernel_l3", "reduce_l2", "reduce_l3",
+            "dropout_l2", "dropout_l3", "dense_units_l1", "dense_dropout_l1"):
+    SMALL.pop(key)
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: on a shared 2-core machine two threads spin against each other (10x slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS in /proc/self/status")
+
+
+def objective_on(data: Path, epochs: int = 1) -> search.objective.Objective:
+    ds = load_data(data)
+    return search.objective.Objective(cnn, to_device(ds, torch.device("cpu")), ds.in_shape, epochs, "accuracy", 0)
+
+
+# --- CUDA out of memory -------------------------------------------------------------------------
+
+def test_oom_trial_is_pruned_infeasible_and_the_study_goes_on(small_data, monkeypatch, one_thread):
+    objective = objective_on(small_data)
+    real_fit = search.objective.fit
+    calls = []
+
+    def fit_that_runs_out_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 8.00 GiB (GPU 0; 7.9 GiB total)")
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(search.objective, "fit", fit_that_runs_out_once)
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial(SMALL)
+    study.enqueue_trial(SMALL)
+    work(study, objective, budget=2)
+    oom, ok = study.trials
+    assert oom.state == optuna.trial.TrialState.PRUNED
+    assert oom.constraints[OOM_CONSTRAINT] > 0  # the sampler sees it as infeasible, not as missing
+    assert oom.user_attrs["oom"] and "Tried to allocate 8.00 GiB" in oom.user_attrs["pruned_reason"]
+    assert ok.state == optuna.trial.TrialState.COMPLETE and ok.constraints == {}
+    assert study.best_trial.number == ok.number
+
+
+def _oom_proposals(as_constraint: bool) -> int:
+    """TPE on a one-parameter space whose upper 40% does not fit: the value rises towards the
+    edge, so a sampler that cannot see the failures keeps walking into them (optuna#3472)."""
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=5))
+    ooms = []
+
+    def objective(trial):
+        width = trial.suggest_float("width", 0.0, 1.0)
+        if width > 0.6:
+            ooms.append(width)
+            error = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            raise oom_verdict(trial, error) if as_constraint else error
+        return width
+
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # 40 "trial failed" warnings say nothing here
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            study.optimize(objective, n_trials=40, catch=(torch.OutOfMemoryError,))
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    return len(ooms)
+
+
+def test_the_sampler_learns_from_oom_constraints_and_not_from_failures():
+    failed, constrained = _oom_proposals(as_constraint=False), _oom_proposals(as_constraint=True)
+    assert failed > 30  # FAIL: nearly every proposal after the start-up trials runs out of memory
+    assert constrained < failed / 1.5
+
+
+# --- memory across trials -----------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_no_memory_growth_across_50_trials(small_data, one_thread):
+    objective = objective_on(small_data)
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
+    for _ in range(50):
+        study.enqueue_trial(SMALL)
+    rss: dict[int, float] = {}
+
+    def measure(study, trial):  # the objective has collected the trial's garbage already
+        rss[trial.number] = rss_mb()
+
+    work(study, objective, budget=50, callbacks=[measure])
+    assert len(rss) == 50 and all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    growth = rss[49] - rss[9]  # after the allocator and the caches have warmed up
+    print(f"RSS after trial 10: {rss[9]:.1f} MB, after trial 50: {rss[49]:.1f} MB, growth {growth:+.1f} MB")
+    # One leaked model with its optimizer state is about 1.5 MB here: 40 of them would be 60 MB.
+    assert growth < 15, rss
+
+
+# --- reproducibility ----------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_rerun_reproduces_a_learning_curve_exactly(small_data, tmp_path, one_thread, capsys):
+    cfg = StudyConfig(space="cnn", data=small_data, study="rerun", storage=f"sqlite:///{tmp_path / 's.db'}",
+                      trials=2, epochs=2, device="cpu", pruner={"name": "none"}, heartbeat=None)
+    study = run_study(cfg, progress=False)
+    torch.set_num_threads(2)  # the rerun restores the thread count the trial recorded
+    for trial in study.trials:
+        result = rerun_trial(study, trial.number, "cpu", show=lambda line: None)
+        assert len(result.stored) == 2
+        assert result.identical, (result.stored, result.again, result.stored_loss, result.again_loss)
+        assert torch.get_num_threads() == 1
+    from search.cli import main
+
+    assert main(["rerun", "--storage", cfg.storage, "--study", "rerun", "--trial", "1"]) == 0
+    assert "reproduced exactly (2 epochs)" in capsys.readouterr().out
+
+
+def test_retried_trial_keeps_the_seed_of_the_trial_it_retries():
+    study = optuna.create_study()
+    first = study.ask()
+    first.suggest_float("x", 0, 1)
+    study.tell(first, state=optuna.trial.TrialState.FAIL)
+    from search.worker import requeue
+
+    requeue(study, study.trials[0])
+    retry = study.ask()
+    assert retry.number == 1 and search.objective.origin_number(retry) == 0
+    assert search.objective.origin_number(first) == 0
+
+
+# --- heartbeats on a journal file ---------------------------------------------------------------
+
+def test_journal_heartbeat_fails_and_requeues_a_silent_trial(tmp_path, monkeypatch):
+    url = f"journal://{tmp_path / 'hb.log'}"
+    study = optuna.create_study(storage=open_storage(url, heartbeat=2), study_name="hb")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ask() outside optimize() warns that heartbeats need optimize()
+        trial = study.ask()
+        trial.suggest_int("width", 1, 100)
+        study._storage.record_heartbeat(trial._trial_id)
+        optuna.storages.fail_stale_trials(study)
+        assert study.trials[0].state == optuna.trial.TrialState.RUNNING  # beating: alive
+        now = search.journal.time.time()
+        monkeypatch.setattr(search.journal.time, "time", lambda: now + 7)  # > 3 missed beats later
+        optuna.storages.fail_stale_trials(study)
+    reopened = optuna.load_study(study_name="hb", storage=open_storage(url))  # what another process sees
+    dead, retry = reopened.trials
+    assert dead.state == optuna.trial.TrialState.FAIL
+    assert retry.state == optuna.trial.TrialState.WAITING and retry.params == dead.params
+    assert retry.system_attrs["failed_trial"] == dead.number
+
+
+def test_storage_forms():
+    assert search.journal.journal_path("journal:///abs/s.log") == Path("/abs/s.log")
+    assert search.journal.journal_path("runs/s.log") == Path("runs/s.log")
+    assert search.journal.journal_path("sqlite:///s.db") is None
+    with pytest.raises(UserError, match="SQLite file cannot take 3 concurrent workers"):
+        check_storage("sqlite:///studies/search.db", 3)
+    check_storage("journal:///tmp/s.log", 3)
+    check_storage("postgresql://u@db/optuna", 8)
+    with pytest.raises(UserError, match="cannot open storage"):
+        open_storage("journal:///proc/no/such/folder/s.log")
+
+
+# --- the budget across workers ------------------------------------------------------------------
+
+def test_a_worker_starts_nothing_when_running_trials_fill_the_budget():
+    study = optuna.create_study()
+    study.tell(study.ask(), 1.0)
+    others = [study.ask(), study.ask()]  # two other workers' running trials
+    work(study, lambda t: 0.0, budget=3)  # no heartbeats: nothing to wait for, so it leaves
+    assert len(study.trials) == 3
+    # A worker that lost the race (asked after the others) withdraws its trial instead of running it.
+    late = study.ask()
+    with pytest.raises(_Surplus):
+        _Guarded(lambda t: 0.0, budget=3)(late)
+    assert others[0].number < others[1].number < late.number
+    # While one of the earlier ones is still short of the budget, the same check lets it run.
+    assert _Guarded(lambda t: 0.5, budget=3)(others[1]) == 0.5
+
+
+def test_gpu_placement():
+    assert [p.gpu for p in placements(None, "0,1", 2)] == ["0", "0", "1", "1"]
+    assert [p.gpu for p in placements(3, None, None)] == [None, None, None]
+    with pytest.raises(UserError, match="does not match"):
+        placements(3, "0,1", 2)
+    with pytest.raises(UserError, match="distinct GPU numbers"):
+        placements(None, "0,0", None)
