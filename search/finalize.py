@@ -27,6 +27,9 @@ __all__ = ["choose_trial", "export", "load_model", "retrain", "write_atomic"]
 
 def choose_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTrial:
     if number is None:
+        if len(study.directions) > 1:
+            raise UserError(f"study {study.study_name!r} is multi-objective: choose a trial of its Pareto front "
+                            f"(`best` lists them) with --trial N")
         try:
             return study.best_trial
         except ValueError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +18,11 @@ from search.device import describe, resolve_device, setup
 from search.errors import UserError
 from search.metrics import METRICS
 from search.objective import Objective
+from search.pareto import FrontRules, MultiObjective, directions, parse_objectives
 from search.progress import Progress
 from search.study import make_pruner, make_sampler, open_study
 from search.train import Tensors
+from search.warmstart import warm_start
 from spaces import get_space
 
 __all__ = ["ensure_synth", "load_data", "run_study", "to_device"]
@@ -82,7 +85,8 @@ def to_device(ds: Dataset, device: torch.device, train_on: str = "train") -> Ten
 
 def _check_same_study(study: optuna.Study, cfg: StudyConfig, data: Path) -> None:
     attrs = study.user_attrs
-    for key, value in (("space", cfg.space), ("data", str(data)), ("metric", cfg.metric)):
+    for key, value in (("space", cfg.space), ("data", str(data)), ("metric", cfg.metric),
+                       ("objectives", cfg.objectives)):
         if key in attrs and attrs[key] != value:
             raise UserError(
                 f"study {study.study_name!r} was made with {key} {attrs[key]!r}, not {value!r}; "
@@ -91,24 +95,38 @@ def _check_same_study(study: optuna.Study, cfg: StudyConfig, data: Path) -> None
 
 
 def run_study(cfg: StudyConfig, progress: bool = True) -> optuna.Study:
+    objectives = (cfg.metric,)
+    if cfg.objectives:  # several objectives: the first is the metric the trials report
+        objectives = parse_objectives(cfg.objectives)
+        cfg = replace(cfg, metric=objectives[0], objectives=",".join(objectives)) if len(objectives) > 1 else \
+            replace(cfg, metric=objectives[0], objectives=None)
     if cfg.metric not in METRICS:
         raise UserError(f"unknown metric {cfg.metric!r}; known: {', '.join(METRICS)}")
     space = get_space(cfg.space)
     device = resolve_device(cfg.device)
     sampler, pruner = make_sampler(cfg.sampler, cfg.seed), make_pruner(cfg.pruner)
+    rules = FrontRules(objectives, **cfg.front) if len(objectives) > 1 else None
     data_dir = cfg.data_dir().resolve()
+    warm = warm_start(cfg.from_study, cfg.storage_url(), cfg.space, cfg.warm_start) if cfg.from_study else []
     ensure_synth(cfg)
     ds = load_data(data_dir)  # bad data fails here, before a study is created for it
-    study = open_study(cfg.study_name(), cfg.storage_url(), sampler, pruner)
+    study = open_study(cfg.study_name(), cfg.storage_url(), sampler, pruner, directions=directions(objectives))
     _check_same_study(study, cfg, data_dir)
     setup(device)
     tensors = to_device(ds, device)
     for key, value in (("space", cfg.space), ("data", str(data_dir)), ("metric", cfg.metric),
-                       ("epochs", cfg.epochs), ("seed", cfg.seed), ("preset", cfg.preset)):
+                       ("epochs", cfg.epochs), ("seed", cfg.seed), ("preset", cfg.preset),
+                       ("objectives", cfg.objectives)):
         study.set_user_attr(key, value)
     if not study.trials:
-        for name, params in space.SEED_DESIGNS.items():
-            study.enqueue_trial(params, user_attrs={"design": name}, skip_if_exists=True)
+        # A warm start's configurations first, then the seed designs; a grid is its own design, and
+        # a seed design off the grid would be a trial the grid sampler cannot place.
+        for trial in warm:
+            study.enqueue_trial(trial.params, user_attrs={"design": f"{cfg.from_study}#{trial.number}"},
+                                skip_if_exists=True)
+        if cfg.sampler.get("name") != "grid":
+            for name, params in space.SEED_DESIGNS.items():
+                study.enqueue_trial(params, user_attrs={"design": name}, skip_if_exists=True)
     finished = sum(t.state in FINISHED for t in study.trials)
     remaining = None if cfg.trials is None else cfg.trials - finished
     log(
@@ -119,7 +137,12 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> optuna.Study:
     if remaining is not None and remaining <= 0:
         log(f"the study already has {finished} finished trials; raise --trials to run more")
         return study
-    objective = Objective(space, tensors, ds.in_shape, cfg.epochs, cfg.metric, cfg.seed)
+    if rules is None:
+        objective = Objective(space, tensors, ds.in_shape, cfg.epochs, cfg.metric, cfg.seed)
+    else:
+        log(f"objectives {', '.join(objectives)}: Optuna prunes no multi-objective study; the front's "
+            f"rules do (search/pareto.py)")
+        objective = MultiObjective(space, tensors, ds.in_shape, cfg.epochs, cfg.metric, cfg.seed, rules=rules)
     bar = Progress(remaining, cfg.metric, enabled=progress)
     callbacks = [bar]
     if cfg.trials is not None:
