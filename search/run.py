@@ -105,7 +105,12 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> optuna.Study:
     space = get_space(cfg.space)
     device = resolve_device(cfg.device)
     sampler, pruner = make_sampler(cfg.sampler, cfg.seed), make_pruner(cfg.pruner)
-    rules = FrontRules(objectives, **cfg.front) if len(objectives) > 1 else None
+    rules = None
+    if len(objectives) > 1:
+        try:
+            rules = FrontRules(objectives, **cfg.front)
+        except TypeError as e:
+            raise UserError(f"bad setting in the preset's [front] table ({e})") from None
     data_dir = cfg.data_dir().resolve()
     warm = warm_start(cfg.from_study, cfg.storage_url(), cfg.space, cfg.warm_start) if cfg.from_study else []
     ensure_synth(cfg)

@@ -47,9 +47,9 @@ class TinySpace:
         return TrialConfig("mlp", arch, train)
 
 
-def tiny_study(tmp_path, tiny_data, monkeypatch, space=TinySpace, **settings) -> optuna.Study:
+def tiny_study(tmp_path, tiny_data, monkeypatch, space=TinySpace, space_name="mlp", **settings) -> optuna.Study:
     monkeypatch.setattr(search.run, "get_space", lambda name: space)
-    cfg = StudyConfig(space="mlp", data=tiny_data, storage=f"sqlite:///{tmp_path / 's.db'}", study="t",
+    cfg = StudyConfig(space=space_name, data=tiny_data, storage=f"sqlite:///{tmp_path / 's.db'}", study="t",
                       trials=2, epochs=1, device="cpu")
     return run_study(replace(cfg, **settings), progress=False)
 
@@ -121,3 +121,19 @@ def test_a_preset_setting_the_sampler_does_not_take_is_one_clear_error():
         make_sampler({"name": "random", "n_startup_trials": 3}, 0)
     with pytest.raises(UserError, match="grid needs a"):
         make_sampler({"name": "grid"}, 0)
+
+
+@pytest.mark.slow
+def test_sampler_and_pruner_flags(tmp_path, tiny_data, capsys):
+    from search.cli import main
+
+    common = ["--data", str(tiny_data), "--storage", f"sqlite:///{tmp_path / 's.db'}", "--device", "cpu",
+              "--no-progress", "--epochs", "1", "--trials", "1"]
+    assert main(["run", "mlp", *common, "--sampler", "nope"]) == 2
+    assert "known samplers: tpe, random, cmaes, gp, qmc, grid, nsga2, nsga3" in capsys.readouterr().err
+    assert main(["run", "mlp", *common, "--pruner", "nope"]) == 2
+    assert "known pruners: hyperband, median, percentile, asha, patient, wilcoxon, none" in capsys.readouterr().err
+    # The preset's TPE settings (n_startup_trials) are not handed to the random sampler the flag names.
+    assert main(["run", "mlp", *common, "--sampler", "random", "--pruner", "percentile", "--study", "f"]) == 0
+    study = optuna.load_study(study_name="f", storage=f"sqlite:///{tmp_path / 's.db'}")
+    assert study.trials[0].user_attrs["design"] == "seed003-mlp"
