@@ -117,6 +117,9 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> optuna.Study:
     ds = load_data(data_dir)  # bad data fails here, before a study is created for it
     study = open_study(cfg.study_name(), cfg.storage_url(), sampler, pruner, directions=directions(objectives))
     _check_same_study(study, cfg, data_dir)
+    if len(study.directions) != len(objectives):  # Optuna loads a study whatever directions it is asked for
+        raise UserError(f"study {study.study_name!r} has {len(study.directions)} objective(s), not "
+                        f"{len(objectives)} ({', '.join(objectives)}); use --study to name a new one")
     setup(device)
     tensors = to_device(ds, device)
     for key, value in (("space", cfg.space), ("data", str(data_dir)), ("metric", cfg.metric),

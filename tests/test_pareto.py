@@ -109,3 +109,10 @@ def test_rule_1_prunes_inside_a_real_study(tmp_path, tiny_data, monkeypatch):
     assert second.state == optuna.trial.TrialState.PRUNED and second.params == large
     assert second.user_attrs["pruned_reason"].startswith("rejected before training: params")
     assert "epochs" not in second.user_attrs  # it never trained
+
+
+@pytest.mark.slow
+def test_a_single_objective_study_is_not_continued_as_a_multi_objective_one(tmp_path, tiny_data, monkeypatch):
+    tiny_study(tmp_path, tiny_data, monkeypatch, trials=1, epochs=1)
+    with pytest.raises(UserError, match="study 't' .*use --study to name a new one"):
+        tiny_study(tmp_path, tiny_data, monkeypatch, trials=2, epochs=1, objectives="accuracy,params")
