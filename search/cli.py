@@ -88,8 +88,11 @@ def cmd_data(args) -> None:
 
     if args.out.exists() and any(args.out.iterdir()):
         raise UserError(f"{args.out}: already exists and is not empty; choose another --out")
-    generate(args.out, classes=args.classes, size=args.size, train=args.train, val=args.val,
-             test=args.test, seed=args.seed)
+    try:
+        generate(args.out, classes=args.classes, size=args.size, train=args.train, val=args.val,
+                 test=args.test, seed=args.seed)
+    except (ValueError, FileExistsError) as e:
+        raise UserError(str(e)) from None
     print(f"wrote {args.out} (test answers: {answers_path(args.out)})")
 
 

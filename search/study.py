@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -133,14 +134,23 @@ def open_study(
 
 
 def load_study(name: str | None, storage: str) -> optuna.Study:
-    """An existing study; with no name, the storage's only study (or a list to choose from)."""
+    """An existing study; with no name, the one whose latest trial started last (the study just run)."""
+    if storage.startswith("sqlite:///") and not Path(storage.removeprefix("sqlite:///")).is_file():
+        raise UserError(f"{storage}: no such SQLite file; `run` creates it")  # and `best` must not
     store = open_storage(storage)
-    names = [s.study_name for s in optuna.get_all_study_summaries(store, include_best_trial=False)]
+    summaries = optuna.get_all_study_summaries(store, include_best_trial=False)
+    names = [s.study_name for s in summaries]
     if name is None:
-        if len(names) == 1:
-            name = names[0]
-        else:
-            raise UserError(f"{storage} holds {len(names)} studies; choose one with --study: {', '.join(names)}")
+        started = [s for s in summaries if s.datetime_start is not None]
+        if not started:
+            raise UserError(f"{storage} holds no study with trials yet; run one first")
+        name = max(started, key=lambda s: _last_start(store, s.study_name)).study_name
     if name not in names:
         raise UserError(f"no study {name!r} in {storage}; studies there: {', '.join(names) or 'none'}")
     return optuna.load_study(study_name=name, storage=store)
+
+
+def _last_start(storage: optuna.storages.BaseStorage, name: str):
+    study_id = storage.get_study_id_from_name(name)
+    starts = [t.datetime_start for t in storage.get_all_trials(study_id, deepcopy=False) if t.datetime_start]
+    return max(starts)

@@ -65,6 +65,10 @@ def test_bad_names_are_one_line_errors(tmp_path, capsys, tiny_data):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "does not exist" in err
     assert main(["best", "--storage", storage, "--study", "nope"]) == 2
+    assert "no such SQLite file" in capsys.readouterr().err  # and `best` did not create one
+    assert not (tmp_path / "s.db").exists()
+    optuna.create_study(study_name="other", storage=storage)
+    assert main(["best", "--storage", storage, "--study", "nope"]) == 2
     assert "no study 'nope'" in capsys.readouterr().err
     assert main(["run", "cnn", "--data", str(tiny_data), "--storage", "postgresql://u@127.0.0.1:1/db",
                  "--device", "cpu"]) == 2

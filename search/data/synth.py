@@ -6,8 +6,13 @@ the class, a model has to see all three together. Every image then varies in pos
 rotation, background clutter (blobs and lines), lighting and noise; `difficulty` scales all of that
 nuisance variation (0 gives clean centred objects).
 
+Calibrated so that the default is a contest-like task: seed 000's 4-conv CNN (Adam 1e-3, batch 32,
+no augmentation, 30 epochs) reached 62% validation accuracy at difficulty 1.0 on the default size
+(100 classes, 64x64; still rising), 77% at 0.75, 94% at 0.5 and 99.6% at 0.25.
+
 Rendering is vectorised over batches of images (coordinate grids, signed distances for shapes,
-sinusoids for textures), so the default 20,000 images of 64x64 take seconds, most of it PNG saving.
+sinusoids for textures): the default 20,000 images of 64x64 take about 20 s on two cores, half of it
+PNG encoding.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ import math
 import os
 import shutil
 import tempfile
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +33,11 @@ from PIL import Image
 
 __all__ = ["answers_path", "generate"]
 
-_BATCH = 250  # images rendered at once: ~1M pixels a plane, small enough for the cache-friendly sizes
+# Images drawn at once: enough to amortise numpy's per-call cost, few enough to bound memory (~12 MB
+# at 64x64). Each batch has its own random stream, so changing this changes the pixels of a seed.
+_BATCH = 250
+# The nuisance scale that difficulty 1.0 stands for (the calibration in the module docstring).
+_NUISANCE = 2.0
 _F = np.float32
 
 # Ordered from most to least distinct, so a small class count uses the easiest-to-tell-apart ones.
@@ -57,8 +68,10 @@ def _class_table(classes: int, rng: np.random.Generator) -> dict[str, np.ndarray
     hue0 = rng.uniform()
     pal = np.array(
         [
-            [colorsys.hsv_to_rgb((hue0 + j / n_pal) % 1, 0.8, 0.95),
-             colorsys.hsv_to_rgb((hue0 + j / n_pal + 1 / 3) % 1, 0.75, 0.5)]
+            [
+                colorsys.hsv_to_rgb((hue0 + j / n_pal) % 1, 0.8, 0.95),
+                colorsys.hsv_to_rgb((hue0 + j / n_pal + 1 / 3) % 1, 0.75, 0.5),
+            ]
             for j in range(n_pal)
         ],
         dtype=_F,
@@ -119,6 +132,11 @@ def _texture(name: str, u: np.ndarray, v: np.ndarray, k: np.ndarray, ph: np.ndar
 def _render(labels: np.ndarray, table: dict, size: int, d: float, rng: np.random.Generator) -> np.ndarray:
     """A batch of uint8 RGB images (n, size, size, 3) for the given class labels."""
     n = len(labels)
+    # Drawn grouped by (shape, texture), so that each group is a contiguous slice of the batch (views,
+    # no copies); the images go back to the caller's order at the end.
+    key = table["shape"][labels] * len(_TEXTURES) + table["texture"][labels]
+    order = np.argsort(key, kind="stable")
+    labels, key = labels[order], key[order]
 
     def uni(lo=-1.0, hi=1.0, shape=(n,)):
         return rng.uniform(lo, hi, shape).astype(_F)
@@ -136,14 +154,14 @@ def _render(labels: np.ndarray, table: dict, size: int, d: float, rng: np.random
 
     # Background and clutter, painted as a map of "which colour is on top" and looked up once at the
     # end: per-pixel alpha blending of every distractor cost more than all the rest of the image.
-    # Colour 0 is the background, a random muted colour (half way to its own grey).
+    # Colour 0 is the background: a random colour moved half way to its grey, kept off black and white.
     n_blobs, n_lines = math.ceil(3 * d), math.ceil(2 * d)
     colours = uni(0, 1, (n, 1 + 2 * n_blobs + n_lines, 3))
     colours[:, 0] = 0.5 * colours[:, 0] + 0.5 * colours[:, 0].mean(1, keepdims=True) * 0.7 + 0.15
     # A blob is small: it is drawn in a window around it (a sixth of the frame), on a map with a
     # margin of h pixels so that a window near the border needs no special case.
     h = math.ceil(1.42 * 0.13 * size) + 1  # 1.42 radii: the farthest a blob's outline reaches
-    top = np.zeros((n, size + 2 * h, size + 2 * h), np.intp)
+    top = np.zeros((n, size + 2 * h, size + 2 * h), np.int16)
     win = np.arange(2 * h)
     for i in range(n_blobs):
         # Outlines between diamond, disc and square (like the class shapes), half of them striped.
@@ -164,7 +182,7 @@ def _render(labels: np.ndarray, table: dict, size: int, d: float, rng: np.random
         patch[inside] = 1 + 2 * i
         patch[stripe] = 2 + 2 * i
         top[at] = patch
-    top = top[:, h:-h, h:-h] + np.arange(n)[:, None, None] * colours.shape[1]
+    top = top[:, h:-h, h:-h] + np.arange(n)[:, None, None] * colours.shape[1]  # an index into `flat`
     for i in range(n_lines):
         ang = uni(-np.pi, np.pi)
         dist = np.abs((xs - c(uni(0, size))) * c(np.sin(ang)) - (ys - c(uni(0, size))) * c(np.cos(ang)))
@@ -174,7 +192,8 @@ def _render(labels: np.ndarray, table: dict, size: int, d: float, rng: np.random
     for ch in range(3):
         np.take(flat[ch], top, out=img[:, ch])
 
-    # The object: position, scale and rotation jitter grow with d (rotation is full from d = 1).
+    # The object: position, scale and rotation jitter grow with d (rotation is full from d = 1, that
+    # is difficulty 0.5).
     rad = _F(0.27 * size) * np.exp(uni() * _F(0.25 * d))
     shift = _F(0.16 * size * min(d, 1.5))
     u, v = local(size / 2 + uni() * shift, size / 2 + uni() * shift, rad, uni() * _F(np.pi * min(d, 1.0)))
@@ -183,14 +202,13 @@ def _render(labels: np.ndarray, table: dict, size: int, d: float, rng: np.random
     ph = uni(0, 2 * np.pi)
     alpha = np.empty((n, size, size), _F)
     mix = np.empty((n, size, size), _F)
-    shape, texture = table["shape"][labels], table["texture"][labels]
-    for j in np.unique(shape):
-        m = shape == j
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    for a, b in zip(starts, np.r_[starts[1:], n], strict=True):
+        shape, texture = divmod(int(key[a]), len(_TEXTURES))
+        at = slice(a, b)
         # Multiplying by the radius turns object units into pixels: a one-pixel antialiased edge.
-        alpha[m] = np.clip(0.5 - _sdf(_SHAPES[j], u[m], v[m]) * c(rad[m]), 0, 1)
-    for j in np.unique(texture):
-        m = texture == j
-        mix[m] = _texture(_TEXTURES[j], u[m], v[m], c(k[m]), c(ph[m]))
+        alpha[at] = np.clip(0.5 - _sdf(_SHAPES[shape], u[at], v[at]) * c(rad[at]), 0, 1)
+        mix[at] = _texture(_TEXTURES[texture], u[at], v[at], c(k[at]), c(ph[at]))
     pal = table["colours"][table["palette"][labels]]  # (n, 2, 3)
     pal = np.clip(pal + uni(shape=(n, 2, 3)) * _F(0.08 * d), 0, 1)  # per-image colour jitter
     # Channels first, so that every broadcast below runs over whole H*W planes (with channels last,
@@ -210,7 +228,7 @@ def _render(labels: np.ndarray, table: dict, size: int, d: float, rng: np.random
     img += offset[:, None, None, None]
     img += rng.integers(0, 256, img.shape, dtype=np.uint8) * (amp / 255)
     np.clip(img, 0, 255, out=img)
-    return img.transpose(0, 2, 3, 1).astype(np.uint8)
+    return img.transpose(0, 2, 3, 1).astype(np.uint8)[np.argsort(order)]
 
 
 def _write_csv(path: Path, header: list[str], rows) -> None:
@@ -219,6 +237,12 @@ def _write_csv(path: Path, header: list[str], rows) -> None:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(header)
         w.writerows(rows)
+
+
+def _save(images: np.ndarray, paths: list[Path]) -> int:
+    for img, path in zip(images, paths, strict=True):
+        Image.fromarray(img).save(path, compress_level=1)
+    return len(paths)
 
 
 def generate(
@@ -237,7 +261,7 @@ def generate(
     out = Path(out)
     if classes < 2 or size < 16 or min(train, val, test) < 0 or seed < 0 or not difficulty >= 0:
         raise ValueError(
-            f"synthetic data needs classes >= 2, size >= 16, non-negative counts, seed and difficulty; "
+            "synthetic data needs classes >= 2, size >= 16 and non-negative counts, seed and difficulty; "
             f"got classes={classes}, size={size}, train={train}, val={val}, test={test}, "
             f"seed={seed}, difficulty={difficulty}"
         )
@@ -250,33 +274,38 @@ def generate(
     # Built in a hidden sibling and renamed at the end: a half-written dataset never looks complete.
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
-        number = 1  # image names run on across splits, so every name is unique
-        for split_id, (split, count) in enumerate((("train", train), ("val", val), ("test", test))):
-            folder = tmp / f"{split}_images"
-            folder.mkdir()
-            # Balanced: each class appears count // classes or one more times, in a shuffled order.
-            labels = np.random.default_rng([seed, 1, split_id]).permutation(np.arange(count) % classes)
-            names = [f"{number + i:0{width}d}.png" for i in range(count)]
-            number += count
-            for b, start in enumerate(range(0, count, _BATCH)):
-                lab = labels[start : start + _BATCH]
-                batch = _render(lab, table, size, difficulty, np.random.default_rng([seed, 2, split_id, b]))
-                for img, name in zip(batch, names[start : start + _BATCH]):
-                    Image.fromarray(img).save(folder / name, compress_level=1)
-                done += len(lab)
-                if progress is not None:
-                    progress(done, total)
-            rows = zip(names, labels.tolist())
-            if split == "test":
-                _write_csv(tmp / "test.csv", ["Image"], ([name] for name in names))
-                _write_csv(tmp / ".answers.csv", ["Image", "Class"], rows)
-            else:
-                _write_csv(tmp / f"{split}.csv", ["Image", "Class"], rows)
+        # PNG encoding (zlib) releases the GIL, so worker threads save one batch while the next is
+        # drawn; at most two batches wait, which bounds memory.
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            pending: deque = deque()
+            number = 1  # image names run on across splits, so every name is unique
+            for split_id, (split, count) in enumerate((("train", train), ("val", val), ("test", test))):
+                folder = tmp / f"{split}_images"
+                folder.mkdir()
+                # Balanced: each class appears count // classes times or once more, in shuffled order.
+                labels = np.random.default_rng([seed, 1, split_id]).permutation(np.arange(count) % classes)
+                names = [f"{number + i:0{width}d}.png" for i in range(count)]
+                number += count
+                for b, start in enumerate(range(0, count, _BATCH)):
+                    rng = np.random.default_rng([seed, 2, split_id, b])
+                    d = _NUISANCE * difficulty
+                    images = _render(labels[start : start + _BATCH], table, size, d, rng)
+                    pending.append(pool.submit(_save, images, [folder / x for x in names[start : start + _BATCH]]))
+                    while len(pending) > 2 or (pending and start + _BATCH >= count):
+                        done += pending.popleft().result()
+                        if progress is not None:
+                            progress(done, total)
+                rows = zip(names, labels.tolist(), strict=True)
+                if split == "test":
+                    _write_csv(tmp / "test.csv", ["Image"], ([name] for name in names))
+                    _write_csv(tmp / ".answers.csv", ["Image", "Class"], rows)
+                else:
+                    _write_csv(tmp / f"{split}.csv", ["Image", "Class"], rows)
         answers = answers_path(out)
         # Answers first: if we stop between the two renames, there is no dataset lacking its answers.
         os.replace(tmp / ".answers.csv", answers)
         if out.exists():
-            out.rmdir()  # empty (checked above); rename onto a directory is not portable
+            out.rmdir()  # empty (checked above); renaming onto a directory is not portable
         os.rename(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
