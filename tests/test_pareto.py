@@ -71,9 +71,10 @@ def test_rule_2_stops_a_curve_dominated_by_a_no_costlier_front_member():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("objectives", ["accuracy,params", "macro_f1,latency"])
-def test_a_multi_objective_study_yields_a_front(objectives, tmp_path, tiny_data, monkeypatch, capsys):
-    study = tiny_study(tmp_path, tiny_data, monkeypatch, objectives=objectives, trials=3, epochs=2)
+@pytest.mark.parametrize(("objectives", "sampler"), [("accuracy,params", "nsga2"), ("macro_f1,latency", "tpe")])
+def test_a_multi_objective_study_yields_a_front(objectives, sampler, tmp_path, tiny_data, monkeypatch, capsys):
+    study = tiny_study(tmp_path, tiny_data, monkeypatch, objectives=objectives, trials=3, epochs=2,
+                       sampler={"name": sampler})
     names = objectives.split(",")
     assert [d.name.lower() for d in study.directions] == directions(names)
     members = front(study)

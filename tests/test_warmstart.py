@@ -26,6 +26,15 @@ def test_from_study_enqueues_the_best_k_configurations_first(tmp_path, tiny_data
     assert first.user_attrs["design"] == f"source#{ranked[0].number}"
 
 
+def test_best_configurations_of_a_multi_objective_study_are_its_front_first():
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for i, (accuracy, params) in enumerate([(0.5, 9.0), (0.6, 5.0), (0.4, 1.0), (0.55, 6.0), (0.3, 2.0)]):
+        study.add_trial(optuna.trial.create_trial(params={"x": i}, distributions={
+            "x": optuna.distributions.IntDistribution(0, 9)}, values=[accuracy, params]))
+    # Front: trials 1 (0.6, 5) and 2 (0.4, 1); then the dominated ones by accuracy: 3, 0, 4.
+    assert [t.number for t in best_configurations(study, 4)] == [1, 2, 3, 0]
+
+
 def test_from_study_of_another_space_fails_before_a_study_is_made(tmp_path, tiny_data, monkeypatch):
     tiny_study(tmp_path, tiny_data, monkeypatch, study="source", trials=1)
     with pytest.raises(UserError, match="searched space 'mlp', not 'cnn'"):
