@@ -20,6 +20,7 @@ run: setup
 	$(PY) -m search run cnn
 	$(PY) -m search retrain
 	$(PY) -m search export
+	$(PY) -m search report
 
 lint: setup
 	$(PY) -m ruff check .

@@ -20,6 +20,22 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _image_size(text: str) -> tuple[int, int]:
+    from search.data.prepare import parse_image_size
+
+    try:
+        return parse_image_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
+    return value
+
+
 def _study_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--study", help="study name (default: the storage's only study)")
     p.add_argument("--storage", help="Optuna storage URL (default: SQLite under studies/)")
@@ -50,7 +66,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--epochs", type=_positive_int, help="epochs per trial (the most a trial may train)")
     run.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
     run.add_argument("--seed", type=int, help="study seed: the sampler's and, with trial numbers, each trial's")
-    run.add_argument("--metric", choices=["accuracy", "macro_f1"], help="validation metric to maximise")
+    run.add_argument("--metric", choices=["auto", "accuracy", "macro_f1", "roc_auc", "micro_f1", "samples_f1"],
+                     help="validation metric to maximise (auto: accuracy, or micro_f1 for multilabel); "
+                          "multiclass: accuracy, macro_f1; binary: accuracy, roc_auc; "
+                          "multilabel: micro_f1, macro_f1, samples_f1")
+    run.add_argument("--task", choices=["auto", "multiclass", "binary", "multilabel"],
+                     help="auto (default): multilabel for the Helsinki layout, binary for 2 classes, else multiclass")
+    run.add_argument("--layout", choices=["auto", "gic", "helsinki", "folders"],
+                     help="dataset layout (default: detected from the files)")
+    run.add_argument("--image-size", type=_image_size, metavar="N|WxH",
+                     help="resize every image to N x N or W x H pixels, stretching (no crop) when the aspect "
+                          "ratio differs (default: the data's own size, which must then be uniform)")
+    run.add_argument("--val-fraction", type=_fraction,
+                     help="share of train split off (stratified, seeded) as validation when the data has "
+                          "no validation split (default 0.1)")
+    run.add_argument("--test-fraction", type=_fraction,
+                     help="share of train kept as a labelled held-out test part, scored only by retrain "
+                          "(default 0; seed 004's 90/5/5 is --val-fraction 0.05 --test-fraction 0.05)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar (the per-trial lines stay)")
     run.add_argument("--sampler", help="tpe, random, cmaes, gp, qmc, grid, nsga2 or nsga3 (default: the preset's; "
                      "its [sampler] settings apply only to the sampler it names)")
@@ -73,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="training data (train+val leaves no held-out validation)")
     retrain.add_argument("--out", type=Path, help="model folder (default: runs/STUDY/trial-N)")
     retrain.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    retrain.add_argument("--seeds", type=_positive_int, default=1,
+                         help="train N times (the trial's seed, then the next) and report mean and spread")
 
     export = sub.add_parser("export", help="write the submission CSV from a retrained model")
     _study_args(export)
@@ -80,6 +114,22 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--data", type=Path, help="dataset with test.csv (default: the model's own)")
     export.add_argument("--out", type=Path, help="submission file (default: submissions/STUDY.csv)")
     export.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    export.add_argument("--ensemble", type=_positive_int, metavar="K",
+                        help="average the probabilities of the top K trials (retrained now if not saved yet)")
+    export.add_argument("--train-on", choices=["train", "train+val"], default="train",
+                        help="with --ensemble: the data members are retrained on")
+    export.add_argument("--tta", action="store_true", help="also average each model over the mirrored image")
+
+    dash = sub.add_parser("dashboard", help="serve optuna-dashboard on the study, with its artifacts")
+    _study_args(dash)
+    dash.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    dash.add_argument("--port", type=int, default=8080, help="port (0: any free one)")
+
+    report = sub.add_parser("report", help="write one self-contained HTML report of the study and final model")
+    _study_args(report)
+    report.add_argument("--out", type=Path, help="HTML file (default: runs/STUDY/report.html)")
+    report.add_argument("--model", type=Path, help="model folder (default: the study's last retrain)")
+    report.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     return parser
 
 
@@ -106,7 +156,8 @@ def cmd_run(args) -> None:
     device = resolve_device(args.device or "auto")
     cfg = load_preset(args.preset or args.space, device.type)
     overrides = {k: getattr(args, k) for k in ("data", "study", "storage", "trials", "timeout", "epochs",
-                                                "device", "seed", "metric") if getattr(args, k) is not None}
+                                                "device", "seed", "metric", "task", "layout", "image_size",
+                                                "val_fraction", "test_fraction") if getattr(args, k) is not None}
     overrides.update({k: v for k, v in (("objectives", args.objectives), ("from_study", args.from_study),
                                         ("warm_start", args.warm_start)) if v is not None})
     for kind in ("sampler", "pruner"):
@@ -168,32 +219,69 @@ def cmd_best(args) -> None:
 def cmd_retrain(args) -> None:
     from search.config import default_storage
     from search.finalize import retrain
+    from search.metrics import TASK_METRICS
     from search.study import load_study
 
-    study = load_study(args.study, args.storage or default_storage())
-    out, metrics = retrain(study, args.trial, args.train_on, args.out, args.device)
+    storage = args.storage or default_storage()
+    study = load_study(args.study, storage)
+    out, metrics = retrain(study, args.trial, args.train_on, args.out, args.device, seeds=args.seeds,
+                           storage_url=storage)
     note = "" if metrics["held_out"] else " (not held out: trained on train+val)"
-    print(f"saved {out}: validation accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}{note}")
+    names = TASK_METRICS[study.user_attrs.get("task", "multiclass")]
+    if args.seeds == 1:
+        values = ", ".join(f"{m} {metrics[m]:.4f}" for m in names)
+    else:
+        values = ", ".join(f"{m} {metrics[m]:.4f} ± {metrics[m + '_std']:.4f}" for m in names)
+        values += f" (mean ± sample std of {args.seeds} seeds)"
+    holdout = metrics.get("holdout")
+    held = "" if holdout is None else "; held-out test " + ", ".join(f"{m} {holdout[m]:.4f}" for m in names)
+    print(f"saved {out}: validation {values}{note}{held}")
 
 
 def cmd_export(args) -> None:
     from search.config import PROJECT_ROOT, default_storage
-    from search.finalize import export
+    from search.finalize import ensemble_top, export
     from search.study import load_study
 
-    model_dir, out = args.model, args.out
-    if model_dir is None or out is None:
-        study = load_study(args.study, args.storage or default_storage())
-        if model_dir is None:
+    if args.ensemble and args.model:
+        raise UserError("--ensemble picks its own models; give --ensemble or --model, not both")
+    storage = args.storage or default_storage()
+    model_dir, out, study = args.model, args.out, None
+    if model_dir is None or out is None or args.storage or args.study:
+        study = load_study(args.study, storage)
+        if args.ensemble:
+            model_dir = ensemble_top(study, args.ensemble, args.train_on, args.device, storage)
+        elif model_dir is None:
             if "model_dir" not in study.user_attrs:
                 raise UserError(f"study {study.study_name!r} has no retrained model; run `retrain` first")
             model_dir = Path(study.user_attrs["model_dir"])
         out = out or PROJECT_ROOT / "submissions" / f"{study.study_name}.csv"
-    path = export(model_dir, out, args.data, args.device)
+    path = export(model_dir, out, args.data, args.device, tta=args.tta, study=study,
+                  storage_url=storage if study is not None else None)
     print(f"wrote {path}")
 
 
-COMMANDS = {"data": cmd_data, "run": cmd_run, "best": cmd_best, "retrain": cmd_retrain, "export": cmd_export}
+def cmd_dashboard(args) -> None:
+    from search.config import default_storage
+    from search.dashboard import serve
+
+    serve(args.storage or default_storage(), args.study, args.host, args.port)
+
+
+def cmd_report(args) -> None:
+    from search.config import PROJECT_ROOT, default_storage
+    from search.report import write_report
+    from search.study import load_study
+
+    storage = args.storage or default_storage()
+    study = load_study(args.study, storage)
+    out = args.out or PROJECT_ROOT / "runs" / study.study_name / "report.html"
+    path = write_report(study, out, model_dir=args.model, device_name=args.device, storage_url=storage)
+    print(f"wrote {path}")
+
+
+COMMANDS = {"data": cmd_data, "run": cmd_run, "best": cmd_best, "retrain": cmd_retrain, "export": cmd_export,
+            "dashboard": cmd_dashboard, "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,10 +39,16 @@ class StudyConfig:
     epochs: int = 10
     device: str = "auto"
     seed: int = 0
-    metric: str = "accuracy"
+    metric: str = "auto"  # auto: the task's default (search.metrics.TASK_METRICS)
     sampler: dict[str, Any] = field(default_factory=lambda: {"name": "tpe"})
     pruner: dict[str, Any] = field(default_factory=lambda: {"name": "hyperband"})
     preset: str = ""
+    # how the data is read and split (search.data.prepare.DataOptions); the split seed is `seed`
+    layout: str = "auto"
+    image_size: int | str | tuple[int, int] | None = None  # 64, "96x64" or (96, 64); None: the data's own
+    task: str = "auto"
+    val_fraction: float = 0.1
+    test_fraction: float = 0.0
     objectives: str | None = None  # "accuracy,params": multi-objective (search/pareto.py); None: `metric`
     front: dict[str, Any] = field(default_factory=dict)  # multi-objective pruning (pareto.FrontRules)
     from_study: str | None = None  # warm start: enqueue the best `warm_start` trials of this study
@@ -56,6 +62,22 @@ class StudyConfig:
 
     def storage_url(self) -> str:
         return self.storage or default_storage()
+
+    def data_options(self):
+        from search.data.prepare import DataOptions, parse_image_size
+
+        size = self.image_size
+        if isinstance(size, int):
+            size = (size, size)
+        elif isinstance(size, str):
+            try:
+                size = parse_image_size(size)
+            except ValueError as e:
+                raise UserError(str(e)) from None
+        return DataOptions(
+            layout=self.layout, image_size=tuple(size) if size else None, task=self.task,
+            val_fraction=self.val_fraction, test_fraction=self.test_fraction, split_seed=self.seed,
+        )
 
 
 KNOWN_KEYS = {f for f in StudyConfig.__dataclass_fields__} | {"cpu"}

@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import json
 import os
+import statistics
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -14,22 +16,30 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from gic_models import create_model
+from search.artifacts import attach
 from search.config import PROJECT_ROOT
 from search.data import load_dataset
+from search.data.loader import LAYOUTS, detect_layout
+from search.data.prepare import DataOptions
 from search.device import describe, resolve_device, setup
+from search.ensemble import Member, member_dirs, predict, write_ensemble
 from search.errors import UserError
+from search.metrics import TASK_METRICS
 from search.run import load_data, log, to_device
-from search.train import evaluate, fit, predict_proba
+from search.train import evaluate, fit
 from spaces import get_space
 
-__all__ = ["choose_trial", "export", "load_model", "retrain", "write_atomic"]
+__all__ = [
+    "choose_trial", "ensemble_top", "export", "load_members", "load_model", "retrain", "top_trials", "write_atomic",
+]
 
 
 def choose_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTrial:
     if number is None:
         if len(study.directions) > 1:
-            raise UserError(f"study {study.study_name!r} is multi-objective: choose a trial of its Pareto front "
-                            f"(`best` lists them) with --trial N")
+            front = ", ".join(str(t.number) for t in study.best_trials)
+            raise UserError(f"study {study.study_name!r} has several objectives; choose a Pareto member "
+                            f"with --trial: {front}")
         try:
             return study.best_trial
         except ValueError:
@@ -46,7 +56,10 @@ def write_atomic(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; the result is an ordinary file
         write(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
@@ -55,43 +68,86 @@ def write_atomic(path: Path, write) -> None:
 
 
 def retrain(
-    study: optuna.Study, number: int | None, train_on: str, out: Path | None, device_name: str = "auto"
+    study: optuna.Study, number: int | None, train_on: str, out: Path | None, device_name: str = "auto",
+    seeds: int = 1, storage_url: str | None = None, remember: bool = True,
 ) -> tuple[Path, dict]:
+    """Retrains a trial's configuration ``seeds`` times (the trial's own seed, then the next ones).
+
+    One seed writes ``out/model.*``; several write ``out/seed-S/model.*`` and an ``ensemble.json``
+    listing them, with the mean and spread of the validation metrics, so `export` can use the
+    folder as one model averaged over its seeds. With ``storage_url`` the checkpoints are also
+    attached to the trial as Optuna artifacts.
+    """
     trial = choose_trial(study, number)
     attrs = study.user_attrs
     space = get_space(attrs["space"])
     cfg = space.suggest(optuna.trial.FixedTrial(trial.params))
     device = resolve_device(device_name)
     setup(device)
-    ds = load_data(Path(attrs["data"]))
+    options = DataOptions.from_json(attrs.get("data_options"))  # the search's own splits and size
+    ds = load_data(Path(attrs["data"]), options)
     tensors = to_device(ds, device, train_on=train_on)
-    seed = trial.user_attrs.get("seed", 0)
-    torch.manual_seed(seed)
-    model = create_model(cfg.model, cfg.arch, ds.num_classes, ds.in_shape)
+    base_seed = trial.user_attrs.get("seed", 0)
     epochs = int(attrs["epochs"])
-    log(f"retraining trial {trial.number} of {study.study_name!r} on {train_on} for {epochs} epochs "
-        f"on {describe(device)}")
-
-    def show(r) -> None:
-        log(f"  epoch {r.epoch:>3}/{epochs}: loss {r.train_loss:.4f}, accuracy {r.accuracy:.4f}, "
-            f"macro-F1 {r.macro_f1:.4f}, {r.seconds:.1f}s")
-
-    fit(model, tensors, cfg.train, epochs=epochs, seed=seed, on_epoch=show)
-    metrics = {k: v for k, v in evaluate(model, tensors).items() if k != "confusion"}
-    metrics["held_out"] = train_on == "train"  # on train+val the validation split was trained on
     out = out or PROJECT_ROOT / "runs" / study.study_name / f"trial-{trial.number}"
     mean, std = ds.stats()
-    meta = {
-        "study": study.study_name, "trial": trial.number, "space": attrs["space"], "model": cfg.model,
-        "params": trial.params, "num_classes": ds.num_classes, "in_shape": list(ds.in_shape),
-        "class_names": ds.class_names, "mean": mean.tolist(), "std": std.tolist(),
-        "data": attrs["data"], "train_on": train_on, "epochs": epochs, "seed": seed, "metrics": metrics,
-    }
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    write_atomic(out / "model.safetensors", lambda p: save_file(state, str(p)))
-    write_atomic(out / "model.json", lambda p: p.write_text(json.dumps(meta, indent=1)))
-    study.set_user_attr("model_dir", str(out.resolve()))
+    shown = TASK_METRICS[ds.task]
+    runs = []
+    for seed in range(base_seed, base_seed + seeds):
+        torch.manual_seed(seed)
+        model = create_model(cfg.model, cfg.arch, ds.num_outputs, ds.in_shape)
+        log(f"retraining trial {trial.number} of {study.study_name!r} on {train_on} for {epochs} epochs "
+            f"(seed {seed}) on {describe(device)}")
+
+        def show(r) -> None:
+            values = ", ".join(f"{m} {getattr(r, m):.4f}" for m in shown)
+            log(f"  epoch {r.epoch:>3}/{epochs}: loss {r.train_loss:.4f}, {values}, {r.seconds:.1f}s")
+
+        fit(model, tensors, cfg.train, epochs=epochs, seed=seed, on_epoch=show)
+        metrics = {k: v for k, v in evaluate(model, tensors).items() if k != "confusion"}
+        metrics["held_out"] = train_on == "train"  # on train+val the validation split was trained on
+        if ds.holdout_x is not None:  # the labelled test part no trial saw, scored with val's thresholds
+            part = replace(tensors, val_x=torch.from_numpy(ds.holdout_x).to(device),
+                           val_y=torch.from_numpy(ds.holdout_y).to(device))
+            held = evaluate(model, part, thresholds=metrics.get("thresholds"))
+            metrics["holdout"] = {k: v for k, v in held.items() if k not in ("confusion", "thresholds")}
+        meta = {
+            "study": study.study_name, "trial": trial.number, "space": attrs["space"], "model": cfg.model,
+            "params": trial.params, "num_classes": ds.num_outputs, "in_shape": list(ds.in_shape), "task": ds.task,
+            "thresholds": metrics.get("thresholds"), "data_options": options.to_json(),
+            "class_names": ds.class_names, "mean": mean.tolist(), "std": std.tolist(),
+            "data": attrs["data"], "train_on": train_on, "epochs": epochs, "seed": seed, "metrics": metrics,
+        }
+        folder = out if seeds == 1 else out / f"seed-{seed}"
+        _save(model, meta, folder)
+        if storage_url is not None:
+            for name in ("model.safetensors", "model.json"):
+                attach(study, trial.number, folder / name, storage_url)
+        runs.append((folder, metrics))
+    metrics = runs[0][1] if seeds == 1 else _spread([m for _, m in runs], shown)
+    if seeds > 1:
+        write_ensemble(out, [f for f, _ in runs], {"trial": trial.number, "metrics": metrics})
+    if remember:
+        study.set_user_attr("model_dir", str(out.resolve()))
     return out, metrics
+
+
+def _save(model: nn.Module, meta: dict, folder: Path) -> None:
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    write_atomic(folder / "model.safetensors", lambda p: save_file(state, str(p)))
+    write_atomic(folder / "model.json", lambda p: p.write_text(json.dumps(meta, indent=1)))
+
+
+def _spread(runs: list[dict], names: tuple[str, ...] = ("accuracy", "macro_f1")) -> dict:
+    """Mean and sample standard deviation of each metric over seeds: how much of a trial's score
+    was its configuration and how much the luck of its initial weights."""
+    out: dict = {"seeds": len(runs), "held_out": runs[0]["held_out"]}
+    for key in (*names, "val_loss"):
+        values = [r[key] for r in runs]
+        out[key] = statistics.fmean(values)
+        out[f"{key}_std"] = statistics.stdev(values)
+        out[f"{key}_runs"] = values
+    return out
 
 
 def load_model(model_dir: Path, device: torch.device) -> tuple[nn.Module, dict]:
@@ -107,26 +163,87 @@ def load_model(model_dir: Path, device: torch.device) -> tuple[nn.Module, dict]:
     return model.to(device).eval(), meta
 
 
-def export(model_dir: Path, out: Path, data_dir: Path | None = None, device_name: str = "auto") -> Path:
+def load_members(model_dir: Path, device: torch.device) -> tuple[list[Member], list[dict]]:
+    """The models a folder stands for (itself, or its ensemble.json's members) and their metadata."""
+    members, metas = [], []
+    for folder in member_dirs(model_dir):
+        model, meta = load_model(folder, device)
+        if metas and meta["class_names"] != metas[0]["class_names"]:
+            raise UserError(f"{folder}: its classes differ from {member_dirs(model_dir)[0]}'s; cannot average them")
+        mean = torch.tensor(meta["mean"], device=device)
+        std = torch.tensor(meta["std"], device=device)
+        members.append(Member(model, mean, std))
+        metas.append(meta)
+    return members, metas
+
+
+def top_trials(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if len(done) < k:
+        raise UserError(f"study {study.study_name!r} has {len(done)} completed trials; --ensemble {k} needs {k}")
+    sign = -1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1
+    return sorted(done, key=lambda t: (sign * t.value, t.number))[:k]
+
+
+def ensemble_top(
+    study: optuna.Study, k: int, train_on: str = "train", device_name: str = "auto",
+    storage_url: str | None = None, runs: Path | None = None,
+) -> Path:
+    """An ensemble folder of the top ``k`` trials. A trial with a saved model trained on the same
+    split (runs/STUDY/trial-N) reuses it; the others are retrained now, once, and kept for next time."""
+    runs = runs or PROJECT_ROOT / "runs" / study.study_name
+    folders = []
+    for trial in top_trials(study, k):
+        folder = runs / (f"trial-{trial.number}" if train_on == "train" else f"trial-{trial.number}-trainval")
+        meta_path = folder / "model.json"
+        if not (meta_path.is_file() and json.loads(meta_path.read_text()).get("train_on") == train_on):
+            retrain(study, trial.number, train_on, folder, device_name, storage_url=storage_url, remember=False)
+        folders.append(folder)
+    out = runs / (f"top-{k}" if train_on == "train" else f"top-{k}-trainval")
+    write_ensemble(out, folders, {"trials": [json.loads((f / "model.json").read_text())["trial"] for f in folders]})
+    return out
+
+
+def export(
+    model_dir: Path, out: Path, data_dir: Path | None = None, device_name: str = "auto", tta: bool = False,
+    study: optuna.Study | None = None, storage_url: str | None = None,
+) -> Path:
+    """Writes the submission from a model or ensemble folder; with ``study`` and ``storage_url`` it is
+    also attached to every trial that contributed to it."""
     device = resolve_device(device_name)
-    model, meta = load_model(model_dir, device)
+    members, metas = load_members(model_dir, device)
+    meta = metas[0]
     root = Path(data_dir or meta["data"])
-    ds = load_dataset(root)
+    options = DataOptions.from_json(meta.get("data_options"))
+    if not root.is_dir():
+        raise UserError(f"{root}: dataset folder does not exist")
+    layout = detect_layout(root) if options.layout == "auto" else options.layout
+    ds = load_dataset(root, layout, image_size=options.image_size)
     if ds.test_x is None:
-        raise UserError(f"{root / 'test.csv'}: missing; nothing to predict")
-    if list(ds.in_shape) != meta["in_shape"]:
-        raise UserError(f"{root}: images are {ds.in_shape} but the model was trained on {meta['in_shape']}")
-    mean = torch.tensor(meta["mean"], device=device)
-    std = torch.tensor(meta["std"], device=device)
-    probs = predict_proba(model, torch.from_numpy(ds.test_x).to(device), mean, std)
-    labels = probs.argmax(1).tolist()
+        raise UserError(f"{root / LAYOUTS[layout].TEST_SPLIT}: missing; nothing to predict")
+    for m in metas:
+        if list(ds.in_shape) != m["in_shape"]:
+            raise UserError(f"{root}: images are {ds.in_shape} but the model was trained on {m['in_shape']}")
+    task = meta.get("task", "multiclass")
+    probs = predict(members, torch.from_numpy(ds.test_x).to(device), task=task, tta=tta)
     names = meta["class_names"]
+    if task == "multilabel":  # Image, then one 0/1 column per label in label order
+        cuts = torch.tensor(meta.get("thresholds") or [0.5] * len(names), device=device)
+        header = ["Image", *names]
+        rows = [[image, *row] for image, row in zip(ds.test_names, (probs >= cuts).int().tolist(), strict=True)]
+    else:
+        labels = (probs > 0.5).long().tolist() if task == "binary" else probs.argmax(1).tolist()
+        header = ["Image", "Class"]
+        rows = [[image, names[c]] for image, c in zip(ds.test_names, labels, strict=True)]
 
     def write(path: Path) -> None:
         with open(path, "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(["Image", "Class"])
-            w.writerows((image, names[c]) for image, c in zip(ds.test_names, labels, strict=True))
+            w.writerow(header)
+            w.writerows(rows)
 
     write_atomic(out, write)
+    if study is not None and storage_url is not None:
+        for number in dict.fromkeys(m["trial"] for m in metas if m.get("study") == study.study_name):
+            attach(study, number, out, storage_url)
     return out

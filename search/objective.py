@@ -108,5 +108,8 @@ class Objective:
         trial.set_user_attr("accuracy", last.accuracy)
         trial.set_user_attr("macro_f1", last.macro_f1)
         trial.set_user_attr("per_class_f1", last.per_class_f1)
+        for key in ("micro_f1", "samples_f1", "roc_auc", "thresholds"):  # binary and multilabel tasks
+            if getattr(last, key) is not None:
+                trial.set_user_attr(key, getattr(last, key))
         trial.set_user_attr("train_loss", [round(r.train_loss, 5) for r in history])
         trial.set_user_attr("val_loss", [round(r.val_loss, 5) for r in history])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import replace
@@ -13,10 +14,11 @@ import torch
 
 from search.config import StudyConfig
 from search.data import Dataset, load_dataset
+from search.data.prepare import DataOptions, prepare
 from search.data.synth import generate
 from search.device import describe, resolve_device, setup
 from search.errors import UserError
-from search.metrics import METRICS
+from search.metrics import TASK_METRICS, default_metric
 from search.objective import Objective
 from search.pareto import FrontRules, MultiObjective, directions, parse_objectives
 from search.progress import Progress
@@ -25,7 +27,7 @@ from search.train import Tensors
 from search.warmstart import warm_start
 from spaces import get_space
 
-__all__ = ["ensure_synth", "load_data", "run_study", "to_device"]
+__all__ = ["ensure_synth", "load_data", "resolve_metric", "run_study", "to_device"]
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
@@ -45,7 +47,9 @@ def ensure_synth(cfg: StudyConfig) -> None:
     log(f"  done in {time.perf_counter() - start:.0f}s")
 
 
-def load_data(root: Path) -> Dataset:
+def load_data(root: Path, options: DataOptions | None = None) -> Dataset:
+    """The dataset read (or taken from the cache), its task decided and its splits made."""
+    options = options or DataOptions()
     start = time.perf_counter()
     decoded = []
 
@@ -53,12 +57,15 @@ def load_data(root: Path) -> Dataset:
         decoded.append(done)
         print(f"\rdecoding images {done}/{total}", end="", file=sys.stderr, flush=True)
 
-    ds = load_dataset(root, progress=progress)
+    ds = load_dataset(root, options.layout, progress=progress, image_size=options.image_size)
     if decoded:
         print(file=sys.stderr)
+    ds = prepare(ds, options)
+    held_out = "" if ds.holdout_x is None else f", {len(ds.holdout_x)} held out"
     log(
-        f"data {root}: {len(ds.train_x)} train, {0 if ds.val_x is None else len(ds.val_x)} val, "
-        f"{0 if ds.test_x is None else len(ds.test_x)} test, {ds.num_classes} classes, "
+        f"data {root}: {len(ds.train_x)} train, {0 if ds.val_x is None else len(ds.val_x)} val{held_out}, "
+        f"{0 if ds.test_x is None else len(ds.test_x)} test, {ds.task} with {ds.num_classes} "
+        f"{'labels' if ds.task == 'multilabel' else 'classes'}, "
         f"{ds.in_shape[2]}x{ds.in_shape[1]} ({time.perf_counter() - start:.1f}s)"
     )
     return ds
@@ -79,14 +86,25 @@ def to_device(ds: Dataset, device: torch.device, train_on: str = "train") -> Ten
 
     return Tensors(
         train_x=put(train_x), train_y=put(train_y), val_x=put(val_x), val_y=put(val_y),
-        mean=put(mean), std=put(std), num_classes=ds.num_classes,
+        mean=put(mean), std=put(std), num_classes=ds.num_outputs, task=ds.task,
     )
 
 
-def _check_same_study(study: optuna.Study, cfg: StudyConfig, data: Path) -> None:
+def resolve_metric(requested: str, task: str) -> str:
+    """``auto`` is the task's default metric; a named one must make sense for the task."""
+    if requested == "auto":
+        return default_metric(task)
+    if requested not in TASK_METRICS[task]:
+        raise UserError(f"metric {requested!r} does not apply to a {task} task; choose one of "
+                        f"{', '.join(TASK_METRICS[task])}")
+    return requested
+
+
+def _check_same_study(study: optuna.Study, cfg: StudyConfig, data: Path, metric: str, task: str) -> None:
     attrs = study.user_attrs
-    for key, value in (("space", cfg.space), ("data", str(data)), ("metric", cfg.metric),
-                       ("objectives", cfg.objectives)):
+    options = json.loads(json.dumps(cfg.data_options().to_json()))  # as the storage returns it
+    for key, value in (("space", cfg.space), ("data", str(data)), ("metric", metric), ("task", task),
+                       ("data_options", options), ("objectives", cfg.objectives)):
         if key in attrs and attrs[key] != value:
             raise UserError(
                 f"study {study.study_name!r} was made with {key} {attrs[key]!r}, not {value!r}; "
@@ -95,36 +113,40 @@ def _check_same_study(study: optuna.Study, cfg: StudyConfig, data: Path) -> None
 
 
 def run_study(cfg: StudyConfig, progress: bool = True) -> optuna.Study:
-    objectives = (cfg.metric,)
-    if cfg.objectives:  # several objectives: the first is the metric the trials report
-        objectives = parse_objectives(cfg.objectives)
-        cfg = replace(cfg, metric=objectives[0], objectives=",".join(objectives)) if len(objectives) > 1 else \
-            replace(cfg, metric=objectives[0], objectives=None)
-    if cfg.metric not in METRICS:
-        raise UserError(f"unknown metric {cfg.metric!r}; known: {', '.join(METRICS)}")
+    costs: tuple[str, ...] = ()
+    if cfg.objectives:  # the first objective is the metric the trials report; the rest are costs
+        names = parse_objectives(cfg.objectives)
+        costs = names[1:]
+        cfg = replace(cfg, metric=names[0], objectives=",".join(names) if costs else None)
+    known = {m for ms in TASK_METRICS.values() for m in ms}
+    if cfg.metric != "auto" and cfg.metric not in known:
+        raise UserError(f"unknown metric {cfg.metric!r}; known: auto, {', '.join(sorted(known))}")
     space = get_space(cfg.space)
     device = resolve_device(cfg.device)
     sampler, pruner = make_sampler(cfg.sampler, cfg.seed), make_pruner(cfg.pruner)
     rules = None
-    if len(objectives) > 1:
+    if costs:  # checked now, before anything is made; the metric is known once the data is read
         try:
-            rules = FrontRules(objectives, **cfg.front)
+            rules = FrontRules(("accuracy", *costs), **cfg.front)
         except TypeError as e:
             raise UserError(f"bad setting in the preset's [front] table ({e})") from None
     data_dir = cfg.data_dir().resolve()
     warm = warm_start(cfg.from_study, cfg.storage_url(), cfg.space, cfg.warm_start) if cfg.from_study else []
     ensure_synth(cfg)
-    ds = load_data(data_dir)  # bad data fails here, before a study is created for it
+    options = cfg.data_options()
+    ds = load_data(data_dir, options)  # bad data fails here, before a study is created for it
+    metric = resolve_metric(cfg.metric, ds.task)
+    objectives = (metric, *costs)
     study = open_study(cfg.study_name(), cfg.storage_url(), sampler, pruner, directions=directions(objectives))
-    _check_same_study(study, cfg, data_dir)
+    _check_same_study(study, cfg, data_dir, metric, ds.task)
     if len(study.directions) != len(objectives):  # Optuna loads a study whatever directions it is asked for
         raise UserError(f"study {study.study_name!r} has {len(study.directions)} objective(s), not "
                         f"{len(objectives)} ({', '.join(objectives)}); use --study to name a new one")
     setup(device)
     tensors = to_device(ds, device)
-    for key, value in (("space", cfg.space), ("data", str(data_dir)), ("metric", cfg.metric),
-                       ("epochs", cfg.epochs), ("seed", cfg.seed), ("preset", cfg.preset),
-                       ("objectives", cfg.objectives)):
+    for key, value in (("space", cfg.space), ("data", str(data_dir)), ("metric", metric),
+                       ("epochs", cfg.epochs), ("seed", cfg.seed), ("preset", cfg.preset), ("task", ds.task),
+                       ("data_options", options.to_json()), ("objectives", cfg.objectives)):
         study.set_user_attr(key, value)
     if not study.trials:
         # A warm start's configurations first, then the seed designs; a grid is its own design, and
@@ -145,13 +167,14 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> optuna.Study:
     if remaining is not None and remaining <= 0:
         log(f"the study already has {finished} finished trials; raise --trials to run more")
         return study
-    if rules is None:
-        objective = Objective(space, tensors, ds.in_shape, cfg.epochs, cfg.metric, cfg.seed)
+    if not costs:
+        objective = Objective(space, tensors, ds.in_shape, cfg.epochs, metric, cfg.seed)
     else:
         log(f"objectives {', '.join(objectives)}: Optuna prunes no multi-objective study; the front's "
             f"rules do (search/pareto.py)")
-        objective = MultiObjective(space, tensors, ds.in_shape, cfg.epochs, cfg.metric, cfg.seed, rules=rules)
-    bar = Progress(remaining, cfg.metric, enabled=progress)
+        objective = MultiObjective(space, tensors, ds.in_shape, cfg.epochs, metric, cfg.seed,
+                                   rules=replace(rules, objectives=objectives))
+    bar = Progress(remaining, metric, enabled=progress)
     callbacks = [bar]
     if cfg.trials is not None:
         callbacks.append(optuna.study.MaxTrialsCallback(cfg.trials, states=FINISHED))

@@ -20,9 +20,12 @@ from torch import nn
 
 from search.augment import AugmentConfig, augment_batch, mix
 from search.device import autocast
-from search.metrics import confusion_update, scores
+from search.metrics import binary_scores, confusion_update, multilabel_scores, scores, tune_thresholds
 
-__all__ = ["Diverged", "EpochResult", "Tensors", "TrainConfig", "evaluate", "fit", "predict_proba"]
+__all__ = [
+    "Diverged", "EpochResult", "Tensors", "TrainConfig", "evaluate", "fit", "make_criterion", "predict_proba",
+    "predict_scores",
+]
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine", "onecycle", "exp_decay")
@@ -39,12 +42,17 @@ class TrainConfig:
     schedule: str = "cosine"  # per step; "exp_decay" is Keras' x0.9 every 10,000 steps (seed 000)
     warmup: float = 0.0  # fraction of all steps spent warming up linearly before "cosine"
     label_smoothing: float = 0.0
+    # binary and multilabel: weigh each label's positives by its negatives/positives on the training
+    # split (BCE-with-logits' pos_weight), for labels far rarer than their absence
+    pos_weight: bool = False
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
 @dataclass
 class Tensors:
-    """One dataset on the device: uint8 images (N, C, H, W), int64 labels, train-split statistics."""
+    """One dataset on the device: uint8 images (N, C, H, W), train-split statistics, and labels:
+    int64 (N,) classes for multiclass and binary, uint8 (N, L) multi-hot rows for multilabel.
+    ``num_classes`` is the model's output width (1 for binary)."""
 
     train_x: torch.Tensor
     train_y: torch.Tensor
@@ -53,6 +61,7 @@ class Tensors:
     mean: torch.Tensor  # (C,) in [0, 1] units
     std: torch.Tensor
     num_classes: int
+    task: str = "multiclass"
 
 
 @dataclass(frozen=True)
@@ -64,7 +73,11 @@ class EpochResult:
     val_loss: float | None = None
     accuracy: float | None = None
     macro_f1: float | None = None
-    per_class_f1: list[float] | None = None
+    per_class_f1: list[float] | None = None  # per label for multilabel
+    micro_f1: float | None = None  # multilabel
+    samples_f1: float | None = None  # multilabel
+    roc_auc: float | None = None  # binary
+    thresholds: list[float] | None = None  # multilabel: per-label cuts tuned on validation
 
 
 class Diverged(RuntimeError):
@@ -138,9 +151,56 @@ def predict_proba(model, x, mean, std, batch: int = 1024) -> torch.Tensor:
     return predict_logits(model, x, mean, std, batch).softmax(1)
 
 
+def predict_scores(model, x, mean, std, task: str, batch: int = 1024) -> torch.Tensor:
+    """Class probabilities (multiclass, rows sum to 1) or independent sigmoid probabilities
+    (binary: (N,) of the second class; multilabel: (N, L))."""
+    logits = predict_logits(model, x, mean, std, batch)
+    if task == "multiclass":
+        return logits.softmax(1)
+    return logits.sigmoid().squeeze(1) if task == "binary" else logits.sigmoid()
+
+
+def make_criterion(task: str, label_smoothing: float, pos_weight: torch.Tensor | None = None):
+    """``loss(logits, y, perm, lam)``, chosen once per fit so the batch loop never branches on the task.
+    ``perm``/``lam`` are mixup/cutmix's pairing and weight (None/1 when not mixing)."""
+    if task == "multiclass":
+
+        def cross_entropy(logits, y, perm, lam):
+            loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+            if perm is not None:
+                loss = lam * loss + (1 - lam) * F.cross_entropy(logits, y[perm], label_smoothing=label_smoothing)
+            return loss
+
+        return cross_entropy
+
+    def bce(logits, y, perm, lam):
+        if task == "binary":
+            logits = logits.squeeze(1)
+        target = y.float()
+        if perm is not None:  # mixed images get mixed targets: each label as much as its share of pixels
+            target = lam * target + (1 - lam) * target[perm]
+        if label_smoothing:
+            target = target * (1 - label_smoothing) + 0.5 * label_smoothing
+        return F.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight)
+
+    return bce
+
+
+def _label_pos_weight(y: torch.Tensor) -> torch.Tensor:
+    """negatives/positives per label on the training split (a label with no positive gets 1)."""
+    y = y.float().reshape(len(y), -1)
+    positives = y.sum(0)
+    return torch.where(positives > 0, (len(y) - positives) / positives.clamp(min=1), torch.ones_like(positives))
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, data: Tensors, batch: int = 1024) -> dict:
-    """Validation loss, accuracy, macro-F1, per-class F1 and the confusion matrix (as lists)."""
+def evaluate(model: nn.Module, data: Tensors, batch: int = 1024, thresholds: list[float] | None = None) -> dict:
+    """Validation loss, accuracy, macro-F1, per-class F1 and the confusion matrix (as lists) for
+    multiclass; the task's own metrics otherwise (see ``_evaluate_sigmoid``). Multilabel
+    ``thresholds`` given are used as they are instead of being tuned on ``data.val_*`` (to score
+    a held-out part with the cuts tuned on validation)."""
+    if data.task != "multiclass":
+        return _evaluate_sigmoid(model, data, batch, thresholds)
     n = data.num_classes
     confusion = torch.zeros(n, n, dtype=torch.long, device=data.val_x.device)
     loss = torch.zeros((), device=data.val_x.device)
@@ -152,6 +212,26 @@ def evaluate(model: nn.Module, data: Tensors, batch: int = 1024) -> dict:
     result = scores(confusion)
     result["val_loss"] = loss.item() / data.val_x.shape[0]
     result["confusion"] = confusion.tolist()
+    return result
+
+
+@torch.no_grad()
+def _evaluate_sigmoid(model: nn.Module, data: Tensors, batch: int, thresholds: list[float] | None) -> dict:
+    """Binary: accuracy, ROC AUC, F1 per class. Multilabel: per-label thresholds tuned on these
+    images, then micro/macro/samples F1 at them. The logits stay on the device until one read."""
+    logits = predict_logits(model, data.val_x, data.mean, data.std, batch)
+    if data.task == "binary":
+        logits = logits.squeeze(1)
+    target = data.val_y.float()
+    loss = F.binary_cross_entropy_with_logits(logits, target).item()
+    if data.task == "binary":
+        result = binary_scores(logits, data.val_y)
+    else:
+        probs = logits.sigmoid()
+        cuts = tune_thresholds(probs, data.val_y) if thresholds is None else probs.new_tensor(thresholds)
+        result = multilabel_scores(probs, data.val_y, cuts)
+        result["thresholds"] = [round(v, 6) for v in cuts.tolist()]
+    result["val_loss"] = loss
     return result
 
 
@@ -184,6 +264,8 @@ def fit(
     forward = torch.compile(model, mode=compile) if compile else model
     opt = make_optimizer(model, cfg)
     schedule = make_schedule(opt, cfg, steps, epochs)
+    pos_weight = _label_pos_weight(data.train_y) if cfg.pos_weight and data.task != "multiclass" else None
+    criterion = make_criterion(data.task, cfg.label_smoothing, pos_weight)
     history = []
     for epoch in range(1, epochs + 1):
         model.train()
@@ -201,12 +283,7 @@ def fit(
             x = _normalise(x, data.mean, data.std)
             with autocast(device):
                 logits = forward(x)
-            logits = logits.float()
-            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
-            if perm is not None:
-                loss = lam * loss + (1 - lam) * F.cross_entropy(
-                    logits, y[perm], label_smoothing=cfg.label_smoothing
-                )
+            loss = criterion(logits.float(), y, perm, lam)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -220,8 +297,9 @@ def fit(
         if data.val_x is not None:
             ev = evaluate(model, data)
             result = EpochResult(
-                epoch, train_loss, seconds, lr, ev["val_loss"], ev["accuracy"], ev["macro_f1"],
-                ev["per_class_f1"],
+                epoch, train_loss, seconds, lr, ev["val_loss"], ev.get("accuracy"), ev["macro_f1"],
+                ev["per_class_f1"], micro_f1=ev.get("micro_f1"), samples_f1=ev.get("samples_f1"),
+                roc_auc=ev.get("roc_auc"), thresholds=ev.get("thresholds"),
             )
         history.append(result)
         if on_epoch is not None:

@@ -8,6 +8,7 @@ while read -r cmd pkg; do
   [ -z "${cmd:-}" ] && continue
   command -v "$cmd" >/dev/null 2>&1 || [ -x "$cmd" ] || need+=("$pkg")
 done <<'LIST'
+chromium chromium
 LIST
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

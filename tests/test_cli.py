@@ -76,7 +76,7 @@ def test_bad_names_are_one_line_errors(tmp_path, capsys, tiny_data):
 
 
 def test_every_subcommand_has_help(capsys):
-    for command in (["run"], ["best"], ["retrain"], ["export"], ["data", "synth"]):
+    for command in (["run"], ["best"], ["retrain"], ["export"], ["data", "synth"], ["dashboard"], ["report"]):
         with pytest.raises(SystemExit) as exit_:
             main([*command, "--help"])
         assert exit_.value.code == 0

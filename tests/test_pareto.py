@@ -92,7 +92,7 @@ def test_a_multi_objective_study_yields_a_front(objectives, sampler, tmp_path, t
     else:  # retrain takes a trial of the front by number, and refuses to guess one
         monkeypatch.setattr(search.finalize, "get_space", lambda name: TinySpace)
         assert main(["retrain", *storage, "--device", "cpu"]) == 2
-        assert "multi-objective: choose a trial" in capsys.readouterr().err
+        assert "several objectives; choose a Pareto member" in capsys.readouterr().err
         assert main(["retrain", *storage, "--trial", str(members[0].number), "--device", "cpu",
                      "--out", str(tmp_path / "model")]) == 0
         assert (tmp_path / "model" / "model.safetensors").is_file()

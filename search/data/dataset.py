@@ -8,7 +8,11 @@ import numpy as np
 
 from search.errors import UserError
 
-__all__ = ["DataError", "Dataset"]
+__all__ = ["TASKS", "DataError", "Dataset"]
+
+# multiclass: one class of many (softmax); binary: one of two (a single logit); multilabel: any subset
+# of the labels, none included (one sigmoid per label).
+TASKS = ("multiclass", "binary", "multilabel")
 
 
 class DataError(UserError):
@@ -17,7 +21,10 @@ class DataError(UserError):
 
 @dataclass
 class Dataset:
-    """Images are uint8 arrays (N, C, H, W); labels int64 (N,). ``test_names`` keeps test.csv's order."""
+    """Images are uint8 arrays (N, C, H, W). Labels are int64 (N,) class numbers for multiclass and
+    binary, and uint8 (N, L) multi-hot rows for multilabel (a row of zeros: an image with no label).
+    ``test_names`` keeps the layout's test order. ``holdout_*`` is a labelled test part split off the
+    training data (seed 004's 90/5/5), never seen by the search; None when not asked for."""
 
     name: str
     class_names: list[str]
@@ -27,10 +34,18 @@ class Dataset:
     val_y: np.ndarray | None
     test_x: np.ndarray | None
     test_names: list[str]
+    task: str = "multiclass"
+    holdout_x: np.ndarray | None = None
+    holdout_y: np.ndarray | None = None
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def num_outputs(self) -> int:
+        """The model's output width: one logit for binary, one per class or label otherwise."""
+        return 1 if self.task == "binary" else len(self.class_names)
 
     @property
     def in_shape(self) -> tuple[int, int, int]:

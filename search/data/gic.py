@@ -10,9 +10,11 @@ import numpy as np
 from search.data.dataset import DataError, Dataset
 from search.data.images import decode_all
 
-__all__ = ["detect", "files", "read"]
+__all__ = ["LOOKS_FOR", "TEST_SPLIT", "detect", "files", "read"]
 
 SPLITS = ("train", "val", "test")
+LOOKS_FOR = "train.csv and train_images/"  # what detection checks, for the "no layout found" error
+TEST_SPLIT = "test.csv"  # where the test images are listed, for export's "nothing to predict" error
 
 
 def detect(root: Path) -> bool:
@@ -85,7 +87,7 @@ def read_split(root: Path, split: str, labelled: bool) -> tuple[list[str], list[
     return names, paths, labels
 
 
-def read(root: Path, progress=None) -> Dataset:
+def read(root: Path, progress=None, size: tuple[int, int] | None = None) -> Dataset:
     _, train_paths, train_y = read_split(root, "train", labelled=True)
     num_classes = int(train_y.max()) + 1
     val_x = val_y = test_x = None
@@ -102,7 +104,7 @@ def read(root: Path, progress=None) -> Dataset:
     test_paths: list[Path] = []
     if (root / "test.csv").is_file():
         test_names, test_paths, _ = read_split(root, "test", labelled=False)
-    everything = decode_all(train_paths + val_paths + test_paths, progress=progress)
+    everything = decode_all(train_paths + val_paths + test_paths, progress=progress, size=size)
     train_x = everything[: len(train_paths)]
     if val_paths:
         val_x = everything[len(train_paths) : len(train_paths) + len(val_paths)]

@@ -1,4 +1,11 @@
-"""Decoding image files into one uint8 array, once, with clear errors for bad files."""
+"""Decoding image files into one uint8 array, once, with clear errors for bad files.
+
+Any mode (L, RGB, RGBA, P, ...) becomes RGB. With a target size (width, height) every image is
+resized to exactly that size: the whole picture is kept and stretched when its aspect ratio differs
+(no crop, so nothing at the border is lost; a square target from nearly square photos distorts
+little). Bicubic resampling, which Pillow antialiases when shrinking. Without a target size all
+images must already share one size.
+"""
 
 from __future__ import annotations
 
@@ -12,34 +19,41 @@ from PIL import Image, UnidentifiedImageError
 
 from search.data.dataset import DataError
 
-__all__ = ["decode", "decode_all"]
+__all__ = ["IMAGE_EXTENSIONS", "decode", "decode_all", "list_images"]
 
 
-def decode(path: Path) -> np.ndarray:
-    """One image as uint8 (3, H, W); grey, palette and alpha images are converted to RGB."""
+def decode(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
+    """One image as uint8 (3, H, W), resized to ``size`` = (width, height) when given."""
     try:
         with Image.open(path) as im:
             im.load()  # a truncated file fails here, not later in the middle of training
-            return np.asarray(im.convert("RGB")).transpose(2, 0, 1)
+            rgb = im.convert("RGB")
+            if size is not None and rgb.size != tuple(size):
+                rgb = rgb.resize(tuple(size), Image.Resampling.BICUBIC)
+            return np.asarray(rgb).transpose(2, 0, 1)
     except FileNotFoundError:
         raise DataError(f"{path}: image file is missing") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise DataError(f"{path}: cannot decode image ({e})") from None
 
 
-def decode_all(paths: Sequence[Path], progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+def decode_all(
+    paths: Sequence[Path],
+    progress: Callable[[int, int], None] | None = None,
+    size: tuple[int, int] | None = None,
+) -> np.ndarray:
     """All images as uint8 (N, 3, H, W). Pillow releases the GIL while it decodes, so threads help."""
     if not paths:
         return np.zeros((0, 3, 1, 1), dtype=np.uint8)
-    first = decode(paths[0])
+    first = decode(paths[0], size)
     out = np.empty((len(paths), *first.shape), dtype=np.uint8)
 
     def put(i: int) -> None:
-        img = decode(paths[i])
+        img = decode(paths[i], size)
         if img.shape != first.shape:
             raise DataError(
                 f"{paths[i]}: image is {img.shape[2]}x{img.shape[1]} but {paths[0].name} is "
-                f"{first.shape[2]}x{first.shape[1]}; all images must have one size"
+                f"{first.shape[2]}x{first.shape[1]}; all images must have one size (or pass --image-size)"
             )
         out[i] = img
 
@@ -47,4 +61,26 @@ def decode_all(paths: Sequence[Path], progress: Callable[[int, int], None] | Non
         for done, _ in enumerate(pool.map(put, range(len(paths))), start=1):
             if progress is not None and (done % 1000 == 0 or done == len(paths)):
                 progress(done, len(paths))
+    return out
+
+
+# The extensions torchvision's ImageFolder accepts: the class-folder layout follows it.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
+
+
+def list_images(folder: Path) -> list[Path]:
+    """The image files directly in ``folder``, sorted by name. Hidden files (``.DS_Store``) are
+    skipped; any other file that is not an image, or a sub-folder, is an error rather than a silent
+    omission, so a stray file cannot quietly shrink or skew a class."""
+    out = []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith("."):
+            continue
+        if not path.is_file():
+            raise DataError(f"{path}: unexpected folder among the images of {folder}")
+        if path.suffix.lower() not in IMAGE_EXTENSIONS:
+            raise DataError(
+                f"{path}: not an image file (expected one of {', '.join(IMAGE_EXTENSIONS)})"
+            )
+        out.append(path)
     return out

@@ -16,13 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from search.data import gic
+from search.data import folders, gic, helsinki
 from search.data.dataset import DataError, Dataset
 
-__all__ = ["LAYOUTS", "cache_dir", "dataset_key", "load_dataset"]
+__all__ = ["LAYOUTS", "cache_dir", "dataset_key", "detect_layout", "load_dataset"]
 
-LAYOUTS = {"gic": gic}
-CACHE_FORMAT = 1  # bump when the arrays a reader produces change for the same files
+# Detection tries them in this order: the class-folder test (train/ has sub-folders) is the loosest.
+LAYOUTS = {"gic": gic, "helsinki": helsinki, "folders": folders}
+CACHE_FORMAT = 2  # bump when the arrays a reader produces change for the same files (2: task, sizes)
 ARRAYS = ("train_x", "train_y", "val_x", "val_y", "test_x")
 
 
@@ -34,14 +35,13 @@ def detect_layout(root: Path) -> str:
     for name, layout in LAYOUTS.items():
         if layout.detect(root):
             return name
-    raise DataError(
-        f"{root}: no known dataset layout found (looked for gic: train.csv and train_images/)"
-    )
+    looked = "; ".join(f"{name}: {layout.LOOKS_FOR}" for name, layout in LAYOUTS.items())
+    raise DataError(f"{root}: no known dataset layout found (looked for {looked})")
 
 
-def dataset_key(root: Path, layout: str) -> str:
+def dataset_key(root: Path, layout: str, size: tuple[int, int] | None = None) -> str:
     """A digest of every file's relative name and bytes: content, not timestamps, decides."""
-    digest = hashlib.blake2b(f"{layout}:{CACHE_FORMAT}".encode(), digest_size=16)
+    digest = hashlib.blake2b(f"{layout}:{CACHE_FORMAT}:{size}".encode(), digest_size=16)
     for path in LAYOUTS[layout].files(root):
         digest.update(str(path.relative_to(root)).encode() + b"\0")
         digest.update(path.read_bytes())
@@ -55,7 +55,7 @@ def _save(ds: Dataset, folder: Path) -> None:
             value = getattr(ds, name)
             if value is not None:
                 np.save(tmp / f"{name}.npy", value, allow_pickle=False)
-        meta = {"name": ds.name, "class_names": ds.class_names, "test_names": ds.test_names}
+        meta = {"name": ds.name, "class_names": ds.class_names, "test_names": ds.test_names, "task": ds.task}
         (tmp / "meta.json").write_text(json.dumps(meta))
         os.replace(tmp, folder)  # atomic: a reader never sees half a cache entry
     except OSError:
@@ -69,7 +69,8 @@ def _load(folder: Path) -> Dataset:
         name: np.load(folder / f"{name}.npy", allow_pickle=False) if (folder / f"{name}.npy").exists() else None
         for name in ARRAYS
     }
-    return Dataset(name=meta["name"], class_names=meta["class_names"], test_names=meta["test_names"], **arrays)
+    return Dataset(name=meta["name"], class_names=meta["class_names"], test_names=meta["test_names"],
+                   task=meta["task"], **arrays)
 
 
 def load_dataset(
@@ -78,22 +79,28 @@ def load_dataset(
     *,
     use_cache: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    image_size: tuple[int, int] | None = None,
 ) -> Dataset:
+    """The dataset at ``path`` as read by its layout; ``image_size`` (width, height) resizes every
+    image (see images.py), None keeps the data's own size, which must then be uniform."""
     root = Path(path)
+    image_size = tuple(image_size) if image_size else None  # a list from JSON keys the cache alike
     if not root.is_dir():
         raise DataError(f"{root}: dataset folder does not exist")
     if layout == "auto":
         layout = detect_layout(root)
     elif layout not in LAYOUTS:
         raise DataError(f"unknown layout {layout!r}; known: {', '.join(LAYOUTS)}")
+    elif not LAYOUTS[layout].detect(root):
+        raise DataError(f"{root}: not in the {layout} layout (looked for {LAYOUTS[layout].LOOKS_FOR})")
     if not use_cache:
-        return LAYOUTS[layout].read(root, progress=progress)
-    entry = cache_dir() / dataset_key(root, layout)
+        return LAYOUTS[layout].read(root, progress=progress, size=image_size)
+    entry = cache_dir() / dataset_key(root, layout, image_size)
     if (entry / "meta.json").is_file():
         ds = _load(entry)
         ds.name = root.name  # the same files under another folder name are the same data
         return ds
-    ds = LAYOUTS[layout].read(root, progress=progress)
+    ds = LAYOUTS[layout].read(root, progress=progress, size=image_size)
     entry.parent.mkdir(parents=True, exist_ok=True)
     if not entry.exists():
         try:

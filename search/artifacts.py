@@ -1,0 +1,77 @@
+"""Optuna artifacts: files (checkpoints, submissions, reports) attached to the trial they came from.
+
+They live in a FileSystemArtifactStore beside the storage, so `dashboard` finds them with no
+setting: for ``sqlite:///dir/x.db`` or a journal file ``dir/x.log`` that is ``dir/artifacts/``;
+a server storage (PostgreSQL, MySQL) has no folder of its own, so its artifacts go to
+``studies/artifacts/`` of this checkout unless ``GIC_ARTIFACTS`` names another folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+import optuna
+from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta, upload_artifact
+
+from search.config import PROJECT_ROOT
+
+__all__ = ["artifact_dir", "artifact_store", "attach", "list_artifacts"]
+
+MIMETYPES = {".csv": "text/csv", ".json": "application/json", ".html": "text/html",
+             ".safetensors": "application/octet-stream", ".png": "image/png"}
+_TRIAL_PREFIX = "dashboard:artifacts:"  # optuna-dashboard's key for artifacts of a given trial
+
+
+def artifact_dir(storage_url: str) -> Path:
+    if os.environ.get("GIC_ARTIFACTS"):
+        return Path(os.environ["GIC_ARTIFACTS"])
+    if storage_url.startswith("sqlite:///"):
+        db = storage_url.removeprefix("sqlite:///")
+        if db and db != ":memory:":
+            return Path(db).resolve().parent / "artifacts"
+    elif "://" not in storage_url:  # a journal file path
+        return Path(storage_url).resolve().parent / "artifacts"
+    return PROJECT_ROOT / "studies" / "artifacts"
+
+
+def artifact_store(storage_url: str) -> FileSystemArtifactStore:
+    path = artifact_dir(storage_url)
+    path.mkdir(parents=True, exist_ok=True)
+    return FileSystemArtifactStore(str(path))
+
+
+def attach(study: optuna.Study, trial_number: int, path: Path, storage_url: str) -> str:
+    """Uploads ``path`` to trial ``trial_number`` of ``study``; returns the artifact id.
+
+    Optuna's ``upload_artifact`` writes the trial's system attributes, which a finished trial no
+    longer accepts, and retrain/export/report run after the search. For a finished trial the
+    reference goes where optuna-dashboard (0.21) also looks for a trial's artifacts: the study's
+    system attribute ``dashboard:artifacts:<trial id>:<artifact id>`` (the form its own upload used
+    before Optuna had artifacts). The file itself is stored exactly as ``upload_artifact`` would.
+    """
+    trial = next(t for t in study.trials if t.number == trial_number)
+    store = artifact_store(storage_url)
+    storage = study._storage  # Study has no public accessor for its storage
+    mimetype = MIMETYPES.get(Path(path).suffix, "application/octet-stream")
+    if not trial.state.is_finished():
+        return upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=trial,
+                               storage=storage, mimetype=mimetype)
+    artifact_id = str(uuid.uuid4())
+    meta = {"artifact_id": artifact_id, "filename": Path(path).name, "mimetype": mimetype, "encoding": None}
+    with open(path, "rb") as f:  # the file first: a reference never points at nothing
+        store.write(artifact_id, f)
+    storage.set_study_system_attr(study._study_id, f"{_TRIAL_PREFIX}{trial._trial_id}:{artifact_id}",
+                                  json.dumps(meta))
+    return artifact_id
+
+
+def list_artifacts(study: optuna.Study, trial_number: int) -> list[str]:
+    """The file names attached to a trial (either way ``attach`` stores them)."""
+    trial = next(t for t in study.trials if t.number == trial_number)
+    names = [m.filename for m in get_all_artifact_meta(trial, storage=study._storage)]
+    prefix = f"{_TRIAL_PREFIX}{trial._trial_id}:"
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    return names + [json.loads(v)["filename"] for k, v in attrs.items() if k.startswith(prefix) and v != "null"]

@@ -1,0 +1,184 @@
+"""`report`: one self-contained HTML file (plotly.js inlined: it opens offline) on a study and its final model.
+
+The study half is Optuna's own plotly figures; the model half (search.model_plots) judges the
+retrained model on the validation split. A plot that cannot be drawn (too few trials for
+importances, no retrained model yet) becomes a one-line note in its place, never a failed report.
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+import warnings
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import optuna
+import optuna.visualization as vis
+import plotly.graph_objects as go
+import plotly.offline
+from optuna.trial import TrialState
+
+from search import model_plots
+from search.device import resolve_device
+from search.errors import UserError
+
+__all__ = ["learning_curves", "study_sections", "write_report"]
+
+Section = tuple[str, Callable[[], go.Figure]]
+
+
+def learning_curves(study: optuna.Study) -> go.Figure:
+    """Every trial's per-epoch value; pruned trials dashed and grey with an x where they stopped."""
+    fig = go.Figure()
+    for t in study.trials:
+        if not t.intermediate_values:
+            continue
+        steps = sorted(t.intermediate_values)
+        values = [t.intermediate_values[s] for s in steps]
+        pruned = t.state == TrialState.PRUNED
+        fig.add_trace(go.Scatter(
+            x=steps, y=values, name=f"trial {t.number}{' (pruned)' if pruned else ''}",
+            mode="lines+markers", legendgroup="pruned" if pruned else "complete",
+            line={"dash": "dot", "color": "rgba(150,150,150,0.8)"} if pruned else {},
+            marker={"symbol": ["circle"] * (len(steps) - 1) + ["x"], "size": [4] * (len(steps) - 1) + [10]}
+            if pruned else {"size": 4},
+        ))
+    metric = study.user_attrs.get("metric", "value")
+    n_pruned = sum(t.state == TrialState.PRUNED for t in study.trials)
+    fig.update_layout(title=f"Learning curves ({n_pruned} pruned trials dotted grey, x where pruned)",
+                      xaxis_title="epoch", yaxis_title=f"validation {metric}")
+    return fig
+
+
+def _top_params(study: optuna.Study, k: int = 4, target=None, target_name: str = "") -> list[str]:
+    try:
+        return list(optuna.importance.get_param_importances(study, target=target))[:k]
+    except (ValueError, RuntimeError):  # too few trials: fall back to the most sampled parameters
+        counts: dict[str, int] = {}
+        for t in study.get_trials(states=(TrialState.COMPLETE,)):
+            for name in t.params:
+                counts[name] = counts.get(name, 0) + 1
+        return sorted(counts, key=counts.get, reverse=True)[:k]
+
+
+def study_sections(study: optuna.Study) -> list[Section]:
+    # Optuna's single-objective plots need a target on a multi-objective study: the first objective.
+    kw: dict = {}
+    if len(study.directions) > 1:
+        kw = {"target": lambda t: t.values[0], "target_name": "objective 0"}
+    sections: list[Section] = [("Optimisation history", lambda: vis.plot_optimization_history(study, **kw))]
+    if len(study.directions) > 1:
+        sections.append(("Pareto front", lambda: vis.plot_pareto_front(study)))
+    sections += [
+        ("Parameter importances (PED-ANOVA)", lambda: vis.plot_param_importances(study, **kw)),
+        ("Parallel coordinates", lambda: vis.plot_parallel_coordinate(study, **kw)),
+        ("Slices of the most important parameters",
+         lambda: vis.plot_slice(study, params=_top_params(study, **kw) or None, **kw)),
+        ("Learning curves", lambda: learning_curves(study)),
+        ("Trials over time", lambda: vis.plot_timeline(study)),
+    ]
+    return sections
+
+
+def model_sections(model_dir: Path, device_name: str) -> list[Section]:
+    view: list[model_plots.ModelView] = []
+
+    def lazy(fn):  # the model is loaded by the first model plot, inside its progress step
+        def draw() -> go.Figure:
+            if not view:
+                view.append(model_plots.load_view(model_dir, resolve_device(device_name)))
+            return fn(view[0])
+        return draw
+
+    return [
+        ("Confusion matrix", lazy(model_plots.confusions)),
+        ("Per-class F1", lazy(model_plots.per_class_f1)),
+        ("Misclassified validation images", lazy(model_plots.misclassified)),
+        ("First-layer filters", lazy(model_plots.first_filters)),
+        ("Activation maps", lazy(model_plots.activation_maps)),
+    ]
+
+
+def _summary(study: optuna.Study, model_dir: Path | None) -> str:
+    counts = {s.name.lower(): sum(t.state == s for t in study.trials) for s in TrialState}
+    states = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    lines = [f"<b>{len(study.trials)} trials</b> ({states})"]
+    try:
+        best = study.best_trial
+        metric = html.escape(str(study.user_attrs.get("metric", "value")))
+        params = html.escape(", ".join(f"{k}={v}" for k, v in best.params.items()))
+        lines.append(f"best: trial {best.number}, {metric} {best.value:.4f}<br><small>{params}</small>")
+    except (ValueError, RuntimeError):  # no completed trial, or several objectives
+        pass
+    lines.append(f"final model: {html.escape(str(model_dir)) if model_dir else 'none (run retrain)'}")
+    return "<br>".join(lines)
+
+
+def _progress(i: int, n: int, title: str) -> None:
+    print(f"\rbuilding report [{i}/{n}] {title:<45}", end="", file=sys.stderr, flush=True)
+
+
+def write_report(
+    study: optuna.Study, out: Path, model_dir: Path | None = None, device_name: str = "auto",
+    storage_url: str | None = None, progress: Callable[[int, int, str], None] = _progress,
+) -> Path:
+    from search.artifacts import attach
+    from search.finalize import write_atomic
+
+    if model_dir is None and "model_dir" in study.user_attrs:
+        model_dir = Path(study.user_attrs["model_dir"])
+    sections = study_sections(study)
+    if model_dir is not None:
+        if not model_dir.is_dir():
+            raise UserError(f"{model_dir}: no such model folder")
+        sections += model_sections(model_dir, device_name)
+    parts = []
+    for i, (title, draw) in enumerate(sections, start=1):
+        progress(i, len(sections), title)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # experimental-API and too-few-trials warnings
+                fig = draw()
+            height = fig.layout.height or 450
+            body = fig.to_html(full_html=False, include_plotlyjs=False, default_height=height)
+        except (ValueError, RuntimeError, UserError) as e:
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            body = f'<p class="note">not drawn: {html.escape(reason)}</p>'
+        parts.append(f'<section><h2>{html.escape(title)}</h2>{body}</section>')
+    print(file=sys.stderr)
+    name = html.escape(study.study_name)
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Study {name}</title>
+<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1400px}} section{{margin-top:2em}}
+.note{{color:#777}}</style></head>
+<body><h1>Study <span id="study-name">{name}</span></h1>
+<p id="summary">{_summary(study, model_dir)}</p>
+<p><small>written {datetime.now():%Y-%m-%d %H:%M}</small></p>
+{"".join(parts)}
+</body></html>
+"""
+    write_atomic(out, lambda p: p.write_text(page, encoding="utf-8"))
+    if storage_url is not None:
+        number = _report_trial(study, model_dir)
+        if number is not None:
+            attach(study, number, out, storage_url)
+    return out
+
+
+def _report_trial(study: optuna.Study, model_dir: Path | None) -> int | None:
+    """The trial the report belongs to: the final model's (first member's), else the best one."""
+    import json
+
+    from search.ensemble import member_dirs
+
+    if model_dir is not None:
+        meta = member_dirs(model_dir)[0] / "model.json"
+        if meta.is_file():
+            return json.loads(meta.read_text()).get("trial")
+    try:
+        return study.best_trial.number
+    except (ValueError, RuntimeError):
+        return None
