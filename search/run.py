@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -148,6 +149,10 @@ def run_study(cfg: StudyConfig, progress: bool = True) -> optuna.Study:
                        ("epochs", cfg.epochs), ("seed", cfg.seed), ("preset", cfg.preset), ("task", ds.task),
                        ("data_options", options.to_json()), ("objectives", cfg.objectives)):
         study.set_user_attr(key, value)
+    if costs and study.metric_names is None:
+        with warnings.catch_warnings():  # experimental in Optuna; it labels the dashboard's and report's axes
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(list(objectives))
     if not study.trials:
         # A warm start's configurations first, then the seed designs; a grid is its own design, and
         # a seed design off the grid would be a trial the grid sampler cannot place.

@@ -77,6 +77,7 @@ def test_a_multi_objective_study_yields_a_front(objectives, sampler, tmp_path, t
                        sampler={"name": sampler})
     names = objectives.split(",")
     assert [d.name.lower() for d in study.directions] == directions(names)
+    assert study.metric_names == names  # the dashboard's and the report's axis labels
     members = front(study)
     assert members and all(len(t.values) == 2 for t in members)
     for t in members:
