@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
 
     run = sub.add_parser("run", help="search a space on a dataset (continues the study if it exists)")
-    run.add_argument("space", help="search space: cnn")
+    run.add_argument("space", help="search space: cnn, resnet, mlp or timm")
     run.add_argument("--data", type=Path, help="dataset folder (default: the embedded synthetic benchmark)")
     _study_args(run)
     run.add_argument("--preset", help="study preset in studies/ (default: the space's name)")
@@ -97,6 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--gpus", help="GPU numbers for the workers, e.g. 0,1,2,3 (each worker sees one)")
     run.add_argument("--trials-per-gpu", type=_positive_int, help="workers (trials at once) per GPU (default 1)")
     _heartbeat_arg(run)
+    run.add_argument("--sampler", help="tpe, random, cmaes, gp, qmc, grid, nsga2 or nsga3 (default: the preset's; "
+                     "its [sampler] settings apply only to the sampler it names)")
+    run.add_argument("--pruner", help="median, percentile, asha, hyperband, patient, wilcoxon or none "
+                     "(default: the preset's)")
+    run.add_argument("--objectives", help="multi-objective: a metric then costs, e.g. accuracy,params or "
+                     "accuracy,latency (latency: inference images/s)")
+    run.add_argument("--from-study", help="warm start: first run the best configurations of this study "
+                     "(same storage and space)")
+    run.add_argument("--warm-start", type=_positive_int, help="how many configurations --from-study takes "
+                     "(default 5)")
 
     best = sub.add_parser("best", help="print the best trial: value, parameters, attributes")
     _study_args(best)
@@ -180,6 +190,15 @@ def cmd_run(args) -> None:
     overrides = {k: getattr(args, k) for k in ("data", "study", "storage", "trials", "timeout", "epochs",
                                                 "device", "seed", "metric", "task", "layout", "image_size",
                                                 "val_fraction", "test_fraction") if getattr(args, k) is not None}
+    overrides.update({k: v for k, v in (("objectives", args.objectives), ("from_study", args.from_study),
+                                        ("warm_start", args.warm_start)) if v is not None})
+    for kind in ("sampler", "pruner"):
+        name = getattr(args, kind)
+        if name is not None and name != getattr(cfg, kind).get("name"):
+            # The preset's options belong to the sampler it names; another one starts from its defaults.
+            # Pinned parameters are about the space, not the sampler, so they stay.
+            fixed = {"fixed": cfg.sampler["fixed"]} if kind == "sampler" and "fixed" in cfg.sampler else {}
+            overrides[kind] = {"name": name, **fixed}
     cfg = replace(cfg, space=args.space, **overrides)
     if args.heartbeat is not None:
         cfg = replace(cfg, heartbeat=args.heartbeat or None)
@@ -240,6 +259,7 @@ def cmd_worker(args) -> None:
         device=args.device or "auto", seed=int(attrs["seed"]), metric=attrs["metric"],
         sampler=attrs.get("sampler", {"name": "tpe"}), pruner=attrs.get("pruner", {"name": "hyperband"}),
         preset=attrs.get("preset", ""), **_data_fields(attrs.get("data_options")),
+        objectives=attrs.get("objectives"), front=attrs.get("front") or {},
         heartbeat=StudyConfig.heartbeat if args.heartbeat is None else (args.heartbeat or None),
     )
     study = run_study(cfg, progress=not args.no_progress, join=True)
@@ -261,6 +281,9 @@ def cmd_rerun(args) -> None:
 
 
 def _print_best(study) -> None:
+    if len(study.directions) > 1:
+        _print_front(study)
+        return
     try:
         best = study.best_trial
     except ValueError:
@@ -271,12 +294,30 @@ def _print_best(study) -> None:
     print(f"best: trial {best.number}{f' ({design})' if design else ''}, {metric} {best.value:.4f}")
 
 
+def _print_front(study) -> None:
+    from search.pareto import UNITS, front
+
+    members = front(study)
+    if not members:
+        print(f"study {study.study_name!r}: no completed trial yet")
+        return
+    names = (study.user_attrs.get("objectives") or "").split(",")
+    print(f"Pareto front of {study.study_name!r}: {len(members)} trials (retrain/export --trial N)")
+    for t in members:
+        design = t.user_attrs.get("design", "")
+        costs = ", ".join(f"{v:,.0f} {UNITS.get(n, n)}" for n, v in zip(names[1:], t.values[1:], strict=False))
+        print(f"  trial {t.number:>4}: {names[0] or 'value'} {t.values[0]:.4f}, {costs}"
+              f"{f'  ({design})' if design else ''}")
+
+
 def cmd_best(args) -> None:
     from search.config import default_storage
     from search.study import load_study
 
     study = load_study(args.study, args.storage or default_storage())
     _print_best(study)
+    if len(study.directions) > 1:
+        return
     best = study.best_trial
     print(json.dumps({"params": best.params, "user_attrs": {
         k: v for k, v in best.user_attrs.items() if k not in ("per_class_f1", "train_loss", "val_loss")

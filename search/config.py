@@ -50,6 +50,10 @@ class StudyConfig:
     val_fraction: float = 0.1
     test_fraction: float = 0.0
     heartbeat: int | None = 30  # seconds between a running trial's heartbeats; None: off (see study.py)
+    objectives: str | None = None  # "accuracy,params": multi-objective (search/pareto.py); None: `metric`
+    front: dict[str, Any] = field(default_factory=dict)  # multi-objective pruning (pareto.FrontRules)
+    from_study: str | None = None  # warm start: enqueue the best `warm_start` trials of this study
+    warm_start: int = 5
 
     def data_dir(self) -> Path:
         return self.data if self.data is not None else synth_dir(self.synth)

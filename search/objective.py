@@ -54,7 +54,7 @@ class Objective:
         self.space, self.data, self.in_shape = space, data, in_shape
         self.epochs, self.metric, self.seed = epochs, metric, seed
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         cfg = self.space.suggest(trial)
         seed = trial_seed(self.seed, origin_number(trial))
         torch.manual_seed(seed)  # the initial weights belong to the trial's seed too
@@ -69,12 +69,10 @@ class Objective:
 
         def report(result: EpochResult) -> None:
             history.append(result)
-            value = getattr(result, self.metric)
-            trial.report(value, result.epoch)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"pruned after epoch {result.epoch}: {self.metric} {value:.4f}")
+            self.on_epoch(trial, result, history)
 
         try:
+            self.before_fit(trial, model)
             fit(model, self.data, cfg.train, epochs=self.epochs, seed=seed, on_epoch=report)
         except Diverged as e:
             trial.set_user_attr("pruned_reason", str(e))
@@ -90,6 +88,21 @@ class Objective:
             gc.collect()
             if device.type == "cuda":
                 torch.cuda.empty_cache()
+        return self.values(trial, history)
+
+    # Three hooks a subclass may replace (search/pareto.py's multi-objective one does).
+    def before_fit(self, trial: optuna.Trial, model: nn.Module) -> None:
+        """Runs once the model is built, before training; raising TrialPruned rejects the trial."""
+
+    def on_epoch(self, trial: optuna.Trial, result: EpochResult, history: list[EpochResult]) -> None:
+        """Reports an epoch to the pruner; raises TrialPruned when it says stop."""
+        value = getattr(result, self.metric)
+        trial.report(value, result.epoch)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after epoch {result.epoch}: {self.metric} {value:.4f}")
+
+    def values(self, trial: optuna.Trial, history: list[EpochResult]) -> float | tuple[float, ...]:
+        """The trial's objective value(s) once training has finished."""
         return getattr(history[-1], self.metric)
 
     def _record(self, trial: optuna.Trial, history: list[EpochResult]) -> None:

@@ -14,7 +14,7 @@ def trial_line(trial: optuna.trial.FrozenTrial, metric: str) -> str:
     head = f"trial {trial.number:>3} {trial.state.name.lower():<8}"
     epochs = f"{attrs.get('epochs', 0)} ep, {secs:.0f}s"
     if trial.state == optuna.trial.TrialState.COMPLETE:
-        return f"{head} {metric} {trial.value:.4f}  ({epochs}, {attrs.get('params', 0) / 1e6:.2f}M params)"
+        return f"{head} {metric} {trial.values[0]:.4f}  ({epochs}, {attrs.get('params', 0) / 1e6:.2f}M params)"
     reason = attrs.get("pruned_reason") or attrs.get("fail_reason") or ""
     return f"{head} {reason}  ({epochs})"
 
@@ -28,6 +28,10 @@ class Progress:
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         self.bar.write(trial_line(trial, self.metric))
+        if len(study.directions) > 1:
+            self.bar.set_postfix_str(f"Pareto front: {len(study.best_trials)} trials")
+            self.bar.update(1)
+            return
         try:
             best = study.best_trial
             self.bar.set_postfix_str(f"best {self.metric} {best.value:.4f} (trial {best.number})")

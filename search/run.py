@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 import time
+import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +21,12 @@ from search.device import describe, resolve_device, setup
 from search.errors import UserError
 from search.metrics import TASK_METRICS, default_metric
 from search.objective import Objective
+from search.pareto import FrontRules, MultiObjective, directions, parse_objectives
 from search.progress import Progress
 from search.study import make_pruner, make_sampler, open_study
 from search.train import Tensors
 from search.worker import Interrupted, work
+from search.warmstart import warm_start
 from spaces import get_space
 
 __all__ = ["ensure_synth", "load_data", "resolve_metric", "run_study", "to_device"]
@@ -102,7 +106,7 @@ def _check_same_study(study: optuna.Study, cfg: StudyConfig, data: Path, metric:
     attrs = study.user_attrs
     options = json.loads(json.dumps(cfg.data_options().to_json()))  # as the storage returns it
     for key, value in (("space", cfg.space), ("data", str(data)), ("metric", metric), ("task", task),
-                       ("data_options", options)):
+                       ("data_options", options), ("objectives", cfg.objectives)):
         if key in attrs and attrs[key] != value:
             raise UserError(
                 f"study {study.study_name!r} was made with {key} {attrs[key]!r}, not {value!r}; "
@@ -115,28 +119,56 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
     (its settings come from the study; its sampler gets its own random seed so that workers never
     draw the same parameters). ``launch(study)``: instead of running trials here, hand the prepared
     study to that function (``run --workers``)."""
+    costs: tuple[str, ...] = ()
+    if cfg.objectives:  # the first objective is the metric the trials report; the rest are costs
+        names = parse_objectives(cfg.objectives)
+        costs = names[1:]
+        cfg = replace(cfg, metric=names[0], objectives=",".join(names) if costs else None)
     known = {m for ms in TASK_METRICS.values() for m in ms}
     if cfg.metric != "auto" and cfg.metric not in known:
         raise UserError(f"unknown metric {cfg.metric!r}; known: auto, {', '.join(sorted(known))}")
     space = get_space(cfg.space)
     device = resolve_device(cfg.device)
     sampler, pruner = make_sampler(cfg.sampler, None if join else cfg.seed), make_pruner(cfg.pruner)
+    rules = None
+    if costs:  # checked now, before anything is made; the metric is known once the data is read
+        try:
+            rules = FrontRules(("accuracy", *costs), **cfg.front)
+        except TypeError as e:
+            raise UserError(f"bad setting in the preset's [front] table ({e})") from None
     data_dir = cfg.data_dir().resolve()
+    warm = warm_start(cfg.from_study, cfg.storage_url(), cfg.space, cfg.warm_start) if cfg.from_study else []
     ensure_synth(cfg)
     options = cfg.data_options()
     ds = load_data(data_dir, options)  # bad data fails here, before a study is created for it
     metric = resolve_metric(cfg.metric, ds.task)
-    study = open_study(cfg.study_name(), cfg.storage_url(), sampler, pruner, heartbeat=cfg.heartbeat)
+    objectives = (metric, *costs)
+    study = open_study(cfg.study_name(), cfg.storage_url(), sampler, pruner, directions=directions(objectives),
+                       heartbeat=cfg.heartbeat)
     _check_same_study(study, cfg, data_dir, metric, ds.task)
+    if len(study.directions) != len(objectives):  # Optuna loads a study whatever directions it is asked for
+        raise UserError(f"study {study.study_name!r} has {len(study.directions)} objective(s), not "
+                        f"{len(objectives)} ({', '.join(objectives)}); use --study to name a new one")
     if not join:
         for key, value in (("space", cfg.space), ("data", str(data_dir)), ("metric", metric),
                            ("epochs", cfg.epochs), ("seed", cfg.seed), ("preset", cfg.preset), ("task", ds.task),
-                           ("data_options", options.to_json()), ("trials", cfg.trials),
-                           ("sampler", cfg.sampler), ("pruner", cfg.pruner)):
+                           ("data_options", options.to_json()), ("objectives", cfg.objectives),
+                           ("trials", cfg.trials), ("sampler", cfg.sampler), ("pruner", cfg.pruner),
+                           ("front", cfg.front)):
             study.set_user_attr(key, value)
+        if costs and study.metric_names is None:
+            with warnings.catch_warnings():  # experimental in Optuna; it labels the dashboard's and report's axes
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names(list(objectives))
         if not study.trials:
-            for name, params in space.SEED_DESIGNS.items():
-                study.enqueue_trial(params, user_attrs={"design": name}, skip_if_exists=True)
+            # A warm start's configurations first, then the seed designs; a grid is its own design, and
+            # a seed design off the grid would be a trial the grid sampler cannot place.
+            for trial in warm:
+                study.enqueue_trial(trial.params, user_attrs={"design": f"{cfg.from_study}#{trial.number}"},
+                                    skip_if_exists=True)
+            if cfg.sampler.get("name") != "grid":
+                for name, params in space.SEED_DESIGNS.items():
+                    study.enqueue_trial(params, user_attrs={"design": name}, skip_if_exists=True)
     if launch is not None:
         return launch(study)
     setup(device)
@@ -151,7 +183,13 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
     if remaining is not None and remaining <= 0:
         log(f"the study already has {finished} finished trials; raise --trials to run more")
         return study
-    objective = Objective(space, tensors, ds.in_shape, cfg.epochs, metric, cfg.seed)
+    if not costs:
+        objective = Objective(space, tensors, ds.in_shape, cfg.epochs, metric, cfg.seed)
+    else:
+        log(f"objectives {', '.join(objectives)}: Optuna prunes no multi-objective study; the front's "
+            f"rules do (search/pareto.py)")
+        objective = MultiObjective(space, tensors, ds.in_shape, cfg.epochs, metric, cfg.seed,
+                                   rules=replace(rules, objectives=objectives))
     bar = Progress(remaining, metric, enabled=progress)
     try:
         # Never more than --trials finished trials, however many workers share the study.

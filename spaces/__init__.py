@@ -13,7 +13,7 @@ from search.errors import UserError
 
 __all__ = ["SPACES", "get_space"]
 
-SPACES = ("cnn",)
+SPACES = ("cnn", "resnet", "mlp", "timm")
 
 
 def get_space(name: str) -> ModuleType:

@@ -1,0 +1,85 @@
+"""timm architectures that train well from scratch at 32-128 px, with their stems adapted to small inputs.
+
+ImageNet stems shrink the image 4x (a strided conv, then a max-pool or a 4x4 patchify), which leaves
+a 32px image 1x1 after the last stage. ``small_stem`` removes most of that: the first convolution's
+stride drops to 1 (2 for ConvNeXt's 4x4 patchify, padded to keep its weights' shape) and a
+ResNet's stem max-pool goes, so a 32px image reaches the head at 4x4. Pretrained weights are used
+only from local files: nothing is ever downloaded (``weights_dir()``), a missing file is a UserError.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from gic_models.registry import register_model
+from search.errors import UserError
+
+__all__ = ["CURATED", "TimmSpec", "build_timm", "weights_dir", "weights_file"]
+
+# Names timm knows, chosen to train from scratch on a CPU test in seconds and a GPU in minutes at
+# 32-128 px: plain and "d" (deep-stem, avg-pool shortcut) ResNets, EfficientNet-B0, MobileNetV3 at
+# three widths, the two smallest ConvNeXts, two RegNetX sizes. Width is picked by the variant name
+# because timm's entry points fix their width multipliers.
+CURATED = (
+    "resnet18", "resnet26", "resnet18d", "resnet26d", "efficientnet_b0",
+    "mobilenetv3_small_050", "mobilenetv3_small_100", "mobilenetv3_large_100",
+    "convnext_atto", "convnext_femto", "regnetx_002", "regnetx_004",
+)
+
+
+@dataclass(frozen=True)
+class TimmSpec:
+    name: str
+    small_stem: bool = True
+    drop_rate: float = 0.0  # dropout before the classifier
+    drop_path: float = 0.0  # stochastic depth: the rate of the deepest block, as timm scales it
+    pretrained: bool = False
+
+
+def weights_dir() -> Path:
+    """Where local pretrained weights live: ``$GIC_TIMM_WEIGHTS`` or ~/.cache/gic-search/timm."""
+    return Path(os.environ.get("GIC_TIMM_WEIGHTS", Path.home() / ".cache" / "gic-search" / "timm"))
+
+
+def weights_file(name: str) -> Path:
+    return weights_dir() / f"{name}.safetensors"
+
+
+def _shrink_stem(model: nn.Module) -> None:
+    first = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    stride = first.stride[0]
+    if stride > 1:
+        new = 2 if stride == 4 else 1
+        first.stride = (new, new)
+        # Keep the map centred: a kxk kernel at stride s wants (k - s + 1) // 2 padding each side.
+        pad = (first.kernel_size[0] - new + 1) // 2
+        first.padding = (pad, pad)
+    if isinstance(getattr(model, "maxpool", None), nn.MaxPool2d):
+        model.maxpool = nn.Identity()
+
+
+def build_timm(spec: TimmSpec, num_classes: int, in_shape: tuple[int, int, int]) -> nn.Module:
+    import timm  # imported here: timm takes a second to import and only this family needs it
+
+    if spec.name not in CURATED:
+        raise ValueError(f"timm model {spec.name!r} is not in the curated list: {', '.join(CURATED)}")
+    options = {"num_classes": num_classes, "in_chans": in_shape[0], "drop_rate": spec.drop_rate,
+               "drop_path_rate": spec.drop_path}
+    if spec.pretrained:
+        path = weights_file(spec.name)
+        if not path.is_file():
+            raise UserError(f"no local weights for {spec.name}: expected {path} (set GIC_TIMM_WEIGHTS to "
+                            f"their folder); nothing is downloaded")
+        # timm loads the file itself and drops the classifier when the class count differs.
+        options.update(pretrained=True, pretrained_cfg_overlay={"file": str(path)})
+    model = timm.create_model(spec.name, **options)
+    if spec.small_stem:
+        _shrink_stem(model)
+    return model
+
+
+register_model("timm")(build_timm)

@@ -1,0 +1,39 @@
+"""The timm space: an architecture from a curated list, its stem, and the regularisers timm exposes."""
+
+from __future__ import annotations
+
+import optuna
+
+from gic_models.timm import CURATED, TimmSpec, weights_dir
+from spaces.common import TrialConfig, suggest_training
+
+__all__ = ["MODEL", "SEED_DESIGNS", "suggest"]
+
+MODEL = "timm"
+
+
+def suggest(trial: optuna.Trial) -> TrialConfig:
+    name = trial.suggest_categorical("timm_model", list(CURATED))
+    # Pretraining is searched only where the user has put weights on disk; otherwise the parameter
+    # does not exist, so a study made without weights never proposes them.
+    pretrained = trial.suggest_categorical("pretrained", [False, True]) if weights_dir().is_dir() else False
+    arch = TimmSpec(
+        name=name,
+        small_stem=trial.suggest_categorical("small_stem", [True, False]),
+        drop_rate=trial.suggest_float("drop_rate", 0.0, 0.5),
+        drop_path=trial.suggest_float("drop_path", 0.0, 0.3),
+        pretrained=pretrained,
+    )
+    return TrialConfig(MODEL, arch, suggest_training(trial))
+
+
+# No seed used timm; its ResNet18 with a small-image stem, trained the usual way for small images
+# (SGD with Nesterov momentum, cosine schedule, flips and shifts), is the reference to start from.
+RESNET18 = {
+    "timm_model": "resnet18", "small_stem": True, "drop_rate": 0.0, "drop_path": 0.05,
+    "optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4,
+    "batch_size": 128, "schedule": "cosine", "warmup": 0.05, "label_smoothing": 0.1,
+    "mix": "none", "flip": True, "translate": 4, "cutout": 0, "jitter": 0.0,
+}
+
+SEED_DESIGNS = {"resnet18-small-stem": RESNET18}

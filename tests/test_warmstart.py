@@ -1,0 +1,61 @@
+"""Warm start from another study, and the seed designs as the first trials of every family's study."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from test_samplers_pruners import tiny_study
+
+import search.objective
+from search.errors import UserError
+from search.train import EpochResult
+from search.warmstart import best_configurations
+from spaces import get_space
+
+pytestmark = pytest.mark.slow
+
+
+def test_from_study_enqueues_the_best_k_configurations_first(tmp_path, tiny_data, monkeypatch):
+    source = tiny_study(tmp_path, tiny_data, monkeypatch, study="source", trials=4, pruner={"name": "none"})
+    ranked = sorted(source.trials, key=lambda t: t.value, reverse=True)
+    assert [t.number for t in best_configurations(source, 2)] == [t.number for t in ranked[:2]]
+    study = tiny_study(tmp_path, tiny_data, monkeypatch, study="warm", trials=3, from_study="source",
+                       warm_start=2)
+    first, second = study.trials[:2]
+    assert first.params == ranked[0].params and second.params == ranked[1].params
+    assert first.user_attrs["design"] == f"source#{ranked[0].number}"
+
+
+def test_best_configurations_of_a_multi_objective_study_are_its_front_first():
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for i, (accuracy, params) in enumerate([(0.5, 9.0), (0.6, 5.0), (0.4, 1.0), (0.55, 6.0), (0.3, 2.0)]):
+        study.add_trial(optuna.trial.create_trial(params={"x": i}, distributions={
+            "x": optuna.distributions.IntDistribution(0, 9)}, values=[accuracy, params]))
+    # Front: trials 1 (0.6, 5) and 2 (0.4, 1); then the dominated ones by accuracy: 3, 0, 4.
+    assert [t.number for t in best_configurations(study, 4)] == [1, 2, 3, 0]
+
+
+def test_from_study_of_another_space_fails_before_a_study_is_made(tmp_path, tiny_data, monkeypatch):
+    tiny_study(tmp_path, tiny_data, monkeypatch, study="source", trials=1)
+    with pytest.raises(UserError, match="searched space 'mlp', not 'cnn'"):
+        tiny_study(tmp_path, tiny_data, monkeypatch, space_name="cnn", study="other", from_study="source")
+    with pytest.raises(UserError, match="no study 'nope'"):
+        tiny_study(tmp_path, tiny_data, monkeypatch, study="other", from_study="nope")
+    names = [s.study_name for s in optuna.get_all_study_summaries(f"sqlite:///{tmp_path / 's.db'}")]
+    assert names == ["source"]
+
+
+@pytest.mark.parametrize("family", ["resnet", "mlp", "timm"])
+def test_seed_designs_are_the_first_trials(family, tmp_path, tiny_data, monkeypatch):
+    # Training is replaced by one made-up epoch: what is tested is the queue, the build and the count.
+    def one_epoch(model, data, cfg, *, epochs, seed, on_epoch):
+        on_epoch(EpochResult(1, 2.0, 0.1, cfg.lr, 2.0, 0.5, 0.5, [0.5] * data.num_classes))
+
+    monkeypatch.setattr(search.objective, "fit", one_epoch)
+    space = get_space(family)
+    study = tiny_study(tmp_path, tiny_data, monkeypatch, space=space, space_name=family,
+                       trials=len(space.SEED_DESIGNS))
+    assert [t.user_attrs["design"] for t in study.trials] == list(space.SEED_DESIGNS)
+    for trial, params in zip(study.trials, space.SEED_DESIGNS.values(), strict=True):
+        assert trial.params == params and trial.state == optuna.trial.TrialState.COMPLETE
+        assert trial.user_attrs["params"] > 0 and trial.user_attrs["flops_per_image"] > 0
