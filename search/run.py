@@ -25,8 +25,8 @@ from search.pareto import FrontRules, MultiObjective, directions, parse_objectiv
 from search.progress import Progress
 from search.study import make_pruner, make_sampler, open_study
 from search.train import Tensors
-from search.worker import Interrupted, work
 from search.warmstart import warm_start
+from search.worker import Interrupted, work
 from spaces import get_space
 
 __all__ = ["ensure_synth", "load_data", "resolve_metric", "run_study", "to_device"]
