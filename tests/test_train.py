@@ -133,20 +133,3 @@ def test_objective_prunes_a_diverged_trial_with_its_reason(monkeypatch):
     trial = study.trials[0]
     assert trial.state == optuna.trial.TrialState.PRUNED
     assert "nan in epoch 2" in trial.user_attrs["pruned_reason"]
-
-
-def test_objective_fails_an_out_of_memory_trial_and_the_study_goes_on(monkeypatch):
-    calls = []
-
-    def oom_once(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 1:
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        raise Diverged("stop here")
-
-    study, objective = _study_with(monkeypatch, oom_once)
-    study.optimize(objective, n_trials=2, catch=(torch.OutOfMemoryError,))
-    first, second = study.trials
-    assert first.state == optuna.trial.TrialState.FAIL
-    assert first.user_attrs["fail_reason"].startswith("CUDA out of memory")
-    assert second.state == optuna.trial.TrialState.PRUNED
