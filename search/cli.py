@@ -167,12 +167,13 @@ def _heartbeat_arg(p: argparse.ArgumentParser) -> None:
 
 def cmd_data(args) -> None:
     from search.data.synth import answers_path, generate
+    from search.run import count_progress
 
     if args.out.exists() and any(args.out.iterdir()):
         raise UserError(f"{args.out}: already exists and is not empty; choose another --out")
     try:
         generate(args.out, classes=args.classes, size=args.size, train=args.train, val=args.val,
-                 test=args.test, seed=args.seed)
+                 test=args.test, seed=args.seed, progress=count_progress("generating images"))
     except (ValueError, FileExistsError) as e:
         raise UserError(str(e)) from None
     print(f"wrote {args.out} (test answers: {answers_path(args.out)})")

@@ -45,8 +45,17 @@ def ensure_synth(cfg: StudyConfig) -> None:
     s = cfg.synth
     log(f"generating the synthetic benchmark ({s['classes']} classes, {s['size']}px) into {root} ...")
     start = time.perf_counter()
-    generate(root, **s)
+    generate(root, **s, progress=count_progress("generating images"))
     log(f"  done in {time.perf_counter() - start:.0f}s")
+
+
+def count_progress(what: str):
+    """A progress(done, total) callback that keeps one line on stderr up to date."""
+
+    def show(done: int, total: int) -> None:
+        print(f"\r{what} {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
+
+    return show
 
 
 def load_data(root: Path, options: DataOptions | None = None) -> Dataset:
