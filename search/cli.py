@@ -260,7 +260,7 @@ def cmd_worker(args) -> None:
         device=args.device or "auto", seed=int(attrs["seed"]), metric=attrs["metric"],
         sampler=attrs.get("sampler", {"name": "tpe"}), pruner=attrs.get("pruner", {"name": "hyperband"}),
         preset=attrs.get("preset", ""), **_data_fields(attrs.get("data_options")),
-        objectives=attrs.get("objectives"), front=attrs.get("front") or {},
+        objectives=attrs.get("objectives"), front=attrs.get("front") or {}, max_mflops=attrs.get("max_mflops"),
         heartbeat=StudyConfig.heartbeat if args.heartbeat is None else (args.heartbeat or None),
     )
     study = run_study(cfg, progress=not args.no_progress, join=True)

@@ -23,8 +23,9 @@ def default_storage() -> str:
 
 
 def synth_dir(synth: dict[str, int]) -> Path:
-    """Where the embedded benchmark of this size lives; its name says its size."""
-    return PROJECT_ROOT / "data" / f"synth-{synth['classes']}c-{synth['size']}px"
+    """Where the embedded benchmark of this size lives; its name says its size, so a preset whose
+    benchmark changes size never reuses (or overwrites) another size's files."""
+    return PROJECT_ROOT / "data" / f"synth-{synth['classes']}c-{synth['size']}px-{synth['train']}"
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class StudyConfig:
     front: dict[str, Any] = field(default_factory=dict)  # multi-objective pruning (pareto.FrontRules)
     from_study: str | None = None  # warm start: enqueue the best `warm_start` trials of this study
     warm_start: int = 5
+    max_mflops: float | None = None  # trials whose network costs more an image are rejected untrained
 
     def data_dir(self) -> Path:
         return self.data if self.data is not None else synth_dir(self.synth)

@@ -50,9 +50,13 @@ def origin_number(trial: optuna.Trial) -> int:
 class Objective:
     """Builds, trains and reports one trial. ``metric`` is an EpochResult field (accuracy, macro_f1)."""
 
-    def __init__(self, space: ModuleType, data: Tensors, in_shape, epochs: int, metric: str, seed: int):
+    def __init__(
+        self, space: ModuleType, data: Tensors, in_shape, epochs: int, metric: str, seed: int,
+        max_mflops: float | None = None,
+    ):
         self.space, self.data, self.in_shape = space, data, in_shape
         self.epochs, self.metric, self.seed = epochs, metric, seed
+        self.max_mflops = max_mflops  # a preset's cost ceiling: what its time budget can afford
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         cfg = self.space.suggest(trial)
@@ -93,6 +97,12 @@ class Objective:
     # Three hooks a subclass may replace (search/pareto.py's multi-objective one does).
     def before_fit(self, trial: optuna.Trial, model: nn.Module) -> None:
         """Runs once the model is built, before training; raising TrialPruned rejects the trial."""
+        mflops = trial.user_attrs["flops_per_image"] / 1e6
+        if self.max_mflops and mflops > self.max_mflops:
+            raise optuna.TrialPruned(
+                f"rejected before training: {mflops:.0f} MFLOP an image, over the preset's max_mflops "
+                f"{self.max_mflops:g}"
+            )
 
     def on_epoch(self, trial: optuna.Trial, result: EpochResult, history: list[EpochResult]) -> None:
         """Reports an epoch to the pruner; raises TrialPruned when it says stop."""

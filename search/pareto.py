@@ -163,6 +163,7 @@ class MultiObjective(Objective):
         return [trial.user_attrs[name] for name in self.objectives[1:]]
 
     def before_fit(self, trial: optuna.Trial, model: nn.Module) -> None:
+        super().before_fit(trial, model)
         if "latency" in self.objectives:
             trial.set_user_attr("latency", measure_throughput(model, self.in_shape, self.data.train_x.device))
         reason = self.rules.reject(front(trial.study), self._costs(trial))

@@ -163,7 +163,7 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
                            ("epochs", cfg.epochs), ("seed", cfg.seed), ("preset", cfg.preset), ("task", ds.task),
                            ("data_options", options.to_json()), ("objectives", cfg.objectives),
                            ("trials", cfg.trials), ("sampler", cfg.sampler), ("pruner", cfg.pruner),
-                           ("front", cfg.front)):
+                           ("front", cfg.front), ("max_mflops", cfg.max_mflops)):
             study.set_user_attr(key, value)
         if costs and study.metric_names is None:
             with warnings.catch_warnings():  # experimental in Optuna; it labels the dashboard's and report's axes
@@ -193,11 +193,11 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
         log(f"the study already has {finished} finished trials; raise --trials to run more")
         return study
     if not costs:
-        objective = Objective(space, tensors, ds.in_shape, cfg.epochs, metric, cfg.seed)
+        objective = Objective(space, tensors, ds.in_shape, cfg.epochs, metric, cfg.seed, cfg.max_mflops)
     else:
         log(f"objectives {', '.join(objectives)}: Optuna prunes no multi-objective study; the front's "
             f"rules do (search/pareto.py)")
-        objective = MultiObjective(space, tensors, ds.in_shape, cfg.epochs, metric, cfg.seed,
+        objective = MultiObjective(space, tensors, ds.in_shape, cfg.epochs, metric, cfg.seed, cfg.max_mflops,
                                    rules=replace(rules, objectives=objectives))
     bar = Progress(remaining, metric, enabled=progress)
     try:

@@ -133,3 +133,12 @@ def test_objective_prunes_a_diverged_trial_with_its_reason(monkeypatch):
     trial = study.trials[0]
     assert trial.state == optuna.trial.TrialState.PRUNED
     assert "nan in epoch 2" in trial.user_attrs["pruned_reason"]
+
+
+def test_objective_rejects_a_network_over_the_cost_ceiling_untrained(monkeypatch):
+    study, objective = _study_with(monkeypatch, lambda *a, **k: pytest.fail("a rejected trial was trained"))
+    objective.max_mflops = 1  # seed 000's CNN costs about 107 MFLOP an image at 64px
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert "over the preset's max_mflops 1" in trial.user_attrs["pruned_reason"]
