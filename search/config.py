@@ -103,7 +103,10 @@ def load_preset(name: str, device_type: str) -> StudyConfig:
     cpu = raw.pop("cpu", {})
     if device_type == "cpu":
         for key, value in cpu.items():
-            raw[key] = {**raw[key], **value} if isinstance(value, dict) and key in raw else value
+            # A table naming another sampler or pruner replaces the base one: options don't carry over.
+            merge = isinstance(value, dict) and isinstance(raw.get(key), dict) and (
+                value.get("name", raw[key].get("name")) == raw[key].get("name"))
+            raw[key] = {**raw[key], **value} if merge else value
     if "data" in raw:
         raw["data"] = Path(raw["data"])
     return replace(StudyConfig(space=raw.pop("space", name)), preset=name, **raw)
