@@ -103,17 +103,18 @@ def test_three_workers_finish_exactly_n_trials(storage, small_data):
 
 
 def test_killed_worker_trial_is_retried_by_another(storage, small_data):
-    cfg = create("killed", storage, small_data, trials=5, epochs=2)
-    procs = [start_worker(cfg) for _ in range(3)]
-    victim, trial = procs[0], None
+    # The victim starts alone, and its peers only once it is dead: with all three running from the
+    # start, tiny trials could let the victim's share of the budget end before it is caught mid-trial.
+    cfg = create("killed", storage, small_data, trials=5, epochs=3)
+    victim, trial = start_worker(cfg), None
     deadline = time.monotonic() + WAIT
-    while trial is None:  # wait until the victim is between its trial's two epochs
+    while trial is None:  # wait until the victim is past its trial's first epoch, two still to go
         assert time.monotonic() < deadline and victim.poll() is None, "the worker never ran a trial"
         trial = running_trial_of(study_of(cfg), victim.pid, after_epoch=1)
         time.sleep(0.1)  # observing: a busy loop would starve the workers of CPU
     victim.send_signal(signal.SIGKILL)
     victim.communicate(timeout=WAIT)
-    wait_all(procs[1:])
+    wait_all([start_worker(cfg) for _ in range(2)])
 
     study = study_of(cfg)
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
@@ -129,7 +130,7 @@ def test_killed_worker_trial_is_retried_by_another(storage, small_data):
 
 
 def test_sigterm_stops_cleanly_and_the_next_worker_continues(tmp_path, small_data):
-    cfg = create("stopped", f"journal://{tmp_path / 'study.log'}", small_data, trials=3, epochs=2)
+    cfg = create("stopped", f"journal://{tmp_path / 'study.log'}", small_data, trials=3, epochs=3)
     proc = start_worker(cfg)
     trial = None
     deadline = time.monotonic() + WAIT
