@@ -23,7 +23,7 @@ from search.device import autocast
 from search.metrics import binary_scores, confusion_update, multilabel_scores, scores, tune_thresholds
 
 __all__ = [
-    "Diverged", "EpochResult", "Tensors", "TrainConfig", "evaluate", "fit", "make_criterion", "predict_proba",
+    "Diverged", "EpochResult", "Tensors", "TrainConfig", "evaluate", "fit", "make_criterion", "predict_logits",
     "predict_scores",
 ]
 
@@ -145,10 +145,6 @@ def predict_logits(
             out.append(model(xb).float())
     model.train(was_training)
     return torch.cat(out)
-
-
-def predict_proba(model, x, mean, std, batch: int = 1024) -> torch.Tensor:
-    return predict_logits(model, x, mean, std, batch).softmax(1)
 
 
 def predict_scores(model, x, mean, std, task: str, batch: int = 1024) -> torch.Tensor:
