@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "(default: the preset's)")
     run.add_argument("--objectives", help="multi-objective: a metric then costs, e.g. accuracy,params or "
                      "accuracy,latency (latency: inference images/s)")
+    run.add_argument("--compile", choices=["off", "default", "reduce-overhead", "max-autotune"],
+                     help="torch.compile each trial's network (reduce-overhead: with CUDA graphs); costs seconds "
+                          "a trial, repaid only by long trials (bench/RESULTS.md); default: the preset's, else off")
     run.add_argument("--from-study", help="warm start: first run the best configurations of this study "
                      "(same storage and space)")
     run.add_argument("--warm-start", type=_positive_int, help="how many configurations --from-study takes "
@@ -203,6 +206,8 @@ def cmd_run(args) -> None:
     cfg = replace(cfg, space=args.space, **overrides)
     if args.heartbeat is not None:
         cfg = replace(cfg, heartbeat=args.heartbeat or None)
+    if args.compile is not None:
+        cfg = replace(cfg, compile=None if args.compile == "off" else args.compile)
     if args.workers is None and args.gpus is None and args.trials_per_gpu is None:
         study = run_study(cfg, progress=not args.no_progress)
         _print_best(study)
@@ -261,6 +266,7 @@ def cmd_worker(args) -> None:
         sampler=attrs.get("sampler", {"name": "tpe"}), pruner=attrs.get("pruner", {"name": "hyperband"}),
         preset=attrs.get("preset", ""), **_data_fields(attrs.get("data_options")),
         objectives=attrs.get("objectives"), front=attrs.get("front") or {}, max_mflops=attrs.get("max_mflops"),
+        compile=attrs.get("compile"),
         heartbeat=StudyConfig.heartbeat if args.heartbeat is None else (args.heartbeat or None),
     )
     study = run_study(cfg, progress=not args.no_progress, join=True)

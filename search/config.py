@@ -56,6 +56,9 @@ class StudyConfig:
     from_study: str | None = None  # warm start: enqueue the best `warm_start` trials of this study
     warm_start: int = 5
     max_mflops: float | None = None  # trials whose network costs more an image are rejected untrained
+    # torch.compile mode for each trial's forward pass (search.train.COMPILE_MODES); None: eager. Compiling
+    # costs seconds per architecture: bench/RESULTS.md says when a study's trials earn it back.
+    compile: str | None = None
 
     def data_dir(self) -> Path:
         return self.data if self.data is not None else synth_dir(self.synth)

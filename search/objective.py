@@ -52,11 +52,12 @@ class Objective:
 
     def __init__(
         self, space: ModuleType, data: Tensors, in_shape, epochs: int, metric: str, seed: int,
-        max_mflops: float | None = None,
+        max_mflops: float | None = None, compile: str | None = None,
     ):
         self.space, self.data, self.in_shape = space, data, in_shape
         self.epochs, self.metric, self.seed = epochs, metric, seed
         self.max_mflops = max_mflops  # a preset's cost ceiling: what its time budget can afford
+        self.compile = compile  # a torch.compile mode, or None for eager
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         cfg = self.space.suggest(trial)
@@ -77,7 +78,7 @@ class Objective:
 
         try:
             self.before_fit(trial, model)
-            fit(model, self.data, cfg.train, epochs=self.epochs, seed=seed, on_epoch=report)
+            fit(model, self.data, cfg.train, epochs=self.epochs, seed=seed, on_epoch=report, compile=self.compile)
         except Diverged as e:
             trial.set_user_attr("pruned_reason", str(e))
             raise optuna.TrialPruned(str(e)) from None
@@ -120,6 +121,8 @@ class Objective:
             return
         trial.set_user_attr("epochs", len(history))
         trial.set_user_attr("epoch_seconds", round(statistics.median(r.seconds for r in history), 4))
+        # the first epoch carries start-up costs (compilation, cuDNN's algorithm search): kept apart
+        trial.set_user_attr("first_epoch_seconds", round(history[0].seconds, 4))
         best = max(history, key=lambda r: getattr(r, self.metric))
         trial.set_user_attr("best_epoch", best.epoch)
         trial.set_user_attr("best_value", getattr(best, self.metric))

@@ -24,7 +24,7 @@ from search.objective import Objective
 from search.pareto import FrontRules, MultiObjective, directions, parse_objectives
 from search.progress import Progress
 from search.study import make_pruner, make_sampler, open_study
-from search.train import Tensors
+from search.train import COMPILE_MODES, Tensors
 from search.warmstart import warm_start
 from search.worker import Interrupted, work
 from spaces import get_space
@@ -136,6 +136,10 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
     known = {m for ms in TASK_METRICS.values() for m in ms}
     if cfg.metric != "auto" and cfg.metric not in known:
         raise UserError(f"unknown metric {cfg.metric!r}; known: auto, {', '.join(sorted(known))}")
+    if cfg.compile == "off":  # what a preset writes for eager (TOML has no None)
+        cfg = replace(cfg, compile=None)
+    if cfg.compile is not None and cfg.compile not in COMPILE_MODES:
+        raise UserError(f"unknown compile mode {cfg.compile!r}; known: off, {', '.join(COMPILE_MODES)}")
     space = get_space(cfg.space)
     device = resolve_device(cfg.device)
     sampler, pruner = make_sampler(cfg.sampler, None if join else cfg.seed), make_pruner(cfg.pruner)
@@ -163,7 +167,7 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
                            ("epochs", cfg.epochs), ("seed", cfg.seed), ("preset", cfg.preset), ("task", ds.task),
                            ("data_options", options.to_json()), ("objectives", cfg.objectives),
                            ("trials", cfg.trials), ("sampler", cfg.sampler), ("pruner", cfg.pruner),
-                           ("front", cfg.front), ("max_mflops", cfg.max_mflops)):
+                           ("front", cfg.front), ("max_mflops", cfg.max_mflops), ("compile", cfg.compile)):
             study.set_user_attr(key, value)
         if costs and study.metric_names is None:
             with warnings.catch_warnings():  # experimental in Optuna; it labels the dashboard's and report's axes
@@ -193,12 +197,13 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
         log(f"the study already has {finished} finished trials; raise --trials to run more")
         return study
     if not costs:
-        objective = Objective(space, tensors, ds.in_shape, cfg.epochs, metric, cfg.seed, cfg.max_mflops)
+        objective = Objective(space, tensors, ds.in_shape, cfg.epochs, metric, cfg.seed, cfg.max_mflops,
+                              compile=cfg.compile)
     else:
         log(f"objectives {', '.join(objectives)}: Optuna prunes no multi-objective study; the front's "
             f"rules do (search/pareto.py)")
         objective = MultiObjective(space, tensors, ds.in_shape, cfg.epochs, metric, cfg.seed, cfg.max_mflops,
-                                   rules=replace(rules, objectives=objectives))
+                                   compile=cfg.compile, rules=replace(rules, objectives=objectives))
     bar = Progress(remaining, metric, enabled=progress)
     try:
         # Never more than --trials finished trials, however many workers share the study.

@@ -23,12 +23,13 @@ from search.device import autocast
 from search.metrics import binary_scores, confusion_update, multilabel_scores, scores, tune_thresholds
 
 __all__ = [
-    "Diverged", "EpochResult", "Tensors", "TrainConfig", "evaluate", "fit", "make_criterion", "predict_logits",
-    "predict_scores",
+    "COMPILE_MODES", "Diverged", "EpochResult", "Tensors", "TrainConfig", "evaluate", "fit", "make_criterion",
+    "predict_logits", "predict_scores",
 ]
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine", "onecycle", "exp_decay")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile's; reduce-overhead: CUDA graphs
 
 
 @dataclass(frozen=True)
@@ -257,6 +258,10 @@ def fit(
     n = data.train_x.shape[0]
     batch = min(cfg.batch_size, n)
     steps = n // batch  # drop the ragged tail: fixed shapes, and no batch-norm on a 1-image batch
+    if compile:
+        # A study compiles a new architecture every trial; without a reset the compiled code of earlier
+        # trials piles up until torch's recompile limit quietly sends later trials back to eager.
+        torch.compiler.reset()
     forward = torch.compile(model, mode=compile) if compile else model
     opt = make_optimizer(model, cfg)
     schedule = make_schedule(opt, cfg, steps, epochs)
