@@ -32,7 +32,7 @@ test: setup lint system-deps
 	$(PY) -m pytest -q
 
 bench: setup
-	$(PY) bench/epoch_speed.py
+	$(PY) bench/speed.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,51 +1,58 @@
-"""Study throughput with 1 and M trials sharing one GPU: finished trials per hour, in one run.
+"""Item 4: study throughput with 1, 2, 4, 8 trials sharing one GPU: finished trials per hour.
 
-    python bench/concurrency.py --data DIR [--trials 16] [--epochs 3] [--per-gpu 1 4]
+    python bench/concurrency.py [--data DIR] [--trials 16] [--epochs 3] [--per-gpu 1 2 4 8] [--repeats 3]
 
-Each setting runs the same budget as a fresh study through `run --gpus 0 --trials-per-gpu M`
-(worker processes on a journal file), sampler `random` with the same seed, so both see trials
-drawn from the same distribution. Process start-up is counted: it is part of what a user waits.
+Each setting runs the same budget as a fresh study through `run --trials-per-gpu M`
+(worker processes on a journal file), sampler `random` with the same seed and no pruner, so every
+setting trains trials drawn from the same distribution for the same epochs. Process start-up is
+counted: it is part of what a user waits. The speed-up is taken within each repeat.
 """
 
 from __future__ import annotations
 
 import argparse
-import subprocess
+import shlex
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from harness import Row, run_study, table
+
+
+def measure(data: Path | None, trials: int, epochs: int, per_gpu: list[int], repeats: int, flags: list[str],
+            logs: Path | None = None) -> list[Row]:
+    rows: list[Row] = []
+    common = [*(["--data", str(data)] if data else []), "--trials", str(trials), "--epochs", str(epochs),
+              "--sampler", "random", "--pruner", "none", *flags]
+    with tempfile.TemporaryDirectory() as tmp:
+        for rep in range(repeats):
+            base = None
+            for m in per_gpu:
+                name = f"conc-{m}-{rep}"
+                r = run_study("cnn", f"journal://{Path(tmp) / f'{name}.log'}", name, *common, "--seed", str(rep),
+                              "--trials-per-gpu", str(m), log=logs / f"{name}.log" if logs else None)
+                rate = len(r.finished) / r.wall * 3600
+                base = base or rate
+                print(f"  repeat {rep}, {m} per GPU: {r.wall:.0f}s, {rate:.0f} trials/h", file=sys.stderr, flush=True)
+                setting = f"{trials} trials of {epochs} epochs, {m} per GPU"
+                rows += [Row("concurrency", setting, "wall s", [r.wall], "{:.0f}"),
+                         Row("concurrency", setting, "trials/hour", [rate], "{:.0f}"),
+                         Row("concurrency", setting, "speed-up over 1 per GPU", [rate / base], "{:.2f}x")]
+    return rows
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--data", type=Path, help="dataset (default: the preset's synthetic benchmark)")
     p.add_argument("--trials", type=int, default=16)
     p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--per-gpu", type=int, nargs="+", default=[1, 4])
-    p.add_argument("--log-dir", type=Path, help="keep each study's output here")
+    p.add_argument("--per-gpu", type=int, nargs="+", default=[1, 2, 4, 8])
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--flags", default="", help="more `run` flags for every setting")
+    p.add_argument("--logs", type=Path, help="keep each study's output here")
     args = p.parse_args()
-    print("| trials per GPU | wall s | trials/hour | speed-up |")
-    print("|---|---|---|---|")
-    base = None
-    with tempfile.TemporaryDirectory() as tmp:
-        for m in args.per_gpu:
-            cmd = [sys.executable, "-m", "search", "run", "cnn", "--data", str(args.data), "--study", f"conc-{m}",
-                   "--storage", f"journal://{Path(tmp) / f'conc-{m}.log'}", "--trials", str(args.trials),
-                   "--epochs", str(args.epochs), "--sampler", "random", "--no-progress",
-                   "--gpus", "0", "--trials-per-gpu", str(m)]
-            start = time.perf_counter()
-            done = subprocess.run(cmd, capture_output=True, text=True)
-            wall = time.perf_counter() - start
-            if args.log_dir:
-                args.log_dir.mkdir(parents=True, exist_ok=True)
-                (args.log_dir / f"conc-{m}.log").write_text(done.stdout + done.stderr)
-            if done.returncode != 0:
-                print(f"| {m} | failed (exit {done.returncode}) | | |", flush=True)
-                continue
-            rate = args.trials / wall * 3600
-            base = base or rate
-            print(f"| {m} | {wall:.0f} | {rate:.0f} | {rate / base:.2f}x |", flush=True)
+    print(table(measure(args.data, args.trials, args.epochs, args.per_gpu, args.repeats, shlex.split(args.flags),
+                        args.logs)))
 
 
 if __name__ == "__main__":

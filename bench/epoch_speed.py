@@ -5,10 +5,10 @@ that opens each image with PIL and applies torchvision transforms per sample, be
 The engine keeps the decoded split on the device as uint8 and indexes batches there. Same data,
 same model, same optimizer and batch size; training time only (evaluation excluded in both).
 
-    python bench/epoch_speed.py [--data DIR] [--batch 32 256] [--epochs 3] [--limit N]
+    python bench/epoch_speed.py [--data DIR] [--batch 32 256] [--epochs 3] [--repeats 3] [--compile MODE ...]
 
-Prints one markdown row per batch size: median epoch seconds of each, their ratio, training
-images/s, and (on CUDA) the share of the GPU's measured bf16 matmul rate the engine reached.
+Prints the harness's table: per batch size, median epoch seconds of each pipeline, their ratio,
+training images/s, and (on CUDA) the share of the GPU's measured bf16 matmul rate the engine reached.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from torch.utils.data import Dataset as TorchDataset
 from torchvision import transforms
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harness import Row, table  # noqa: E402
 
 from gic_models import create_model  # noqa: E402
 from search.config import load_preset, synth_dir  # noqa: E402
@@ -97,28 +99,22 @@ def matmul_rate(device: torch.device) -> float | None:
     return 2 * n**3 * reps / (time.perf_counter() - start)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, help="GIC dataset (default: the full synthetic benchmark)")
-    p.add_argument("--batch", type=int, nargs="+", default=[32, 256], help="batch sizes to time")
-    p.add_argument("--epochs", type=int, default=3, help="timed epochs each (the first is warm-up)")
-    p.add_argument("--limit", type=int, help="use only the first N training images (CPU runs)")
-    p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="textbook DataLoader workers")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--compile", nargs="*", default=[], help="also time the engine under these torch.compile modes")
-    args = p.parse_args()
-
-    device = resolve_device(args.device)
+def measure(data: Path | None, batches: list[int], epochs: int, repeats: int, workers: int,
+            compile_modes: list[str], limit: int | None = None, device_name: str = "auto") -> list[Row]:
+    """Items 1 and 2 as rows: per batch size, the engine (eager and each compile mode) and the
+    textbook pipeline, each run ``repeats`` times on a fresh model; a run's figure is the median of
+    its epochs after the first (warm-up, and compilation when compiling)."""
+    device = resolve_device(device_name)
     setup(device)
-    root = args.data
+    root = data
     if root is None:
         synth = load_preset("cnn", "cuda").synth
         root = synth_dir(synth)
         if not (root / "train.csv").exists():
             generate(root, **synth)
     ds = load_dataset(root)
-    if args.limit:
-        ds.train_x, ds.train_y = ds.train_x[: args.limit], ds.train_y[: args.limit]
+    if limit:
+        ds.train_x, ds.train_y = ds.train_x[:limit], ds.train_y[:limit]
     names = [line.split(",")[0] for line in (root / "train.csv").read_text().splitlines()[1:]]
     paths = [root / "train_images" / n for n in names][: len(ds.train_y)]
     tensors = to_device(ds, device)
@@ -127,32 +123,50 @@ def main() -> None:
     n = len(ds.train_y)
     flops = 3 * count_flops(create_model("cnn", arch, ds.num_classes, ds.in_shape), ds.in_shape)
     peak = matmul_rate(device)
-    print(f"# {describe(device)}, torch {torch.__version__}, {n} training images {ds.in_shape}, "
-          f"seed 000 CNN ({flops / 1e9:.3f} GFLOP per image trained), textbook workers {args.workers}")
-    if peak:
-        print(f"# measured bf16 matmul rate: {peak / 1e12:.0f} TFLOP/s")
-    print("| batch | engine | engine s/epoch | textbook s/epoch | ratio | engine img/s | utilisation |")
-    print("|---|---|---|---|---|---|---|")
-    for batch in args.batch:
-        cfg = TrainConfig(optimizer="adam", lr=1e-3, batch_size=batch, schedule="constant")
+    print(f"# epoch: {describe(device)}, {n} training images {ds.in_shape}, seed 000 CNN "
+          f"({flops / 1e9:.3f} GFLOP per image trained), textbook workers {workers}"
+          + (f", measured bf16 matmul rate {peak / 1e12:.0f} TFLOP/s" if peak else ""), file=sys.stderr)
+
+    def fresh():
         torch.manual_seed(0)
-        model = create_model("cnn", arch, ds.num_classes, ds.in_shape)
-        # The engine's own loop, validation included in the call but not in the per-epoch seconds.
-        eng = [r.seconds for r in fit(model, tensors, cfg, epochs=args.epochs)][1:]
-        torch.manual_seed(0)
-        model = create_model("cnn", arch, ds.num_classes, ds.in_shape)
-        book = textbook_epochs(model, paths, ds.train_y, mean, std, cfg, args.epochs, device, args.workers)[1:]
-        t = statistics.median(book)
-        rows = [("eager", eng)]
-        for mode in args.compile:
-            torch.manual_seed(0)
-            model = create_model("cnn", arch, ds.num_classes, ds.in_shape)
-            history = fit(model, tensors, cfg, epochs=args.epochs, compile=mode)
-            rows.append((f"compile {mode} (first epoch {history[0].seconds:.1f}s)", [r.seconds for r in history][1:]))
-        for name, secs in rows:
-            e = statistics.median(secs)
-            util = f"{flops * n / e / peak:.1%}" if peak else "n/a"
-            print(f"| {batch} | {name} | {e:.3f} | {t:.3f} | {t / e:.1f}x | {n / e:,.0f} | {util} |", flush=True)
+        return create_model("cnn", arch, ds.num_classes, ds.in_shape)
+
+    rows: list[Row] = []
+    for _ in range(repeats):
+        for batch in batches:
+            cfg = TrainConfig(optimizer="adam", lr=1e-3, batch_size=batch, schedule="constant")
+            book = statistics.median(textbook_epochs(fresh(), paths, ds.train_y, mean, std, cfg, epochs, device,
+                                                     workers)[1:])
+            setting = f"seed CNN, batch {batch}"
+            rows.append(Row("epoch", f"{setting}, textbook", "s/epoch", [book], "{:.3f}"))
+            for mode in ["eager", *compile_modes]:
+                history = fit(fresh(), tensors, cfg, epochs=epochs, compile=None if mode == "eager" else mode)
+                e = statistics.median(r.seconds for r in history[1:])
+                name = f"{setting}, engine {mode}"
+                rows += [Row("epoch", name, "s/epoch", [e], "{:.3f}"),
+                         Row("epoch", name, "x textbook", [book / e], "{:.1f}x"),
+                         Row("epoch", name, "training img/s", [n / e], "{:,.0f}")]
+                if peak:
+                    rows.append(Row("epoch", name, "utilisation of bf16 matmul rate", [flops * n / e / peak],
+                                    "{:.1%}"))
+                if mode != "eager":
+                    rows.append(Row("epoch", name, "first epoch s (compiling)", [history[0].seconds], "{:.1f}"))
+    return rows
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, help="GIC dataset (default: the full synthetic benchmark)")
+    p.add_argument("--batch", type=int, nargs="+", default=[32, 256], help="batch sizes to time")
+    p.add_argument("--epochs", type=int, default=3, help="epochs a run (the first is warm-up, not timed)")
+    p.add_argument("--repeats", type=int, default=3, help="runs of each; the table gives their median")
+    p.add_argument("--limit", type=int, help="use only the first N training images (CPU runs)")
+    p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="textbook DataLoader workers")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--compile", nargs="*", default=[], help="also time the engine under these torch.compile modes")
+    args = p.parse_args()
+    print(table(measure(args.data, args.batch, args.epochs, args.repeats, args.workers, args.compile, args.limit,
+                        args.device)))
 
 
 if __name__ == "__main__":
