@@ -3,9 +3,11 @@
     python bench/concurrency.py [--data DIR] [--trials 16] [--epochs 3] [--per-gpu 1 2 4 8] [--repeats 3]
 
 Each setting runs the same budget as a fresh study through `run --trials-per-gpu M`
-(worker processes on a journal file), sampler `random` with the same seed and no pruner, so every
-setting trains trials drawn from the same distribution for the same epochs. Process start-up is
-counted: it is part of what a user waits. The speed-up is taken within each repeat.
+(worker processes on a journal file, 1 per GPU included), sampler `random` and no pruner, so every
+setting trains trials drawn from the same distribution for the same epochs. Each worker's sampler
+draws its own seed (so that workers never propose the same trial), so settings train different
+networks from that distribution: the repeats' median smooths that out. Process start-up is counted:
+it is part of what a user waits. The speed-up is taken within each repeat.
 """
 
 from __future__ import annotations

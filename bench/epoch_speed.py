@@ -108,7 +108,7 @@ def measure(data: Path | None, batches: list[int], epochs: int, repeats: int, wo
     setup(device)
     root = data
     if root is None:
-        synth = load_preset("cnn", "cuda").synth
+        synth = load_preset("cnn", device.type).synth  # on a CPU, the quick preset's benchmark
         root = synth_dir(synth)
         if not (root / "train.csv").exists():
             generate(root, **synth)

@@ -25,7 +25,7 @@ def measure(data: Path | None, repeats: int, flags: list[str], logs: Path | None
             name = f"full-{rep}"
             r = run_study("cnn", f"journal://{Path(tmp) / f'{name}.log'}", name,
                           *(["--data", str(data)] if data else []), "--seed", str(rep), *flags,
-                          log=logs / f"{name}.log" if logs else None)
+                          log=logs / f"{name}.log" if logs else None, preset_timeout=True)
             seed = r.design_value("seed000-cnn")
             print(f"  repeat {rep}: {len(r.finished)} trials in {r.wall:.0f}s, best {r.best:.4f}, seed design "
                   f"{seed:.4f}", file=sys.stderr, flush=True)

@@ -65,7 +65,10 @@ class StudyRun:
 
     @property
     def finished(self) -> list[optuna.trial.FrozenTrial]:
-        return [t for t in self.study.get_trials(deepcopy=False) if t.state.is_finished()]
+        """Trials with a verdict (complete or pruned): what `--trials` counts. A failed trial (an
+        interrupted or withdrawn one) is not work done."""
+        return self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
+                                                              optuna.trial.TrialState.PRUNED))
 
     @property
     def epochs(self) -> int:
@@ -99,10 +102,13 @@ class StudyRun:
                    for t in self.finished)
 
 
-def run_study(space: str, storage: str, name: str, *flags: str, log: Path | None = None) -> StudyRun:
-    """Runs `python -m search run SPACE` as a user would and times it, start-up included."""
+def run_study(space: str, storage: str, name: str, *flags: str, log: Path | None = None,
+              preset_timeout: bool = False) -> StudyRun:
+    """Runs `python -m search run SPACE` as a user would and times it, start-up included. Unless
+    ``preset_timeout``, the preset's timeout (the quick CPU study has one) is lifted: it would cut
+    an arm short, and the arm would time the timeout (an explicit --timeout in ``flags`` wins)."""
     cmd = [sys.executable, "-m", "search", "run", space, "--storage", storage, "--study", name,
-           "--no-progress", *flags]
+           "--no-progress", *([] if preset_timeout else ["--timeout", "86400"]), *flags]
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     wall = time.perf_counter() - start

@@ -51,7 +51,7 @@ def plan(items: list[str], gpu: bool, data: Path | None, repeats: int, logs: Pat
         yield "study", lambda: full_study.measure(data, repeats, ["--trials-per-gpu", "4"], logs)
         return
     # A CPU: the quick preset's sizes (its [cpu] table), two cores' worth of work.
-    yield "epoch", lambda: epoch_speed.measure(data, [32, 256], 3, repeats, 2, [], limit=1500)
+    yield "epoch", lambda: epoch_speed.measure(data, [32, 256], 3, repeats, 2, [])
     yield "pruning", lambda: pruning.measure(data, 30, None, repeats, [], logs)
     yield "compile", lambda: compile_payback.measure(data, 6, 3, ["off", "default"], repeats, [], logs)
     yield "study", lambda: full_study.measure(data, repeats, [], logs)
