@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One search worker per array task, one GPU each, all on one study in PostgreSQL.
 #
-# Once, from the login node (creates the study and its settings, runs no trial):
-#   python -m search run cnn --study cnn-big --trials 400 --workers 0 \
+# Once, from the login node (creates the study and its settings, runs no trial; `--for gpu` records
+# the preset's full study although the login node has no GPU, and is the default with --workers 0):
+#   python -m search run cnn --study cnn-big --trials 400 --workers 0 --for gpu \
 #       --data /shared/gic --storage "$STORAGE"
 # Then:
 #   STORAGE=postgresql://optuna:PASSWORD@db-host:5432/optuna sbatch --export=ALL deploy/slurm-array.sh

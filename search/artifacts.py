@@ -1,9 +1,10 @@
 """Optuna artifacts: files (checkpoints, submissions, reports) attached to the trial they came from.
 
 They live in a FileSystemArtifactStore beside the storage, so `dashboard` finds them with no
-setting: for ``sqlite:///dir/x.db`` or a journal file ``dir/x.log`` that is ``dir/artifacts/``;
-a server storage (PostgreSQL, MySQL) has no folder of its own, so its artifacts go to
-``studies/artifacts/`` of this checkout unless ``GIC_ARTIFACTS`` names another folder.
+setting: for ``sqlite:///dir/x.db`` or a journal file (``journal:///dir/x.log``, ``dir/x.log``)
+that is ``dir/artifacts/``; a server storage (PostgreSQL, MySQL) has no folder of its own, so its
+artifacts go to ``studies/artifacts/`` of this checkout. ``GIC_ARTIFACTS``, when set, names the
+folder for every storage (a shared disk that workers on many machines and the dashboard all see).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta, upload_artifact
 
 from search.config import PROJECT_ROOT
+from search.journal import journal_path
 
 __all__ = ["artifact_dir", "artifact_store", "attach", "list_artifacts"]
 
@@ -32,8 +34,8 @@ def artifact_dir(storage_url: str) -> Path:
         db = storage_url.removeprefix("sqlite:///")
         if db and db != ":memory:":
             return Path(db).resolve().parent / "artifacts"
-    elif "://" not in storage_url:  # a journal file path
-        return Path(storage_url).resolve().parent / "artifacts"
+    elif (journal := journal_path(storage_url)) is not None:
+        return journal.resolve().parent / "artifacts"
     return PROJECT_ROOT / "studies" / "artifacts"
 
 

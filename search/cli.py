@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data", type=Path, help="dataset folder (default: the embedded synthetic benchmark)")
     _study_args(run)
     run.add_argument("--preset", help="study preset in studies/ (default: the space's name)")
+    run.add_argument("--for", dest="variant", choices=["cpu", "gpu"],
+                     help="the preset's variant: cpu (its quick [cpu] study) or gpu (the full one); default: "
+                          "this machine's device, or gpu with --workers 0 (the workers run elsewhere)")
     run.add_argument("--trials", type=_positive_int, help="finished trials the study should have in all")
     run.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
     run.add_argument("--epochs", type=_positive_int, help="epochs per trial (the most a trial may train)")
@@ -172,25 +175,30 @@ def cmd_data(args) -> None:
     from search.data.synth import answers_path, generate
     from search.run import count_progress
 
+    if args.out.exists() and not args.out.is_dir():
+        raise UserError(f"{args.out}: is a file, not a folder; choose another --out")
     if args.out.exists() and any(args.out.iterdir()):
         raise UserError(f"{args.out}: already exists and is not empty; choose another --out")
     try:
         generate(args.out, classes=args.classes, size=args.size, train=args.train, val=args.val,
                  test=args.test, seed=args.seed, progress=count_progress("generating images"))
-    except (ValueError, FileExistsError) as e:
+    except ValueError as e:
         raise UserError(str(e)) from None
+    except OSError as e:  # generate's own refusal has a message; the system's (a parent that is a file,
+        # no permission, a full disk) has only its strerror
+        raise UserError(str(e) if e.strerror is None else
+                        f"{args.out}: cannot write the dataset there ({e.strerror})") from None
     print(f"wrote {args.out} (test answers: {answers_path(args.out)})")
 
 
 def cmd_run(args) -> None:
     from search.config import load_preset
-    from search.device import resolve_device
     from search.run import run_study
     from spaces import get_space
 
     get_space(args.space)  # an unknown space fails here, with the list, before anything else
-    device = resolve_device(args.device or "auto")
-    cfg = load_preset(args.preset or args.space, device.type)
+    variant = args.variant or _variant_here(args)
+    cfg = load_preset(args.preset or args.space, variant)
     overrides = {k: getattr(args, k) for k in ("data", "study", "storage", "trials", "timeout", "epochs",
                                                 "device", "seed", "metric", "task", "layout", "image_size",
                                                 "val_fraction", "test_fraction") if getattr(args, k) is not None}
@@ -212,10 +220,21 @@ def cmd_run(args) -> None:
         study = run_study(cfg, progress=not args.no_progress)
         _print_best(study)
         return
-    _run_workers(args, cfg)
+    _run_workers(args, cfg, variant)
 
 
-def _run_workers(args, cfg) -> None:
+def _variant_here(args) -> str:
+    """The preset variant for trials run by this command: that of the device they run on. With
+    --workers 0 they run elsewhere and this machine (often a cluster's login node, with no GPU) says
+    nothing about theirs; the batch workers of deploy/ have GPUs, so the full study."""
+    from search.device import resolve_device
+
+    if args.workers == 0:
+        return "gpu"
+    return "cpu" if resolve_device(args.device or "auto").type == "cpu" else "gpu"
+
+
+def _run_workers(args, cfg, variant: str) -> None:
     from search.config import PRESETS
     from search.launch import check_storage, launch_workers, placements
     from search.run import log, run_study
@@ -225,6 +244,9 @@ def _run_workers(args, cfg) -> None:
         if cfg.storage is None:
             raise UserError("--workers 0 leaves the trials to workers elsewhere: give them a shared --storage")
         study = run_study(cfg, progress=False, launch=lambda study: study)
+        other = "gpu" if variant == "cpu" else "cpu"
+        log(f"recorded the {variant} variant of preset {cfg.preset!r}: {cfg.epochs} epochs a trial, "
+            f"{cfg.pruner.get('name')} pruner, {cfg.trials} trials (`--for {other}` records the other)")
         print(f"study {study.study_name!r} is ready; start workers with: "
               f"python -m search worker --study {study.study_name} --storage {cfg.storage}")
         return

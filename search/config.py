@@ -14,6 +14,7 @@ __all__ = ["PROJECT_ROOT", "StudyConfig", "default_storage", "load_preset", "syn
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PRESETS = PROJECT_ROOT / "studies"
+SYNTH_KEYS = ("classes", "size", "train")  # what names the benchmark's folder; the rest have defaults
 
 
 def default_storage() -> str:
@@ -61,7 +62,13 @@ class StudyConfig:
     compile: str | None = None
 
     def data_dir(self) -> Path:
-        return self.data if self.data is not None else synth_dir(self.synth)
+        if self.data is not None:
+            return self.data
+        missing = [k for k in SYNTH_KEYS if k not in self.synth]
+        if missing:
+            raise UserError(f"no --data, and preset {self.preset or self.space!r} describes no synthetic benchmark "
+                            f"to make (its [synth] table lacks {', '.join(missing)}): give --data DIR")
+        return synth_dir(self.synth)
 
     def study_name(self) -> str:
         return self.study or f"{self.space}-{self.data_dir().name}"
@@ -86,12 +93,22 @@ class StudyConfig:
         )
 
 
-KNOWN_KEYS = {f for f in StudyConfig.__dataclass_fields__} | {"cpu"}
+# What a preset may set: every StudyConfig field but `preset`, which is the file's own name.
+SETTINGS = set(StudyConfig.__dataclass_fields__) - {"preset"}
+KNOWN_KEYS = SETTINGS | {"cpu"}
 
 
-def load_preset(name: str, device_type: str) -> StudyConfig:
-    """Reads studies/NAME.toml; its [cpu] table overrides the rest when the device is a CPU, so the
-    bare command gives a quick study on a laptop and the full one on a GPU."""
+def _check_keys(path: Path, table: dict, known: set[str], where: str = "") -> None:
+    unknown = set(table) - known
+    if unknown:
+        raise UserError(f"{path}: unknown setting {where}{sorted(unknown)[0]!r}; known: {', '.join(sorted(known))}")
+
+
+def load_preset(name: str, variant: str) -> StudyConfig:
+    """Reads studies/NAME.toml. ``variant`` "cpu" applies its [cpu] table on top of the rest (the
+    quick study a laptop finishes); anything else ("gpu", or a device type such as "cuda") is the
+    full study. The caller decides which: the hardware the trials will run on, not necessarily this
+    machine's (`run --for`)."""
     path = PRESETS / f"{name}.toml"
     if not path.is_file():
         known = sorted(p.stem for p in PRESETS.glob("*.toml"))
@@ -100,11 +117,12 @@ def load_preset(name: str, device_type: str) -> StudyConfig:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
         raise UserError(f"{path}: not valid TOML ({e})") from None
-    unknown = set(raw) - KNOWN_KEYS
-    if unknown:
-        raise UserError(f"{path}: unknown setting {sorted(unknown)[0]!r}; known: {', '.join(sorted(KNOWN_KEYS))}")
+    _check_keys(path, raw, KNOWN_KEYS)
     cpu = raw.pop("cpu", {})
-    if device_type == "cpu":
+    if not isinstance(cpu, dict):
+        raise UserError(f"{path}: `cpu` must be a table ([cpu]) of settings for the CPU variant")
+    _check_keys(path, cpu, SETTINGS, "in [cpu] ")  # checked whatever the variant: a typo fails everywhere
+    if variant == "cpu":
         for key, value in cpu.items():
             # A table naming another sampler or pruner replaces the base one: options don't carry over.
             merge = isinstance(value, dict) and isinstance(raw.get(key), dict) and (

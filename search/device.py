@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 
 import torch
 
@@ -19,12 +20,17 @@ def resolve_device(name: str = "auto") -> torch.device:
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
+    # The form first: torch.device() raises a bare RuntimeError on "cuda:x" or "cudax".
+    if not re.fullmatch(r"cpu|mps|cuda(:\d+)?", name):
+        raise UserError(f"--device {name}: expected auto, cpu, cuda, cuda:N or mps")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device {name}: CUDA is not available on this machine (try --device cpu)")
+    if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
+        # torch accepts any index here and fails only at the first tensor moved there
+        raise UserError(f"--device {name}: this machine has {torch.cuda.device_count()} visible CUDA device(s), "
+                        f"numbered from 0")
     if name == "mps" and not torch.backends.mps.is_available():
         raise UserError("--device mps: Apple's MPS is not available on this machine (try --device cpu)")
-    if name not in ("cpu", "mps") and not name.startswith("cuda"):
-        raise UserError(f"--device {name}: expected auto, cpu, cuda, cuda:N or mps")
     return torch.device(name)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import optuna
 
-from gic_models.timm import CURATED, TimmSpec, weights_dir
+from gic_models.timm import CURATED, TimmSpec, weights_file
 from spaces.common import TrialConfig, suggest_training
 
 __all__ = ["MODEL", "SEED_DESIGNS", "suggest"]
@@ -14,9 +14,12 @@ MODEL = "timm"
 
 def suggest(trial: optuna.Trial) -> TrialConfig:
     name = trial.suggest_categorical("timm_model", list(CURATED))
-    # Pretraining is searched only where the user has put weights on disk; otherwise the parameter
-    # does not exist, so a study made without weights never proposes them.
-    pretrained = trial.suggest_categorical("pretrained", [False, True]) if weights_dir().is_dir() else False
+    # Pretraining is searched only for a model whose weights file is on disk; for any other the
+    # parameter does not exist (a conditional parameter, as momentum is for SGD alone), so no trial
+    # can ask for weights that are missing. Its distribution is the same whenever it exists, as
+    # Optuna requires; pruning the trials that drew missing weights instead would waste them and
+    # teach the sampler that those models train badly.
+    pretrained = trial.suggest_categorical("pretrained", [False, True]) if weights_file(name).is_file() else False
     arch = TimmSpec(
         name=name,
         small_stem=trial.suggest_categorical("small_stem", [True, False]),

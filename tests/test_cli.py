@@ -81,3 +81,16 @@ def test_every_subcommand_has_help(capsys):
             main([*command, "--help"])
         assert exit_.value.code == 0
         assert "--" in capsys.readouterr().out
+
+
+def test_data_synth_onto_a_file_is_one_line(tmp_path, capsys):
+    target = tmp_path / "taken"
+    target.write_text("not a folder")
+    small = ["--classes", "2", "--size", "16", "--train", "4", "--val", "2", "--test", "2"]
+    assert main(["data", "synth", "--out", str(target), *small]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a file, not a folder" in err
+    assert main(["data", "synth", "--out", str(target / "below"), *small]) == 2  # a parent that is a file
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot write the dataset there" in err
+    assert target.read_text() == "not a folder"

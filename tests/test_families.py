@@ -93,13 +93,18 @@ def test_timm_pretrained_only_from_local_files(tmp_path, monkeypatch):
     loaded = build_timm(spec, 10, (3, 32, 32))
     assert torch.equal(loaded.conv_stem.weight, source.conv_stem.weight)
     assert loaded.classifier.out_features == 10
-    # With weights on disk the space searches pretraining too; without, the parameter does not exist.
+    # The space searches pretraining only for a model whose weights are on disk; for another model,
+    # or with no weights folder at all, the parameter does not exist and every trial builds.
     study = optuna.create_study()
-    for folder, searched in ((tmp_path, True), (tmp_path / "absent", False)):
+    for folder, model, searched in ((tmp_path, "mobilenetv3_small_050", True), (tmp_path, "regnetx_002", False),
+                                    (tmp_path / "absent", "mobilenetv3_small_050", False)):
         monkeypatch.setenv("GIC_TIMM_WEIGHTS", str(folder))
+        study.enqueue_trial({"timm_model": model, "pretrained": True})
         trial = study.ask()
-        get_space("timm").suggest(trial)
-        assert ("pretrained" in trial.params) == searched
+        cfg = get_space("timm").suggest(trial)
+        assert ("pretrained" in trial.params) == searched and cfg.arch.pretrained == searched
+        create_model(cfg.model, cfg.arch, 10, (3, 32, 32))
+        study.tell(trial, 0.5)
 
 
 def n_params(space: str, params: dict, side: int = 64, classes: int = 100) -> int:

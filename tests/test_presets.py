@@ -1,0 +1,69 @@
+"""Presets: which variant a study records (`run --for`, `--workers 0`), and a bad preset is one clear line."""
+
+from __future__ import annotations
+
+import argparse
+
+import optuna
+import pytest
+
+import search.config
+from search.cli import main
+from search.config import load_preset
+from search.errors import UserError
+
+
+def test_workers_0_records_the_full_preset_on_a_cpu_machine(tmp_path, tiny_data, capsys):
+    """A cluster's login node has no GPU; the study it creates is for the GPU workers."""
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    common = ["run", "cnn", "--data", str(tiny_data), "--storage", storage, "--workers", "0"]
+    full, quick = load_preset("cnn", "gpu"), load_preset("cnn", "cpu")
+    assert full.epochs != quick.epochs and full.pruner != quick.pruner  # else this test tells nothing
+    for flags, want, name in ((["--for", "gpu"], full, "g"), ([], full, "default"), (["--for", "cpu"], quick, "c")):
+        assert main([*common, *flags, "--study", name]) == 0
+        attrs = optuna.load_study(study_name=name, storage=storage).user_attrs
+        assert attrs["epochs"] == want.epochs and attrs["pruner"] == want.pruner, flags
+        assert attrs["sampler"] == want.sampler and attrs["max_mflops"] == want.max_mflops, flags
+        assert attrs["trials"] == want.trials, flags
+        variant = "cpu" if want is quick else "gpu"
+        assert f"recorded the {variant} variant of preset 'cnn'" in capsys.readouterr().err
+
+
+def test_a_run_here_takes_the_variant_of_its_device():
+    from search.cli import _variant_here
+
+    args = argparse.Namespace(workers=None, device="cpu")
+    assert _variant_here(args) == "cpu"
+    assert _variant_here(argparse.Namespace(workers=0, device="cpu")) == "gpu"
+
+
+@pytest.fixture
+def presets(tmp_path, monkeypatch):
+    """Writes presets into a private studies/ folder: write(name, text)."""
+    monkeypatch.setattr(search.config, "PRESETS", tmp_path)
+
+    def write(name: str, text: str) -> None:
+        (tmp_path / f"{name}.toml").write_text(text)
+
+    return write
+
+
+@pytest.mark.parametrize("text, message", [
+    ("space = 'cnn'\n[cpu]\nepoch = 3\n", "unknown setting in \\[cpu\\] 'epoch'"),
+    ("space = 'cnn'\n[cpu]\npreset = 'x'\n", "unknown setting in \\[cpu\\] 'preset'"),
+    ("space = 'cnn'\npreset = 'other'\n", "unknown setting 'preset'"),
+    ("space = 'cnn'\ncpu = 3\n", "must be a table"),
+])
+def test_a_bad_preset_key_is_one_clear_error(presets, text, message):
+    presets("bad", text)
+    for variant in ("cpu", "gpu"):  # a typo in [cpu] fails on a GPU machine too, not first on a laptop
+        with pytest.raises(UserError, match=message):
+            load_preset("bad", variant)
+
+
+def test_a_preset_without_synth_needs_data(presets, tmp_path, capsys):
+    presets("nosynth", "space = 'cnn'\ntrials = 1\n")
+    assert main(["run", "cnn", "--preset", "nosynth", "--storage", f"sqlite:///{tmp_path / 's.db'}",
+                 "--device", "cpu", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "lacks classes, size, train): give --data DIR" in err
