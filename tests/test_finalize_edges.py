@@ -18,7 +18,7 @@ from search.cli import main
 from search.data.synth import generate
 from search.ensemble import member_dirs
 from search.finalize import retrain
-from search.model_plots import confusions, load_view, misclassified
+from search.model_plots import activation_maps, confusions, load_view, misclassified, per_class_f1
 from search.rerun import rerun_trial
 
 pytestmark = pytest.mark.slow
@@ -162,5 +162,7 @@ def test_multilabel_view_names_label_sets_and_has_no_confusion_matrix():
     v = ModelView(torch.nn.Conv2d(3, 2, 3), torch.zeros(3), torch.ones(3), ["a", "b", "c"],
                   np.zeros((2, 3, 8, 8), np.uint8), y, pred, True, 1, "multilabel")
     assert misclassified(v).layout.annotations[0].text == "true b / pred none"
+    assert "(class a+c, predicted a+c)" in activation_maps(v).layout.title.text
+    assert per_class_f1(v).data[0].y.tolist() == [0.0, 1.0, 1.0]  # label b, never predicted, first
     with pytest.raises(UserError, match="multilabel"):
         confusions(v)
