@@ -347,7 +347,10 @@ def cmd_best(args) -> None:
     _print_best(study)
     if len(study.directions) > 1:
         return
-    best = study.best_trial
+    try:
+        best = study.best_trial
+    except ValueError:  # nothing completed: _print_best has said so
+        return
     print(json.dumps({"params": best.params, "user_attrs": {
         k: v for k, v in best.user_attrs.items() if k not in ("per_class_f1", "train_loss", "val_loss")
     }}, indent=1))
@@ -377,14 +380,16 @@ def cmd_retrain(args) -> None:
 
 def cmd_export(args) -> None:
     from search.config import PROJECT_ROOT, default_storage
-    from search.finalize import ensemble_top, export
+    from search.finalize import ensemble_top, export, model_meta
     from search.study import load_study
 
     if args.ensemble and args.model:
         raise UserError("--ensemble picks its own models; give --ensemble or --model, not both")
-    storage = args.storage or default_storage()
-    model_dir, out, study = args.model, args.out, None
-    if model_dir is None or out is None or args.storage or args.study:
+    model_dir, study, storage = args.model, None, None
+    # A --model folder is enough by itself: a study is opened only to find the model or to attach
+    # the submission to its trials when --study or --storage names one.
+    if model_dir is None or args.storage or args.study:
+        storage = args.storage or default_storage()
         study = load_study(args.study, storage)
         if args.ensemble:
             model_dir = ensemble_top(study, args.ensemble, args.train_on, args.device, storage)
@@ -392,9 +397,9 @@ def cmd_export(args) -> None:
             if "model_dir" not in study.user_attrs:
                 raise UserError(f"study {study.study_name!r} has no retrained model; run `retrain` first")
             model_dir = Path(study.user_attrs["model_dir"])
-        out = out or PROJECT_ROOT / "submissions" / f"{study.study_name}.csv"
-    path = export(model_dir, out, args.data, args.device, tta=args.tta, study=study,
-                  storage_url=storage if study is not None else None)
+    name = study.study_name if study is not None else model_meta(model_dir).get("study", model_dir.name)
+    out = args.out or PROJECT_ROOT / "submissions" / f"{name}.csv"
+    path = export(model_dir, out, args.data, args.device, tta=args.tta, study=study, storage_url=storage)
     print(f"wrote {path}")
 
 

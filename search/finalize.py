@@ -12,6 +12,7 @@ from pathlib import Path
 
 import optuna
 import torch
+from optuna.trial import TrialState
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -30,8 +31,14 @@ from search.train import evaluate, fit
 from spaces import get_space
 
 __all__ = [
-    "choose_trial", "ensemble_top", "export", "load_members", "load_model", "retrain", "top_trials", "write_atomic",
+    "choose_trial", "ensemble_top", "export", "load_members", "load_model", "model_meta", "retrain", "run_attrs",
+    "top_trials", "write_atomic",
 ]
+
+
+_TRAINABLE = (TrialState.COMPLETE, TrialState.PRUNED)
+_STATE_WORDS = {TrialState.RUNNING: "is still running", TrialState.WAITING: "is waiting (queued, not started)",
+                TrialState.FAIL: "failed"}
 
 
 def choose_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTrial:
@@ -47,7 +54,21 @@ def choose_trial(study: optuna.Study, number: int | None) -> optuna.trial.Frozen
     trials = {t.number: t for t in study.trials}
     if number not in trials:
         raise UserError(f"study {study.study_name!r} has no trial {number} (it has 0..{len(trials) - 1})")
-    return trials[number]
+    trial = trials[number]
+    if trial.state not in _TRAINABLE:  # its parameters may be partial: FixedTrial could not rebuild it
+        raise UserError(f"trial {number} of {study.study_name!r} {_STATE_WORDS[trial.state]}; only a complete "
+                        f"or pruned trial can be trained again")
+    return trial
+
+
+def run_attrs(study: optuna.Study) -> dict:
+    """The study's user attributes, checked to hold what `run` records and retraining needs."""
+    attrs = study.user_attrs
+    missing = [k for k in ("space", "data", "epochs") if k not in attrs]
+    if missing:
+        raise UserError(f"study {study.study_name!r} was not made by `run` (it records no {', '.join(missing)}); "
+                        f"only a study `run` made can be retrained or rerun")
+    return attrs
 
 
 def write_atomic(path: Path, write) -> None:
@@ -78,8 +99,8 @@ def retrain(
     folder as one model averaged over its seeds. With ``storage_url`` the checkpoints are also
     attached to the trial as Optuna artifacts.
     """
+    attrs = run_attrs(study)
     trial = choose_trial(study, number)
-    attrs = study.user_attrs
     space = get_space(attrs["space"])
     cfg = space.suggest(optuna.trial.FixedTrial(trial.params))
     device = resolve_device(device_name)
@@ -127,6 +148,7 @@ def retrain(
     metrics = runs[0][1] if seeds == 1 else _spread([m for _, m in runs], shown)
     if seeds > 1:
         write_ensemble(out, [f for f, _ in runs], {"trial": trial.number, "metrics": metrics})
+    _drop_stale(out, several=seeds > 1)
     if remember:
         study.set_user_attr("model_dir", str(out.resolve()))
     return out, metrics
@@ -136,6 +158,15 @@ def _save(model: nn.Module, meta: dict, folder: Path) -> None:
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     write_atomic(folder / "model.safetensors", lambda p: save_file(state, str(p)))
     write_atomic(folder / "model.json", lambda p: p.write_text(json.dumps(meta, indent=1)))
+
+
+def _drop_stale(out: Path, several: bool) -> None:
+    """Removes what an earlier retrain into ``out`` with the other number of seeds left there: a stale
+    ensemble.json would be read instead of the new model.*, a stale model.* beside the new listing
+    would be taken for it by a top-k ensemble. Called once the new files are in place, so an
+    interrupted retrain leaves the folder meaning the old model or the new one, never neither."""
+    for name in ("model.json", "model.safetensors") if several else ("ensemble.json",):
+        (out / name).unlink(missing_ok=True)
 
 
 def _spread(runs: list[dict], names: tuple[str, ...] = ("accuracy", "macro_f1")) -> dict:
@@ -163,6 +194,14 @@ def load_model(model_dir: Path, device: torch.device) -> tuple[nn.Module, dict]:
     return model.to(device).eval(), meta
 
 
+def model_meta(model_dir: Path) -> dict:
+    """The model.json of the model a folder stands for (an ensemble's first member's)."""
+    path = member_dirs(model_dir)[0] / "model.json"
+    if not path.is_file():
+        raise UserError(f"{path}: missing; run `retrain` first")
+    return json.loads(path.read_text())
+
+
 def load_members(model_dir: Path, device: torch.device) -> tuple[list[Member], list[dict]]:
     """The models a folder stands for (itself, or its ensemble.json's members) and their metadata."""
     members, metas = [], []
@@ -178,6 +217,13 @@ def load_members(model_dir: Path, device: torch.device) -> tuple[list[Member], l
 
 
 def top_trials(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
+    if len(study.directions) > 1:
+        # Refused rather than ranked by the first objective: the costs were searched for because they
+        # matter, a Pareto front has no single "top", and averaging k models multiplies the very cost
+        # the front traded accuracy against. The user picks the member whose trade-off they want.
+        front = ", ".join(str(t.number) for t in study.best_trials) or "none completed yet"
+        raise UserError(f"study {study.study_name!r} has several objectives, so no top {k} to average: "
+                        f"retrain a Pareto member with `retrain --trial N` (front: {front}), then export it")
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if len(done) < k:
         raise UserError(f"study {study.study_name!r} has {len(done)} completed trials; --ensemble {k} needs {k}")

@@ -20,6 +20,7 @@ from sklearn.metrics import confusion_matrix, f1_score
 from torch import nn
 
 from search.data import load_dataset
+from search.data.prepare import DataOptions, prepare
 from search.ensemble import predict
 from search.errors import UserError
 
@@ -40,23 +41,55 @@ class ModelView:
     pred: np.ndarray
     held_out: bool  # False when the model was trained on train+val: its scores are not honest
     members: int
+    task: str = "multiclass"  # multilabel: val_y and pred are (N, L) 0/1 rows
 
 
 def load_view(model_dir: Path, device: torch.device) -> ModelView:
     from search.finalize import load_members  # finalize imports the training stack; load it late
 
     members, metas = load_members(model_dir, device)
-    ds = load_dataset(Path(metas[0]["data"]))
+    meta = metas[0]
+    # The validation split as the search and retrain made it: same image size, same split of train
+    # when the data has no validation split of its own.
+    options = DataOptions.from_json(meta.get("data_options"))
+    ds = prepare(load_dataset(Path(meta["data"]), options.layout, image_size=options.image_size), options)
     if ds.val_x is None:
-        raise UserError(f"{metas[0]['data']}: no validation split to judge the model on")
-    probs = predict(members, torch.from_numpy(ds.val_x).to(device))
+        raise UserError(f"{meta['data']}: no validation split to judge the model on")
+    task = meta.get("task", "multiclass")
+    probs = predict(members, torch.from_numpy(ds.val_x).to(device), task=task)
     return ModelView(
-        members[0].model, members[0].mean, members[0].std, metas[0]["class_names"], ds.val_x, ds.val_y,
-        probs.argmax(1).cpu().numpy(), all(m["train_on"] == "train" for m in metas), len(members),
+        members[0].model, members[0].mean, members[0].std, meta["class_names"], ds.val_x, ds.val_y,
+        _decide(probs, task, meta.get("thresholds")).cpu().numpy(), all(m["train_on"] == "train" for m in metas),
+        len(members), task,
     )
 
 
+def _decide(probs: torch.Tensor, task: str, thresholds: list[float] | None) -> torch.Tensor:
+    """Predicted labels as export writes them: the likeliest class, a binary model's second class
+    above 0.5, or each label above its threshold tuned on validation."""
+    if task == "multiclass":
+        return probs.argmax(1)
+    if task == "binary":
+        return (probs > 0.5).long()
+    return (probs >= probs.new_tensor(thresholds or [0.5] * probs.shape[1])).long()
+
+
+def _labels(v: ModelView, y: np.ndarray) -> str:
+    """A true or predicted label as words: the class, or a multilabel row's labels joined by +."""
+    if v.task == "multilabel":
+        return "+".join(v.class_names[i] for i in np.flatnonzero(y)) or "none"
+    return v.class_names[int(y)]
+
+
+def _wrong(v: ModelView) -> np.ndarray:
+    """Per image: the prediction is not exactly the truth (for multilabel, any label differs)."""
+    diff = v.pred != v.val_y
+    return diff.any(1) if diff.ndim == 2 else diff
+
+
 def confusions(v: ModelView) -> go.Figure:
+    if v.task == "multilabel":
+        raise UserError("a multilabel model has no single confusion matrix; see its per-label F1")
     n = len(v.class_names)
     cm = confusion_matrix(v.val_y, v.pred, labels=list(range(n)))
     fig = px.imshow(cm, x=v.class_names, y=v.class_names, color_continuous_scale="Blues",
@@ -96,9 +129,10 @@ def _image_grid(images: list[np.ndarray], titles: list[str], cols: int, title: s
 
 
 def misclassified(v: ModelView, limit: int = 24) -> go.Figure:
-    wrong = np.flatnonzero(v.pred != v.val_y)[:limit]
-    titles = [f"true {v.class_names[v.val_y[i]]} / pred {v.class_names[v.pred[i]]}" for i in wrong]
-    title = f"Misclassified validation images ({int((v.pred != v.val_y).sum())} of {len(v.val_y)}; first {len(wrong)})"
+    every = np.flatnonzero(_wrong(v))
+    wrong = every[:limit]
+    titles = [f"true {_labels(v, v.val_y[i])} / pred {_labels(v, v.pred[i])}" for i in wrong]
+    title = f"Misclassified validation images ({len(every)} of {len(v.val_y)}; first {len(wrong)})"
     return _image_grid([_rgb(v.val_x[i]) for i in wrong], titles, cols=8, title=title)
 
 
@@ -149,7 +183,6 @@ def activation_maps(v: ModelView, index: int = 0, limit: int = 16) -> go.Figure:
         suffix = "" if i == 1 else str(i)
         fig.layout[f"yaxis{suffix}"].scaleanchor = f"x{suffix}"
     fig.update_annotations(font_size=10)
-    label = v.class_names[v.val_y[index]]
-    fig.update_layout(title=f"First-layer activations for validation image {index} (class {label}, "
-                      f"predicted {v.class_names[v.pred[index]]})", height=150 * rows + 80)
+    fig.update_layout(title=f"First-layer activations for validation image {index} (class "
+                      f"{_labels(v, v.val_y[index])}, predicted {_labels(v, v.pred[index])})", height=150 * rows + 80)
     return fig

@@ -15,9 +15,10 @@ import optuna
 import torch
 
 from gic_models import create_model
+from search.data.prepare import DataOptions
 from search.device import describe, resolve_device, setup
 from search.errors import UserError
-from search.finalize import choose_trial
+from search.finalize import choose_trial, run_attrs
 from search.run import load_data, log, to_device
 from search.train import EpochResult, fit
 from spaces import get_space
@@ -54,10 +55,10 @@ def _threads(device_attr: str) -> int | None:
 
 
 def rerun_trial(study: optuna.Study, number: int, device_name: str = "cpu", show=log) -> Rerun:
+    attrs = run_attrs(study)
     trial = choose_trial(study, number)
-    attrs = study.user_attrs
-    if "space" not in attrs or "seed" not in trial.user_attrs:
-        raise UserError(f"trial {number} of {study.study_name!r} has no recorded space or seed; "
+    if "seed" not in trial.user_attrs:
+        raise UserError(f"trial {number} of {study.study_name!r} has no recorded seed; "
                         f"only trials run by this engine can be rerun")
     stored = [trial.intermediate_values[e] for e in sorted(trial.intermediate_values)]
     if not stored:
@@ -69,12 +70,12 @@ def rerun_trial(study: optuna.Study, number: int, device_name: str = "cpu", show
     threads = _threads(trial.user_attrs.get("device", ""))
     if device.type == "cpu" and threads is not None:
         torch.set_num_threads(threads)
-    ds = load_data(Path(attrs["data"]))
+    ds = load_data(Path(attrs["data"]), DataOptions.from_json(attrs.get("data_options")))  # the search's splits
     tensors = to_device(ds, device)
     seed = int(trial.user_attrs["seed"])
     metric = attrs.get("metric", "accuracy")
     torch.manual_seed(seed)  # as the objective does: the initial weights come from the trial's seed
-    model = create_model(cfg.model, cfg.arch, ds.num_classes, ds.in_shape)
+    model = create_model(cfg.model, cfg.arch, ds.num_outputs, ds.in_shape)
     log(f"rerunning trial {number} of {study.study_name!r} ({len(stored)} epochs, seed {seed}) on {describe(device)}")
 
     history: list[EpochResult] = []
