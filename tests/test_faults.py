@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import signal
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -13,11 +16,12 @@ import pytest
 import torch
 
 import search.journal
+import search.launch
 import search.objective
 import search.worker
 from search.config import StudyConfig
 from search.errors import UserError
-from search.launch import check_storage, placements
+from search.launch import check_storage, launch_workers, placements
 from search.oom import OOM_CONSTRAINT, oom_verdict
 from search.rerun import rerun_trial
 from search.run import load_data, run_study, to_device
@@ -283,3 +287,51 @@ def test_gpu_placement():
     with pytest.raises(UserError, match="distinct GPU numbers"):
         placements(None, "0,0", None)
 
+
+
+def sleepers(monkeypatch, before_start) -> list[subprocess.Popen]:
+    """Workers that only sleep, each started after ``before_start(the ones started so far)``."""
+    started, spawn = [], subprocess.Popen
+
+    def popen(cmd, **kwargs):
+        before_start(started)
+        started.append(spawn(["sleep", "60"], **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(search.launch.subprocess, "Popen", popen)
+    return started
+
+
+def test_a_worker_that_fails_to_start_stops_those_started(monkeypatch):
+    def fail_second(started):
+        if started:
+            raise OSError("Resource temporarily unavailable")
+
+    started = sleepers(monkeypatch, fail_second)
+    try:
+        with pytest.raises(OSError):
+            launch_workers(optuna.create_study(), "journal:///s.log", placements(3, None, None), "cpu", None)
+        assert len(started) == 1 and started[0].returncode == -signal.SIGTERM
+    finally:
+        for proc in started:
+            proc.kill()
+
+
+def test_a_stop_while_workers_start_reaches_those_started_and_starts_no_more(monkeypatch):
+    def stop_after_first(started):
+        if started:  # a scheduler stops the job just as the first worker started, before forward() knows it
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def unforwarded(signum, frame):
+        raise AssertionError("SIGTERM came to the launcher before it forwards signals")
+
+    started = sleepers(monkeypatch, stop_after_first)
+    before = signal.signal(signal.SIGTERM, unforwarded)
+    try:
+        code = launch_workers(optuna.create_study(), "journal:///s.log", placements(3, None, None), "cpu", None)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+        for proc in started:
+            proc.kill()
+    assert len(started) == 2 and code == -signal.SIGTERM
+    assert [proc.returncode for proc in started] == [-signal.SIGTERM, -signal.SIGTERM]
