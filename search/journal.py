@@ -63,7 +63,9 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
         now = time.time()
         stale = []
         for trial in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
-            # A retried trial inherits its predecessor's old beat; its own start time counts too.
+            # A retried trial inherits its predecessor's old beat; its own start time counts too. The
+            # journal stores that start in UTC and hands it back naive in this machine's local time, so
+            # timestamp() gives the true instant whatever time zone the worker that wrote it was in.
             started = trial.datetime_start.timestamp() if trial.datetime_start else 0.0
             last = max(float(trial.system_attrs.get(HEARTBEAT_ATTR, 0.0)), started)
             if now - last > self._grace:

@@ -72,6 +72,20 @@ def _relay(stream, prefix: str) -> None:
     stream.close()
 
 
+def _start(study: optuna.Study, url: str, place: Placement, device: str, heartbeat: int | None,
+           timeout: float | None) -> tuple[subprocess.Popen, threading.Thread]:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if place.gpu is not None:
+        env["CUDA_VISIBLE_DEVICES"] = place.gpu
+    label = f"[worker {place.index}{'' if place.gpu is None else f' gpu {place.gpu}'}]"
+    dev = "cuda" if place.gpu is not None else device
+    proc = subprocess.Popen(_command(study, url, dev, heartbeat, timeout), env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    relay = threading.Thread(target=_relay, args=(proc.stdout, label), daemon=True)
+    relay.start()
+    return proc, relay
+
+
 def launch_workers(
     study: optuna.Study, url: str, places: list[Placement], device: str, heartbeat: int | None,
     timeout: float | None = None,
@@ -79,32 +93,45 @@ def launch_workers(
     """Starts one worker process per placement, forwards SIGTERM to them, waits for all; returns
     the first non-zero exit status (0 when all finished)."""
     procs: list[subprocess.Popen] = []
-    relays = []
-    for place in places:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        if place.gpu is not None:
-            env["CUDA_VISIBLE_DEVICES"] = place.gpu
-        label = f"[worker {place.index}{'' if place.gpu is None else f' gpu {place.gpu}'}]"
-        dev = "cuda" if place.gpu is not None else device
-        proc = subprocess.Popen(_command(study, url, dev, heartbeat, timeout), env=env, text=True,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        procs.append(proc)
-        relay = threading.Thread(target=_relay, args=(proc.stdout, label), daemon=True)
-        relay.start()
-        relays.append(relay)
+    relays: list[threading.Thread] = []
+    stops: list[int] = []
 
     def forward(signum, frame):
         # Ctrl-C reaches the workers by itself (one process group); a SIGTERM sent to us does not.
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signum)
+        stops.append(signum)
+        _send(procs, signum)
 
+    # Before the first worker starts: a stop that comes while they start must reach those started.
     old = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        codes = [proc.wait() for proc in procs]
+        try:
+            for place in places:
+                if stops:
+                    break  # stopped while starting: start no more
+                proc, relay = _start(study, url, place, device, heartbeat, timeout)
+                procs.append(proc)
+                relays.append(relay)
+        except BaseException:
+            _send(procs, signal.SIGTERM)  # one worker failed to start: leave none of its peers running unwatched
+            _wait(procs, relays)
+            raise
+        if stops:
+            _send(procs[-1:], stops[0])  # it came while this one started, before forward() knew of it
+        codes = _wait(procs, relays)
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+    return next((c for c in codes if c != 0), 0)
+
+
+def _send(procs: list[subprocess.Popen], signum: int) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signum)
+
+
+def _wait(procs: list[subprocess.Popen], relays: list[threading.Thread]) -> list[int]:
+    codes = [proc.wait() for proc in procs]
     for relay in relays:
         relay.join()
-    return next((c for c in codes if c != 0), 0)
+    return codes

@@ -4,7 +4,7 @@ on the same storage, and stop cleanly on Ctrl-C or SIGTERM.
 Optuna's own ``MaxTrialsCallback`` looks only after a trial ends, so K workers overshoot a budget
 by up to K-1 trials. Here a worker looks before it starts one too: it starts a trial only while
 finished + running trials are fewer than the budget, and once its trial exists it gives way if
-workers that asked earlier (lower trial numbers) already fill the budget. While the last trials
+finished trials and lower-numbered running or queued ones already fill the budget. While the last trials
 run elsewhere it waits rather than leaves: if one of their workers dies, heartbeats fail that
 trial, queue its parameters again, and a waiting worker runs them.
 """
@@ -74,17 +74,27 @@ def budget_counts(study: optuna.Study) -> tuple[int, list[int]]:
     return finished, sorted(t.number for t in trials if t.state == TrialState.RUNNING)
 
 
+def _counted_before(study: optuna.Study, number: int) -> int:
+    """Trials that take budget before trial ``number``: finished ones, and running or queued ones with
+    lower numbers. A queued one counts although it waits: a worker may pop it after this trial
+    began, and that worker does not count this later-numbered trial."""
+    trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING, TrialState.WAITING))
+    return sum(t.state in FINISHED or t.number < number for t in trials)
+
+
 def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     """Queues ``trial``'s parameters again, marked as a retry of it the way Optuna's heartbeat
     retry marks one (so ``RetryHeartbeatStaleTrialCallback.retried_trial_number`` finds the
-    original), without the old trial's verdict."""
+    original), without the old trial's verdict. A queued trial (a seed design, a warm start) keeps
+    its queued parameters: one stopped before it suggested them has them nowhere else."""
     history = [*trial.system_attrs.get("retry_history", []), trial.number]
     user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in ("fail_reason", "pruned_reason")}
+    system_attrs = {"failed_trial": trial.system_attrs.get("failed_trial", trial.number), "retry_history": history}
+    if "fixed_params" in trial.system_attrs:
+        system_attrs["fixed_params"] = {**trial.system_attrs["fixed_params"], **trial.params}
     study.add_trial(optuna.trial.create_trial(
         state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
-        user_attrs=user_attrs,
-        system_attrs={"failed_trial": trial.system_attrs.get("failed_trial", trial.number),
-                      "retry_history": history},
+        user_attrs=user_attrs, system_attrs=system_attrs,
     ))
 
 
@@ -105,13 +115,10 @@ class _Guarded:
 
     def __call__(self, trial: optuna.Trial) -> float:
         self.current, self.withdrawn = trial._trial_id, False
-        if self.budget is not None:
-            finished, running = budget_counts(trial.study)
-            ahead = sum(n < trial.number for n in running)
-            if finished + ahead >= self.budget:
-                trial.set_user_attr("fail_reason", "withdrawn: other workers' trials fill the budget")
-                self.withdrawn = True
-                raise _Surplus
+        if self.budget is not None and _counted_before(trial.study, trial.number) >= self.budget:
+            trial.set_user_attr("fail_reason", "withdrawn: other workers' trials fill the budget")
+            self.withdrawn = True
+            raise _Surplus
         try:
             return self.objective(trial)
         except KeyboardInterrupt:
@@ -134,7 +141,7 @@ def work(
     deadline = None if timeout is None else time.monotonic() + timeout
     guarded = _Guarded(objective, budget)
     waits = is_heartbeat_enabled(study._storage)  # without heartbeats a dead peer's trial never frees up
-    with stop_signals() as received:
+    with stop_signals() as received, _quiet_withdrawals(guarded):
         try:
             while deadline is None or time.monotonic() < deadline:
                 _fail_stale(study)
@@ -146,7 +153,7 @@ def work(
                         return
                     time.sleep(poll)  # polling the storage is all Optuna offers; no event to wait on
                     continue
-                guarded.current = None
+                guarded.current, guarded.withdrawn = None, False
                 try:
                     study.optimize(guarded, n_trials=1, callbacks=list(callbacks), catch=(*catch, _Surplus))
                 except ValueError:
@@ -171,7 +178,25 @@ def _trial(study: optuna.Study, trial_id: int | None) -> optuna.trial.FrozenTria
 
 
 def _give_back(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    """A withdrawn trial that had been queued (a seed design, a retry) is queued again, so the
-    race that withdrew it loses no queued configuration."""
-    if "fixed_params" in trial.system_attrs:
+    """A withdrawn trial is no error: one line says so. One that carried parameters (a seed design,
+    a warm start, a retry) is queued again, so the race that withdrew it loses no configuration."""
+    queued = bool(trial.params or trial.system_attrs.get("fixed_params"))
+    if queued:
         requeue(study, trial)
+    log(f"trial {trial.number} withdrawn: other workers' trials fill the budget{'; queued again' if queued else ''}")
+
+
+@contextlib.contextmanager
+def _quiet_withdrawals(guarded: _Guarded) -> Iterator[None]:
+    """Optuna logs a trial that ends in an exception as a warning with a traceback; a withdrawn
+    trial is no error, so its records give way to the one line ``_give_back`` prints."""
+    logger = optuna.logging.get_logger("optuna.study._optimize")  # where Optuna reports a trial's end
+
+    def keep(record) -> bool:
+        return not guarded.withdrawn
+
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)

@@ -3,6 +3,11 @@ heartbeats on a journal file, and the budget check that keeps concurrent workers
 
 from __future__ import annotations
 
+import io
+import logging
+import os
+import signal
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -11,10 +16,12 @@ import pytest
 import torch
 
 import search.journal
+import search.launch
 import search.objective
+import search.worker
 from search.config import StudyConfig
 from search.errors import UserError
-from search.launch import check_storage, placements
+from search.launch import check_storage, launch_workers, placements
 from search.oom import OOM_CONSTRAINT, oom_verdict
 from search.rerun import rerun_trial
 from search.run import load_data, run_study, to_device
@@ -215,6 +222,63 @@ def test_a_worker_starts_nothing_when_running_trials_fill_the_budget():
     assert _Guarded(lambda t: 0.5, budget=3)(others[1]) == 0.5
 
 
+def finish_elsewhere_during_the_check(monkeypatch):
+    """Another worker's trial finishes between this worker's look at the budget and its trial's own
+    check: the race that makes a worker withdraw the trial it just began."""
+    check = search.worker._counted_before
+
+    def racing(study, number):
+        monkeypatch.setattr(search.worker, "_counted_before", check)  # once
+        study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.COMPLETE, value=1.0))
+        return check(study, number)
+
+    monkeypatch.setattr(search.worker, "_counted_before", racing)
+
+
+@pytest.mark.parametrize("queued_as", ["seed design", "retry"])
+def test_a_withdrawn_queued_trial_is_queued_again_as_it_was(queued_as, monkeypatch, capfd):
+    verbosity, optuna_log = optuna.logging.get_verbosity(), logging.StreamHandler(io.StringIO())
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # as the CLI runs: Optuna's warnings show
+    logging.getLogger("optuna").addHandler(optuna_log)  # what Optuna's own handler would print
+    study = optuna.create_study()
+    other = study.ask()  # another worker's running trial
+    if queued_as == "seed design":
+        study.enqueue_trial({"x": 0.25}, user_attrs={"design": "seed"})
+    else:
+        study.add_trial(optuna.trial.create_trial(
+            state=optuna.trial.TrialState.FAIL, params={"x": 0.25},
+            distributions={"x": optuna.distributions.FloatDistribution(0, 1)}, user_attrs={"design": "seed"}))
+        search.worker.requeue(study, study.trials[-1])
+    finish_elsewhere_during_the_check(monkeypatch)
+    try:
+        work(study, lambda t: t.suggest_float("x", 0, 1), budget=2)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+        logging.getLogger("optuna").removeHandler(optuna_log)
+        logging.getLogger("optuna").removeHandler(optuna_log)
+    withdrawn = study.trials[-3]  # then the race's finished trial, then the trial queued again
+    assert withdrawn.user_attrs["fail_reason"].startswith("withdrawn")
+    err = optuna_log.stream.getvalue() + capfd.readouterr().err
+    assert "Traceback" not in err and "_Surplus" not in err, err  # a withdrawal is no error
+    assert err.count("withdrawn") == 1, err
+
+    study.tell(other, 0.5)
+    work(study, lambda t: t.suggest_float("x", 0, 1), budget=3)  # runs the queued trial
+    again = study.trials[-1]
+    assert again.state == optuna.trial.TrialState.COMPLETE and again.system_attrs["failed_trial"] >= 1
+    assert again.params == {"x": 0.25} and again.user_attrs["design"] == "seed"  # not a random x under its name
+
+
+def test_a_trial_queued_earlier_but_popped_later_counts_before_a_new_one():
+    study = optuna.create_study()
+    study.tell(study.ask(), 1.0)
+    study.enqueue_trial({"x": 0.5})  # trial 1: queued, not yet popped
+    late = optuna.Trial(study, study._storage.create_new_trial(study._study_id))  # trial 2: a new one, begun first
+    with pytest.raises(_Surplus):  # trial 1 is another worker's to pop, and that worker won't count trial 2
+        _Guarded(lambda t: 0.0, budget=2)(late)
+    assert _Guarded(lambda t: 0.0, budget=2)(study.ask()) == 0.0  # the queued one, popped now, runs
+
+
 def test_gpu_placement():
     assert [p.gpu for p in placements(None, "0,1", 2)] == ["0", "0", "1", "1"]
     assert [p.gpu for p in placements(3, None, None)] == [None, None, None]
@@ -222,3 +286,52 @@ def test_gpu_placement():
         placements(3, "0,1", 2)
     with pytest.raises(UserError, match="distinct GPU numbers"):
         placements(None, "0,0", None)
+
+
+
+def sleepers(monkeypatch, before_start) -> list[subprocess.Popen]:
+    """Workers that only sleep, each started after ``before_start(the ones started so far)``."""
+    started, spawn = [], subprocess.Popen
+
+    def popen(cmd, **kwargs):
+        before_start(started)
+        started.append(spawn(["sleep", "60"], **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(search.launch.subprocess, "Popen", popen)
+    return started
+
+
+def test_a_worker_that_fails_to_start_stops_those_started(monkeypatch):
+    def fail_second(started):
+        if started:
+            raise OSError("Resource temporarily unavailable")
+
+    started = sleepers(monkeypatch, fail_second)
+    try:
+        with pytest.raises(OSError):
+            launch_workers(optuna.create_study(), "journal:///s.log", placements(3, None, None), "cpu", None)
+        assert len(started) == 1 and started[0].returncode == -signal.SIGTERM
+    finally:
+        for proc in started:
+            proc.kill()
+
+
+def test_a_stop_while_workers_start_reaches_those_started_and_starts_no_more(monkeypatch):
+    def stop_after_first(started):
+        if started:  # a scheduler stops the job just as the first worker started, before forward() knows it
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def unforwarded(signum, frame):
+        raise AssertionError("SIGTERM came to the launcher before it forwards signals")
+
+    started = sleepers(monkeypatch, stop_after_first)
+    before = signal.signal(signal.SIGTERM, unforwarded)
+    try:
+        code = launch_workers(optuna.create_study(), "journal:///s.log", placements(3, None, None), "cpu", None)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+        for proc in started:
+            proc.kill()
+    assert len(started) == 2 and code == -signal.SIGTERM
+    assert [proc.returncode for proc in started] == [-signal.SIGTERM, -signal.SIGTERM]
