@@ -156,9 +156,11 @@ def work(
                 guarded.current, guarded.withdrawn = None, False
                 try:
                     study.optimize(guarded, n_trials=1, callbacks=list(callbacks), catch=(*catch, _Surplus))
-                except ValueError:
+                except (ValueError, RuntimeError, AssertionError):
                     # This process was too slow to beat (a starved host) and another worker failed
-                    # the trial as stale and queued it again: that retry runs it; carry on.
+                    # the trial as stale and queued it again: that retry runs it; carry on. Optuna
+                    # reports the late result as UpdateFinishedTrialError (a RuntimeError), which its
+                    # own clean-up turns into an AssertionError when the objective had returned.
                     trial = _trial(study, guarded.current)
                     if trial is None or trial.state != TrialState.FAIL:
                         raise

@@ -222,6 +222,24 @@ def test_a_worker_starts_nothing_when_running_trials_fill_the_budget():
     assert _Guarded(lambda t: 0.5, budget=3)(others[1]) == 0.5
 
 
+@pytest.mark.parametrize("ends", ["returns", "is pruned"])
+def test_a_trial_failed_by_another_workers_heartbeat_check_does_not_stop_this_worker(ends, capfd):
+    study = optuna.create_study()
+
+    def starved(trial):
+        if trial.number > 0:
+            return 0.5
+        # Another worker judged this trial stale meanwhile: it failed it (and would queue a retry).
+        study._storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+        if ends == "is pruned":
+            raise optuna.TrialPruned("late verdict")
+        return 1.0
+
+    work(study, starved, budget=1)  # carries on to a second trial, which finishes the budget
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]
+    assert "was failed by another worker's heartbeat check" in capfd.readouterr().err
+
+
 def finish_elsewhere_during_the_check(monkeypatch):
     """Another worker's trial finishes between this worker's look at the budget and its trial's own
     check: the race that makes a worker withdraw the trial it just began."""
