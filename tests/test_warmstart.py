@@ -48,7 +48,7 @@ def test_from_study_of_another_space_fails_before_a_study_is_made(tmp_path, tiny
 @pytest.mark.parametrize("family", ["resnet", "mlp", "timm"])
 def test_seed_designs_are_the_first_trials(family, tmp_path, tiny_data, monkeypatch):
     # Training is replaced by one made-up epoch: what is tested is the queue, the build and the count.
-    def one_epoch(model, data, cfg, *, epochs, seed, on_epoch):
+    def one_epoch(model, data, cfg, *, epochs, seed, on_epoch, compile=None):
         on_epoch(EpochResult(1, 2.0, 0.1, cfg.lr, 2.0, 0.5, 0.5, [0.5] * data.num_classes))
 
     monkeypatch.setattr(search.objective, "fit", one_epoch)
