@@ -72,18 +72,17 @@ def main() -> None:
     wanted = args.items or list(ITEMS)
     if not gpu and "concurrency" in wanted and args.items:
         sys.exit("concurrency: several trials share one GPU; this machine has none")
+    device = torch.cuda.get_device_name(0) if gpu else f"CPU, {os.cpu_count()} cores ({platform.processor()})"
+    header = (f"{device}, torch {torch.__version__}, {datetime.date.today()}: "
+              f"`python bench/speed.py {shlex.join(sys.argv[1:])}`")
     rows = []
     for item, thunk in plan(wanted, gpu, args.data, args.repeats, args.logs):
         if item in wanted:
             print(f"{item} ...", file=sys.stderr, flush=True)
             rows += thunk()
-    device = torch.cuda.get_device_name(0) if gpu else f"CPU, {os.cpu_count()} cores ({platform.processor()})"
-    header = (f"{device}, torch {torch.__version__}, {datetime.date.today()}: "
-              f"`python bench/speed.py {shlex.join(sys.argv[1:])}`")
-    text = f"{header}\n\n{table(rows)}\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+            if args.out:  # after every item: a later item's failure keeps what was measured
+                args.out.write_text(f"{header}\n\n{table(rows)}\n")
+    print(f"{header}\n\n{table(rows)}")
 
 
 if __name__ == "__main__":
