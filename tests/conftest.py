@@ -104,9 +104,11 @@ def postgres_url():
     import shutil
     import subprocess
 
-    bindir = Path("/usr/lib/postgresql/15/bin")
-    if not (bindir / "initdb").exists():
-        pytest.fail(f"{bindir / 'initdb'} missing: run `bash tests/system_deps.sh` (make test does)")
+    # Debian installs each major version side by side; any will do, the newest is taken.
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    if not found:
+        pytest.fail("/usr/lib/postgresql/*/bin/initdb missing: run `bash tests/system_deps.sh` (make test does)")
+    bindir = found[-1].parent
     root = Path(tempfile.mkdtemp(prefix="gic-pg-"))
     as_user: list[str] = []
     if os.geteuid() == 0:
