@@ -72,7 +72,7 @@ def main() -> None:
     wanted = args.items or list(ITEMS)
     if not gpu and "concurrency" in wanted and args.items:
         sys.exit("concurrency: several trials share one GPU; this machine has none")
-    device = torch.cuda.get_device_name(0) if gpu else f"CPU, {os.cpu_count()} cores ({platform.processor()})"
+    device = torch.cuda.get_device_name(0) if gpu else f"CPU ({platform.machine()}), {os.cpu_count()} cores"
     header = (f"{device}, torch {torch.__version__}, {datetime.date.today()}: "
               f"`python bench/speed.py {shlex.join(sys.argv[1:])}`")
     rows = []
