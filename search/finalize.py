@@ -28,7 +28,7 @@ from search.errors import UserError
 from search.metrics import TASK_METRICS
 from search.run import load_data, log, to_device
 from search.train import evaluate, fit
-from spaces import get_space
+from spaces import get_space, rebuild
 
 __all__ = [
     "choose_trial", "ensemble_top", "export", "load_members", "load_model", "model_meta", "retrain", "run_attrs",
@@ -102,7 +102,7 @@ def retrain(
     attrs = run_attrs(study)
     trial = choose_trial(study, number)
     space = get_space(attrs["space"])
-    cfg = space.suggest(optuna.trial.FixedTrial(trial.params))
+    cfg = rebuild(space, trial.params, f"trial {trial.number}")
     device = resolve_device(device_name)
     setup(device)
     options = DataOptions.from_json(attrs.get("data_options"))  # the search's own splits and size
@@ -188,7 +188,7 @@ def load_model(model_dir: Path, device: torch.device) -> tuple[nn.Module, dict]:
         if not path.is_file():
             raise UserError(f"{path}: missing; run `retrain` first")
     meta = json.loads(meta_path.read_text())
-    cfg = get_space(meta["space"]).suggest(optuna.trial.FixedTrial(meta["params"]))
+    cfg = rebuild(get_space(meta["space"]), meta["params"], f"the model in {model_dir}")
     model = create_model(cfg.model, cfg.arch, meta["num_classes"], tuple(meta["in_shape"]))
     model.load_state_dict(load_file(str(weights)))
     return model.to(device).eval(), meta

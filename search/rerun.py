@@ -21,7 +21,7 @@ from search.errors import UserError
 from search.finalize import choose_trial, run_attrs
 from search.run import load_data, log, to_device
 from search.train import EpochResult, fit
-from spaces import get_space
+from spaces import get_space, rebuild
 
 __all__ = ["Rerun", "rerun_trial"]
 
@@ -64,7 +64,7 @@ def rerun_trial(study: optuna.Study, number: int, device_name: str = "cpu", show
     if not stored:
         raise UserError(f"trial {number} ({trial.state.name.lower()}) reported no epoch; nothing to compare")
     space = get_space(attrs["space"])
-    cfg = space.suggest(optuna.trial.FixedTrial(trial.params))
+    cfg = rebuild(space, trial.params, f"trial {number}")
     device = resolve_device(device_name)
     setup(device)
     threads = _threads(trial.user_attrs.get("device", ""))

@@ -9,9 +9,11 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+import optuna
+
 from search.errors import UserError
 
-__all__ = ["SPACES", "get_space"]
+__all__ = ["SPACES", "get_space", "rebuild"]
 
 SPACES = ("cnn", "resnet", "mlp", "timm")
 
@@ -20,3 +22,22 @@ def get_space(name: str) -> ModuleType:
     if name not in SPACES:
         raise UserError(f"unknown space {name!r}; known spaces: {', '.join(SPACES)}")
     return importlib.import_module(f"spaces.{name}")
+
+
+def rebuild(space: ModuleType, params: dict, what: str):
+    """The configuration a finished trial's ``params`` describe (``what`` names it in errors).
+
+    Refuses, rather than quietly building something else, when the space no longer takes every
+    stored parameter (a choice the space makes from this machine's files, such as timm weights
+    that are not here) or asks for one that was not stored (the space changed since)."""
+    fixed = optuna.trial.FixedTrial(params)
+    try:
+        cfg = space.suggest(fixed)
+    except ValueError as e:  # FixedTrial's word for a parameter it was not given
+        raise UserError(f"{what} cannot be rebuilt: {e}") from None
+    unused = sorted(set(params) - set(fixed.params))
+    if unused:
+        name = unused[0]
+        raise UserError(f"{what} cannot be rebuilt as it was: its parameter {name}={params[name]!r} does not apply "
+                        f"on this machine (for timm's pretrained: the weights file is missing here)")
+    return cfg

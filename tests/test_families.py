@@ -107,6 +107,20 @@ def test_timm_pretrained_only_from_local_files(tmp_path, monkeypatch):
         study.tell(trial, 0.5)
 
 
+def test_a_trial_whose_weights_are_gone_is_not_rebuilt_as_something_else(tmp_path, monkeypatch):
+    from spaces import rebuild
+
+    params = {**RESNET18, "timm_model": "mobilenetv3_small_050", "pretrained": True}
+    monkeypatch.setenv("GIC_TIMM_WEIGHTS", str(tmp_path))
+    (tmp_path / "mobilenetv3_small_050.safetensors").touch()
+    assert rebuild(get_space("timm"), params, "trial 3").arch.pretrained  # its weights are here
+    (tmp_path / "mobilenetv3_small_050.safetensors").unlink()  # another machine: they are not
+    with pytest.raises(UserError, match=r"trial 3 cannot be rebuilt as it was: its parameter pretrained=True"):
+        rebuild(get_space("timm"), params, "trial 3")
+    with pytest.raises(UserError, match="trial 4 cannot be rebuilt: .*drop_rate"):
+        rebuild(get_space("timm"), {k: v for k, v in params.items() if k != "drop_rate"}, "trial 4")
+
+
 def n_params(space: str, params: dict, side: int = 64, classes: int = 100) -> int:
     cfg = get_space(space).suggest(optuna.trial.FixedTrial(params))
     model = create_model(cfg.model, cfg.arch, classes, (3, side, side))
