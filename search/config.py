@@ -15,6 +15,7 @@ __all__ = ["PROJECT_ROOT", "StudyConfig", "default_storage", "load_preset", "syn
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PRESETS = PROJECT_ROOT / "studies"
 SYNTH_KEYS = ("classes", "size", "train")  # what names the benchmark's folder; the rest have defaults
+SYNTH_SETTINGS = {"classes", "size", "train", "val", "test", "seed", "difficulty"}  # search.data.synth.generate's
 
 
 def default_storage() -> str:
@@ -122,6 +123,10 @@ def load_preset(name: str, variant: str) -> StudyConfig:
     if not isinstance(cpu, dict):
         raise UserError(f"{path}: `cpu` must be a table ([cpu]) of settings for the CPU variant")
     _check_keys(path, cpu, SETTINGS, "in [cpu] ")  # checked whatever the variant: a typo fails everywhere
+    if not isinstance(raw.get("synth", {}), dict) or not isinstance(cpu.get("synth", {}), dict):
+        raise UserError(f"{path}: `synth` must be a table ([synth]) describing the synthetic benchmark")
+    for where, table in (("[synth]", raw.get("synth", {})), ("[cpu.synth]", cpu.get("synth", {}))):
+        _check_keys(path, table, SYNTH_SETTINGS, f"in {where} ")
     if variant == "cpu":
         for key, value in cpu.items():
             # A table naming another sampler or pruner replaces the base one: options don't carry over.

@@ -52,6 +52,8 @@ def presets(tmp_path, monkeypatch):
     ("space = 'cnn'\n[cpu]\nepoch = 3\n", "unknown setting in \\[cpu\\] 'epoch'"),
     ("space = 'cnn'\n[cpu]\npreset = 'x'\n", "unknown setting in \\[cpu\\] 'preset'"),
     ("space = 'cnn'\npreset = 'other'\n", "unknown setting 'preset'"),
+    ("space = 'cnn'\n[synth]\nclases = 10\n", "unknown setting in \\[synth\\] 'clases'"),
+    ("space = 'cnn'\n[cpu.synth]\nsise = 32\n", "unknown setting in \\[cpu.synth\\] 'sise'"),
     ("space = 'cnn'\ncpu = 3\n", "must be a table"),
 ])
 def test_a_bad_preset_key_is_one_clear_error(presets, text, message):
