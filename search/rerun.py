@@ -92,7 +92,9 @@ def rerun_trial(study: optuna.Study, number: int, device_name: str = "cpu", show
     # The trial planned the study's full epochs (its learning-rate schedule depends on that total)
     # and the pruner may have stopped it early: plan the same, stop at the same epoch.
     try:
-        fit(model, tensors, cfg.train, epochs=int(attrs["epochs"]), seed=seed, on_epoch=line)
+        # compiled as the trial was, so the rerun runs the very kernels the trial ran
+        fit(model, tensors, cfg.train, epochs=int(attrs["epochs"]), seed=seed, on_epoch=line,
+            compile=attrs.get("compile"))
     except _Done:
         pass
     return Rerun(

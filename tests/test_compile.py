@@ -36,6 +36,10 @@ def test_compiled_trial_learns_as_the_eager_one(tmp_path, tiny_data):
     assert b.value == pytest.approx(a.value, abs=0.03)
     # The first epoch carries the compilation; it is recorded apart from the median epoch.
     assert b.user_attrs["first_epoch_seconds"] > b.user_attrs["epoch_seconds"]
+    # A rerun compiles as the trial did and, on the CPU, reproduces its curve exactly.
+    from search.rerun import rerun_trial
+
+    assert rerun_trial(compiled, 0, "cpu", show=lambda *_: None).identical
 
 
 def test_unknown_compile_mode_in_a_preset_is_one_line(tmp_path, tiny_data, capsys, monkeypatch):
