@@ -11,15 +11,13 @@ compiled network has saved its own compile time (break-even; "never" when it is 
 
 from __future__ import annotations
 
-import argparse
 import math
-import shlex
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-from harness import Row, run_study, table
+from harness import Row, run_study, study_parser, table
 
 
 def measure(data: Path | None, trials: int, epochs: int | None, modes: list[str], repeats: int,
@@ -70,17 +68,13 @@ def _break_even(eager, compiled) -> float:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, help="dataset (default: the preset's synthetic benchmark)")
+    p = study_parser(__doc__)
     p.add_argument("--trials", type=int, default=12)
     p.add_argument("--epochs", type=int, help="epochs every trial trains (default: the preset's)")
     p.add_argument("--modes", nargs="+", default=["off", "default", "reduce-overhead"],
                    help="compile modes; the first is the baseline")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--flags", default="", help="more `run` flags for every arm")
-    p.add_argument("--logs", type=Path, help="keep each study's output here")
     args = p.parse_args()
-    print(table(measure(args.data, args.trials, args.epochs, args.modes, args.repeats, shlex.split(args.flags),
+    print(table(measure(args.data, args.trials, args.epochs, args.modes, args.repeats, args.flags,
                         args.logs)))
 
 

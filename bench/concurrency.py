@@ -12,13 +12,11 @@ it is part of what a user waits. The speed-up is taken within each repeat.
 
 from __future__ import annotations
 
-import argparse
-import shlex
 import sys
 import tempfile
 from pathlib import Path
 
-from harness import Row, run_study, table
+from harness import Row, run_study, study_parser, table
 
 
 def measure(data: Path | None, trials: int, epochs: int, per_gpu: list[int], repeats: int, flags: list[str],
@@ -44,16 +42,12 @@ def measure(data: Path | None, trials: int, epochs: int, per_gpu: list[int], rep
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, help="dataset (default: the preset's synthetic benchmark)")
+    p = study_parser(__doc__)
     p.add_argument("--trials", type=int, default=16)
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--per-gpu", type=int, nargs="+", default=[1, 2, 4, 8])
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--flags", default="", help="more `run` flags for every setting")
-    p.add_argument("--logs", type=Path, help="keep each study's output here")
     args = p.parse_args()
-    print(table(measure(args.data, args.trials, args.epochs, args.per_gpu, args.repeats, shlex.split(args.flags),
+    print(table(measure(args.data, args.trials, args.epochs, args.per_gpu, args.repeats, args.flags,
                         args.logs)))
 
 

@@ -9,13 +9,11 @@ quick one. Each repeat is a fresh study with its own seed.
 
 from __future__ import annotations
 
-import argparse
-import shlex
 import sys
 import tempfile
 from pathlib import Path
 
-from harness import Row, run_study, table
+from harness import Row, run_study, study_parser, table
 
 
 def measure(data: Path | None, repeats: int, flags: list[str], logs: Path | None = None) -> list[Row]:
@@ -40,13 +38,9 @@ def measure(data: Path | None, repeats: int, flags: list[str], logs: Path | None
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, help="dataset (default: the preset's synthetic benchmark)")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--flags", default="", help="more `run` flags, e.g. \"--trials-per-gpu 4\"")
-    p.add_argument("--logs", type=Path, help="keep each study's output here")
+    p = study_parser(__doc__)
     args = p.parse_args()
-    print(table(measure(args.data, args.repeats, shlex.split(args.flags), args.logs)))
+    print(table(measure(args.data, args.repeats, args.flags, args.logs)))
 
 
 if __name__ == "__main__":

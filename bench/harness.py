@@ -7,6 +7,8 @@ beside it so a reader sees how much a figure moves between runs.
 
 from __future__ import annotations
 
+import argparse
+import shlex
 import statistics
 import subprocess
 import sys
@@ -121,3 +123,14 @@ def run_study(space: str, storage: str, name: str, *flags: str, log: Path | None
     from search.study import load_study
 
     return StudyRun(wall, load_study(name, storage), output)
+
+
+def study_parser(doc: str) -> argparse.ArgumentParser:
+    """The flags every study-running item takes; each script adds its own (trials, epochs, ...)."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, help="dataset (default: the preset's synthetic benchmark)")
+    p.add_argument("--repeats", type=int, default=3, help="runs per figure; the table gives their median")
+    p.add_argument("--flags", type=shlex.split, default=[], help="more `run` flags for every study, "
+                   "e.g. \"--trials-per-gpu 4\"")
+    p.add_argument("--logs", type=Path, help="keep each study's output here")
+    return p

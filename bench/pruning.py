@@ -10,14 +10,12 @@ and, within each repeat, how much less time and how many fewer epochs the pruned
 
 from __future__ import annotations
 
-import argparse
-import shlex
 import sys
 import tempfile
 from pathlib import Path
 
 import optuna
-from harness import Row, run_study, table
+from harness import Row, run_study, study_parser, table
 
 PRUNED = optuna.trial.TrialState.PRUNED
 
@@ -51,15 +49,11 @@ def measure(data: Path | None, trials: int, epochs: int | None, repeats: int, fl
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, help="dataset (default: the preset's synthetic benchmark)")
+    p = study_parser(__doc__)
     p.add_argument("--trials", type=int, default=30)
     p.add_argument("--epochs", type=int, help="epochs a trial may train (default: the preset's)")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--flags", default="", help="more `run` flags for both arms, e.g. \"--device cpu\"")
-    p.add_argument("--logs", type=Path, help="keep each study's output here")
     args = p.parse_args()
-    print(table(measure(args.data, args.trials, args.epochs, args.repeats, shlex.split(args.flags), args.logs)))
+    print(table(measure(args.data, args.trials, args.epochs, args.repeats, args.flags, args.logs)))
 
 
 if __name__ == "__main__":
