@@ -34,3 +34,21 @@ def test_pruning_item_counts_what_each_arm_trained(tiny_data):
     trained = [3 - r for r in rows[(unpruned, "rejected untrained (cost ceiling)")].values]
     assert rows[(unpruned, "epochs trained")].values == [2 * n for n in trained]  # no pruner: every epoch
     assert len(rows[("pruned / unpruned", "epochs")].values) == 2
+
+
+def test_space_draws_breaks_random_draws_down_by_parameter(tiny_data):
+    import space_draws
+
+    rows, draws = space_draws.measure("cnn", tiny_data, trials=4, epochs=1, chance=0.5, repeats=1,
+                                      flags=["--device", "cpu"])
+    rows = {r.measure: r.values for r in merge(rows)}
+    trained = rows["random draws trained"][0]
+    assert trained == len(draws) and trained + rows["rejected untrained (cost ceiling)"][0] == 3  # 1 design
+    assert all(t.user_attrs.get("design") is None for t in draws)
+    assert 0 <= rows["share near chance (< 1)"][0] <= 1
+    groups = space_draws.groups(draws, "optimizer")
+    assert sum(len(v) for v in groups.values()) == len(draws)
+    assert set(groups) <= {"adam", "adamw", "sgd", "rmsprop"}
+    lr = space_draws.groups(draws, "lr")  # a number: split at the drawn median
+    assert all(label.startswith(("<", ">=")) for label in lr)
+    assert space_draws.breakdown(draws, 1.0, top=3).startswith("| parameter |")
