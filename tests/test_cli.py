@@ -67,6 +67,12 @@ def test_bad_names_are_one_line_errors(tmp_path, capsys, tiny_data):
     assert main(["best", "--storage", storage, "--study", "nope"]) == 2
     assert "no such SQLite file" in capsys.readouterr().err  # and `best` did not create one
     assert not (tmp_path / "s.db").exists()
+    for journal in (str(tmp_path / "typo.log"), f"journal://{tmp_path / 'typo.log'}"):
+        assert main(["best", "--storage", journal]) == 2
+        assert "no such journal file" in capsys.readouterr().err
+        assert main(["worker", "--study", "nope", "--storage", journal]) == 2
+        assert "no such journal file" in capsys.readouterr().err
+    assert not (tmp_path / "typo.log").exists()  # and neither created one
     optuna.create_study(study_name="other", storage=storage)
     assert main(["best", "--storage", storage, "--study", "nope"]) == 2
     assert "no study 'nope'" in capsys.readouterr().err
