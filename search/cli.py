@@ -211,6 +211,8 @@ def cmd_run(args) -> None:
     from spaces import get_space
 
     get_space(args.space)  # an unknown space fails here, with the list, before anything else
+    if args.warm_start is not None and args.from_study is None:  # else it would be ignored in silence
+        raise UserError("--warm-start K takes the best K configurations of --from-study NAME; name that study")
     variant = args.variant or _variant_here(args)
     cfg = load_preset(args.preset or args.space, variant)
     overrides = {k: getattr(args, k) for k in ("data", "study", "storage", "trials", "timeout", "epochs",
