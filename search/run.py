@@ -222,8 +222,9 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
              poll=min(5.0, float(cfg.heartbeat or 1)))
     except Interrupted as stop:
         bar.close()
-        log(f"interrupted ({stop}): the running trial is marked failed and queued again; "
-            f"rerun the same command to continue")
+        what = ("no trial was running" if stop.requeued is None
+                else f"trial {stop.requeued} is marked failed and queued again")
+        log(f"interrupted ({stop}): {what}; rerun the same command to continue")
         raise SystemExit(128 + stop.signum) from None
     bar.close()
     done = sum(t.state in FINISHED for t in study.get_trials(deepcopy=False))

@@ -33,11 +33,12 @@ def log(msg: str) -> None:
 
 
 class Interrupted(Exception):
-    """SIGINT or SIGTERM arrived; ``signum`` says which (the exit status is 128 + signum)."""
+    """SIGINT or SIGTERM arrived; ``signum`` says which (the exit status is 128 + signum), ``requeued``
+    the number of the trial it stopped and queued again (None: it came between trials)."""
 
-    def __init__(self, signum: int):
+    def __init__(self, signum: int, requeued: int | None = None):
         super().__init__(signal.Signals(signum).name)
-        self.signum = signum
+        self.signum, self.requeued = signum, requeued
 
 
 class _Surplus(Exception):
@@ -172,9 +173,11 @@ def work(
                 guarded.current = None  # a Ctrl-C from here on interrupts no trial
         except KeyboardInterrupt:
             trial = _trial(study, guarded.current)
-            if trial is not None and trial.state == TrialState.FAIL:
+            stopped = trial is not None and trial.state == TrialState.FAIL
+            if stopped:
                 requeue(study, trial)
-            raise Interrupted(received[-1] if received else signal.SIGINT) from None
+            raise Interrupted(received[-1] if received else signal.SIGINT,
+                              trial.number if stopped else None) from None
 
 
 def _trial(study: optuna.Study, trial_id: int | None) -> optuna.trial.FrozenTrial | None:

@@ -298,7 +298,7 @@ def test_an_interrupted_trial_is_one_line_not_a_traceback(capfd):
         raise KeyboardInterrupt
 
     try:
-        with pytest.raises(search.worker.Interrupted):
+        with pytest.raises(search.worker.Interrupted) as stop:
             work(study, pressed_ctrl_c, budget=2)
     finally:
         optuna.logging.set_verbosity(verbosity)
@@ -306,6 +306,19 @@ def test_an_interrupted_trial_is_one_line_not_a_traceback(capfd):
     err = optuna_log.stream.getvalue() + capfd.readouterr().err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING]
+    assert stop.value.requeued == 0
+
+
+def test_a_stop_between_trials_requeues_nothing_and_says_so():
+    # `run` said "the running trial is marked failed and queued again" even when none was running.
+    def pressed_ctrl_c(study, trial):  # as the trial has just ended
+        raise KeyboardInterrupt
+
+    study = optuna.create_study()
+    with pytest.raises(search.worker.Interrupted) as stop:
+        work(study, lambda t: t.suggest_float("x", 0, 1), budget=3, callbacks=[pressed_ctrl_c])
+    assert stop.value.requeued is None
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE]
 
 
 def test_a_trial_queued_earlier_but_popped_later_counts_before_a_new_one():
