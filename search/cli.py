@@ -36,6 +36,20 @@ def _fraction(text: str) -> float:
     return value
 
 
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:  # also NaN
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:  # the socket's own refusal is an OverflowError with a traceback
+        raise argparse.ArgumentTypeError(f"must be a port number from 0 to 65535, got {value}")
+    return value
+
+
 def _count(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -72,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the preset's variant: cpu (its quick [cpu] study) or gpu (the full one); default: "
                           "this machine's device, or gpu with --workers 0 (the workers run elsewhere)")
     run.add_argument("--trials", type=_positive_int, help="finished trials the study should have in all")
-    run.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
+    run.add_argument("--timeout", type=_seconds, help="stop starting trials after this many seconds")
     run.add_argument("--epochs", type=_positive_int, help="epochs per trial (the most a trial may train)")
     run.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
     run.add_argument("--seed", type=int, help="study seed: the sampler's and, with trial numbers, each trial's")
@@ -142,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     dash = sub.add_parser("dashboard", help="serve optuna-dashboard on the study, with its artifacts")
     _study_args(dash)
     dash.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    dash.add_argument("--port", type=int, default=8080, help="port (0: any free one)")
+    dash.add_argument("--port", type=_port, default=8080, help="port (0: any free one)")
 
     report = sub.add_parser("report", help="write one self-contained HTML report of the study and final model")
     _study_args(report)
@@ -154,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--study", required=True, help="study name")
     worker.add_argument("--storage", required=True, help="the study's storage: postgresql://... or journal://PATH")
     worker.add_argument("--trials", type=_positive_int, help="finished trials for the whole study (default: its own)")
-    worker.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
+    worker.add_argument("--timeout", type=_seconds, help="stop starting trials after this many seconds")
     worker.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
     worker.add_argument("--no-progress", action="store_true", help="no progress bar (the per-trial lines stay)")
     _heartbeat_arg(worker)
@@ -167,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _heartbeat_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--heartbeat", type=int, metavar="SECONDS",
+    p.add_argument("--heartbeat", type=_count, metavar="SECONDS",
                    help="heartbeat interval (default 30; 0: off); a trial silent for 3 intervals is retried")
 
 
@@ -197,6 +211,8 @@ def cmd_run(args) -> None:
     from spaces import get_space
 
     get_space(args.space)  # an unknown space fails here, with the list, before anything else
+    if args.warm_start is not None and args.from_study is None:  # else it would be ignored in silence
+        raise UserError("--warm-start K takes the best K configurations of --from-study NAME; name that study")
     variant = args.variant or _variant_here(args)
     cfg = load_preset(args.preset or args.space, variant)
     overrides = {k: getattr(args, k) for k in ("data", "study", "storage", "trials", "timeout", "epochs",

@@ -73,18 +73,23 @@ def run_attrs(study: optuna.Study) -> dict:
 
 def write_atomic(path: Path, write) -> None:
     """Calls ``write(tmp_path)`` and renames the result into place: an interrupted or failed write
-    never leaves a half file where a good one was."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
+    never leaves a half file where a good one was. A path that cannot be written (a folder there, a
+    parent that is a file, no permission, a full disk) is one line naming it."""
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        os.close(fd)
+        umask = os.umask(0)
+        os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; the result is an ordinary file
         write(Path(tmp))
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as e:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise UserError(f"{path}: cannot write it ({e.strerror or e})") from None
         raise
 
 

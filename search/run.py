@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
@@ -101,6 +102,14 @@ def to_device(ds: Dataset, device: torch.device, train_on: str = "train") -> Ten
     )
 
 
+def resumed_seed(study_seed: int, trials: int) -> int:
+    """The sampler's seed when the study already has ``trials`` trials. The study seed again would
+    replay the first run's random start-up draws, so a resumed study would train the configurations
+    it already has; a seed that moves with the trial count keeps a rerun reproducible and new."""
+    digest = hashlib.blake2b(f"sampler:{study_seed}:{trials}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "little") & 0x7FFFFFFF
+
+
 def resolve_metric(requested: str, task: str) -> str:
     """``auto`` is the task's default metric; a named one must make sense for the task."""
     if requested == "auto":
@@ -159,6 +168,8 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
     study = open_study(cfg.study_name(), cfg.storage_url(), sampler, pruner, directions=directions(objectives),
                        heartbeat=cfg.heartbeat)
     _check_same_study(study, cfg, data_dir, metric, ds.task)
+    if not join and study.trials and cfg.sampler.get("name") != "qmc":  # QMC keeps its place in the study
+        study.sampler = make_sampler(cfg.sampler, resumed_seed(cfg.seed, len(study.trials)))
     if len(study.directions) != len(objectives):  # Optuna loads a study whatever directions it is asked for
         raise UserError(f"study {study.study_name!r} has {len(study.directions)} objective(s), not "
                         f"{len(objectives)} ({', '.join(objectives)}); use --study to name a new one")
@@ -211,8 +222,9 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
              poll=min(5.0, float(cfg.heartbeat or 1)))
     except Interrupted as stop:
         bar.close()
-        log(f"interrupted ({stop}): the running trial is marked failed and queued again; "
-            f"rerun the same command to continue")
+        what = ("no trial was running" if stop.requeued is None
+                else f"trial {stop.requeued} is marked failed and queued again")
+        log(f"interrupted ({stop}): {what}; rerun the same command to continue")
         raise SystemExit(128 + stop.signum) from None
     bar.close()
     done = sum(t.state in FINISHED for t in study.get_trials(deepcopy=False))

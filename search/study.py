@@ -172,6 +172,9 @@ def load_study(name: str | None, storage: str, heartbeat: int | None = None) -> 
     """An existing study; with no name, the one whose latest trial started last (the study just run)."""
     if storage.startswith("sqlite:///") and not Path(storage.removeprefix("sqlite:///")).is_file():
         raise UserError(f"{storage}: no such SQLite file; `run` creates it")  # and `best` must not
+    journal = journal_path(storage)
+    if journal is not None and not journal.is_file():  # opening one creates it: a typo must not
+        raise UserError(f"{storage}: no such journal file; `run` creates it")
     store = open_storage(storage, heartbeat)
     summaries = optuna.get_all_study_summaries(store, include_best_trial=False)
     names = [s.study_name for s in summaries]

@@ -33,11 +33,12 @@ def log(msg: str) -> None:
 
 
 class Interrupted(Exception):
-    """SIGINT or SIGTERM arrived; ``signum`` says which (the exit status is 128 + signum)."""
+    """SIGINT or SIGTERM arrived; ``signum`` says which (the exit status is 128 + signum), ``requeued``
+    the number of the trial it stopped and queued again (None: it came between trials)."""
 
-    def __init__(self, signum: int):
+    def __init__(self, signum: int, requeued: int | None = None):
         super().__init__(signal.Signals(signum).name)
-        self.signum = signum
+        self.signum, self.requeued = signum, requeued
 
 
 class _Surplus(Exception):
@@ -112,6 +113,7 @@ class _Guarded:
         self.objective, self.budget = objective, budget
         self.current: int | None = None  # the trial id this process runs now
         self.withdrawn = False
+        self.interrupted = False
 
     def __call__(self, trial: optuna.Trial) -> float:
         self.current, self.withdrawn = trial._trial_id, False
@@ -122,6 +124,7 @@ class _Guarded:
         try:
             return self.objective(trial)
         except KeyboardInterrupt:
+            self.interrupted = True
             trial.set_user_attr("fail_reason", "interrupted (Ctrl-C or SIGTERM); queued again")
             raise
 
@@ -141,7 +144,7 @@ def work(
     deadline = None if timeout is None else time.monotonic() + timeout
     guarded = _Guarded(objective, budget)
     waits = is_heartbeat_enabled(study._storage)  # without heartbeats a dead peer's trial never frees up
-    with stop_signals() as received, _quiet_withdrawals(guarded):
+    with stop_signals() as received, _quiet_expected_ends(guarded):
         try:
             while deadline is None or time.monotonic() < deadline:
                 _fail_stale(study)
@@ -170,9 +173,11 @@ def work(
                 guarded.current = None  # a Ctrl-C from here on interrupts no trial
         except KeyboardInterrupt:
             trial = _trial(study, guarded.current)
-            if trial is not None and trial.state == TrialState.FAIL:
+            stopped = trial is not None and trial.state == TrialState.FAIL
+            if stopped:
                 requeue(study, trial)
-            raise Interrupted(received[-1] if received else signal.SIGINT) from None
+            raise Interrupted(received[-1] if received else signal.SIGINT,
+                              trial.number if stopped else None) from None
 
 
 def _trial(study: optuna.Study, trial_id: int | None) -> optuna.trial.FrozenTrial | None:
@@ -189,13 +194,14 @@ def _give_back(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
 
 
 @contextlib.contextmanager
-def _quiet_withdrawals(guarded: _Guarded) -> Iterator[None]:
-    """Optuna logs a trial that ends in an exception as a warning with a traceback; a withdrawn
-    trial is no error, so its records give way to the one line ``_give_back`` prints."""
+def _quiet_expected_ends(guarded: _Guarded) -> Iterator[None]:
+    """Optuna logs a trial that ends in an exception as a warning with a traceback. Neither a
+    withdrawn trial nor an interrupted one is an error: their records give way to the one line
+    ``_give_back`` or ``run`` prints (a Ctrl-C must not answer with a screen of traceback)."""
     logger = optuna.logging.get_logger("optuna.study._optimize")  # where Optuna reports a trial's end
 
     def keep(record) -> bool:
-        return not guarded.withdrawn
+        return not (guarded.withdrawn or guarded.interrupted)
 
     logger.addFilter(keep)
     try:

@@ -67,6 +67,12 @@ def test_bad_names_are_one_line_errors(tmp_path, capsys, tiny_data):
     assert main(["best", "--storage", storage, "--study", "nope"]) == 2
     assert "no such SQLite file" in capsys.readouterr().err  # and `best` did not create one
     assert not (tmp_path / "s.db").exists()
+    for journal in (str(tmp_path / "typo.log"), f"journal://{tmp_path / 'typo.log'}"):
+        assert main(["best", "--storage", journal]) == 2
+        assert "no such journal file" in capsys.readouterr().err
+        assert main(["worker", "--study", "nope", "--storage", journal]) == 2
+        assert "no such journal file" in capsys.readouterr().err
+    assert not (tmp_path / "typo.log").exists()  # and neither created one
     optuna.create_study(study_name="other", storage=storage)
     assert main(["best", "--storage", storage, "--study", "nope"]) == 2
     assert "no study 'nope'" in capsys.readouterr().err
@@ -94,3 +100,22 @@ def test_data_synth_onto_a_file_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot write the dataset there" in err
     assert target.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("argv", [
+    ["dashboard", "--port", "99999"], ["dashboard", "--port", "-1"],
+    ["run", "cnn", "--timeout", "-5"], ["worker", "--study", "s", "--timeout", "0"],
+    ["run", "cnn", "--heartbeat", "-1"],
+])
+def test_bad_flag_values_are_refused_before_anything_runs(argv, tmp_path, capsys):
+    # Before: a port out of range was an OverflowError traceback, a negative timeout a study that ran
+    # nothing and exited 0, a negative heartbeat an error blaming the storage.
+    flag = argv[-2]
+    where = ["--storage", f"journal://{tmp_path / 's.log'}"]  # nothing the user has, were the flag let through
+    if argv[0] == "run":
+        where += ["--data", str(tmp_path / "none"), "--device", "cpu"]
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, *where])
+    assert exit_.value.code == 2
+    assert f"argument {flag}: must be" in capsys.readouterr().err.splitlines()[-1]
+    assert not list(tmp_path.iterdir())

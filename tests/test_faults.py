@@ -287,6 +287,40 @@ def test_a_withdrawn_queued_trial_is_queued_again_as_it_was(queued_as, monkeypat
     assert again.params == {"x": 0.25} and again.user_attrs["design"] == "seed"  # not a random x under its name
 
 
+def test_an_interrupted_trial_is_one_line_not_a_traceback(capfd):
+    verbosity, optuna_log = optuna.logging.get_verbosity(), logging.StreamHandler(io.StringIO())
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # as the CLI runs: Optuna's warnings show
+    logging.getLogger("optuna").addHandler(optuna_log)  # what Optuna's own handler would print
+    study = optuna.create_study()
+
+    def pressed_ctrl_c(trial):
+        trial.suggest_float("x", 0, 1)
+        raise KeyboardInterrupt
+
+    try:
+        with pytest.raises(search.worker.Interrupted) as stop:
+            work(study, pressed_ctrl_c, budget=2)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+        logging.getLogger("optuna").removeHandler(optuna_log)
+    err = optuna_log.stream.getvalue() + capfd.readouterr().err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING]
+    assert stop.value.requeued == 0
+
+
+def test_a_stop_between_trials_requeues_nothing_and_says_so():
+    # `run` said "the running trial is marked failed and queued again" even when none was running.
+    def pressed_ctrl_c(study, trial):  # as the trial has just ended
+        raise KeyboardInterrupt
+
+    study = optuna.create_study()
+    with pytest.raises(search.worker.Interrupted) as stop:
+        work(study, lambda t: t.suggest_float("x", 0, 1), budget=3, callbacks=[pressed_ctrl_c])
+    assert stop.value.requeued is None
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE]
+
+
 def test_a_trial_queued_earlier_but_popped_later_counts_before_a_new_one():
     study = optuna.create_study()
     study.tell(study.ask(), 1.0)

@@ -108,6 +108,19 @@ def test_export_of_a_model_folder_needs_no_storage(binary, tmp_path, monkeypatch
     assert not (project / "studies").exists()  # no default storage was made or opened
 
 
+def test_an_out_path_that_cannot_be_written_is_one_line(binary, tmp_path, capsys):
+    # It was a traceback (IsADirectoryError, FileExistsError) from the atomic write.
+    folder, file = tmp_path / "taken", tmp_path / "a-file"
+    folder.mkdir()
+    file.write_text("mine")
+    for out, why in ((folder, "Is a directory"), (file / "sub.csv", "File exists")):
+        assert main(["export", "--model", str(binary["model"]), "--device", "cpu", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{out}: cannot write it ({why})" in err, err
+    assert file.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "taken"]
+    assert not list(folder.iterdir())  # no temporary file left behind
+
+
 def test_unfinished_trials_are_refused_by_name(binary, tmp_path, capsys):
     shutil.copy(binary["root"] / "s.db", tmp_path / "s.db")
     storage = f"sqlite:///{tmp_path / 's.db'}"

@@ -37,6 +37,18 @@ def test_a_run_here_takes_the_variant_of_its_device():
     assert _variant_here(argparse.Namespace(workers=0, device="cpu")) == "gpu"
 
 
+@pytest.mark.parametrize("name", ["cnn", "resnet", "timm"])
+def test_a_space_preset_runs_on_every_task(name):
+    """`run resnet --data HELSINKI` failed on the preset's own metric ("accuracy does not apply to a
+    multilabel task") although the user named none. mlp and mlp-grid pin seed 003's macro_f1 on purpose."""
+    from search.metrics import TASK_METRICS
+    from search.run import resolve_metric
+
+    for variant in ("cpu", "gpu"):
+        metric = load_preset(name, variant).metric
+        assert all(resolve_metric(metric, task) for task in TASK_METRICS), (variant, metric)
+
+
 @pytest.fixture
 def presets(tmp_path, monkeypatch):
     """Writes presets into a private studies/ folder: write(name, text)."""

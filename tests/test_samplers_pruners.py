@@ -140,3 +140,13 @@ def test_sampler_and_pruner_flags(tmp_path, tiny_data, capsys):
     assert main(["run", "mlp", *common, "--sampler", "random", "--pruner", "percentile", "--study", "f"]) == 0
     study = optuna.load_study(study_name="f", storage=f"sqlite:///{tmp_path / 's.db'}")
     assert study.trials[0].user_attrs["design"] == "seed003-mlp"
+
+
+@pytest.mark.slow
+def test_a_resumed_study_samples_new_configurations(tmp_path, tiny_data, monkeypatch):
+    # Both runs are in TPE's random start-up phase: seeded with the study seed again, the second run
+    # would draw its first trial exactly as the first run drew its own, and train it a second time.
+    tiny_study(tmp_path, tiny_data, monkeypatch, trials=1)
+    study = tiny_study(tmp_path, tiny_data, monkeypatch, trials=2)
+    first, second = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert first.params != second.params

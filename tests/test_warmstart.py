@@ -45,6 +45,15 @@ def test_from_study_of_another_space_fails_before_a_study_is_made(tmp_path, tiny
     assert names == ["source"]
 
 
+def test_warm_start_without_from_study_is_one_line(tmp_path, capsys):
+    from search.cli import main
+
+    storage = f"sqlite:///{tmp_path / 's.db'}"  # it used to run the study, with no warm start at all
+    assert main(["run", "cnn", "--warm-start", "3", "--data", str(tmp_path / "none"), "--storage", storage]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--from-study" in err and not (tmp_path / "s.db").exists()
+
+
 @pytest.mark.parametrize("family", ["resnet", "mlp", "timm"])
 def test_seed_designs_are_the_first_trials(family, tmp_path, tiny_data, monkeypatch):
     # Training is replaced by one made-up epoch: what is tested is the queue, the build and the count.

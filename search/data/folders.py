@@ -30,10 +30,12 @@ def detect(root: Path) -> bool:
 
 
 def files(root: Path) -> list[Path]:
+    """Every file, and every class folder: a folder is a class even before it has a file, so the
+    cache key must change when one comes or goes."""
     out = []
     for split in ("train", "val"):
         if (root / split).is_dir():
-            out += sorted(p for p in (root / split).rglob("*") if p.is_file())
+            out += sorted(p for p in (root / split).rglob("*") if p.is_file() or p.parent == root / split)
     if (root / "test").is_dir():
         out += sorted(p for p in (root / "test").iterdir() if p.is_file())
     return out
@@ -50,10 +52,14 @@ def _read_split(folder: Path, classes: list[str] | None) -> tuple[list[str], lis
         unknown = [n for n in names if n not in classes]
         if unknown:
             raise DataError(f"{folder / unknown[0]}: class {unknown[0]!r} is not among train's classes {classes}")
-    classes = classes or names
+    training, classes = classes is None, classes or names
     paths, labels = [], []
     for d in dirs:
         images = list_images(d)
+        if not images and training:
+            # A class no image teaches cannot be learned, and it would silently turn two classes into a
+            # three-class task; the dataset cache, keyed by files, would also not see the folder go.
+            raise DataError(f"{d}: class folder with no images; add some or remove the folder")
         paths += images
         labels += [classes.index(d.name)] * len(images)
     if not paths:

@@ -40,11 +40,13 @@ def detect_layout(root: Path) -> str:
 
 
 def dataset_key(root: Path, layout: str, size: tuple[int, int] | None = None) -> str:
-    """A digest of every file's relative name and bytes: content, not timestamps, decides."""
+    """A digest of every file's relative name and bytes (and of the folders a layout names as
+    meaningful, by name): content, not timestamps, decides."""
     digest = hashlib.blake2b(f"{layout}:{CACHE_FORMAT}:{size}".encode(), digest_size=16)
     for path in LAYOUTS[layout].files(root):
         digest.update(str(path.relative_to(root)).encode() + b"\0")
-        digest.update(path.read_bytes())
+        if path.is_file():
+            digest.update(path.read_bytes())
     return digest.hexdigest()
 
 

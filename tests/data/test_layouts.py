@@ -124,6 +124,9 @@ def test_helsinki_bad_input(helsinki, breakage, expected):
          "class 'cow' is not among train's classes"),
         (lambda r: [p.unlink() for p in (r / "val").rglob("*.png")], "val: no images .the split is empty"),
         (lambda r: (r / "train" / "stray.png").write_bytes(b""), "stray.png: a file directly in"),
+        # an empty class folder made a class nothing teaches (2 classes became a 3-class task), and
+        # the cache, keyed by files, kept that task after the folder was removed
+        (lambda r: (r / "train" / "cow").mkdir(), "cow: class folder with no images"),
     ],
 )
 def test_folders_bad_input(folders, breakage, expected):
