@@ -220,6 +220,8 @@ def cmd_run(args) -> None:
                                                 "val_fraction", "test_fraction") if getattr(args, k) is not None}
     overrides.update({k: v for k, v in (("objectives", args.objectives), ("from_study", args.from_study),
                                         ("warm_start", args.warm_start)) if v is not None})
+    if args.metric is not None:  # the user's own choice: one the task lacks is an error, not replaced
+        overrides["metric_from_preset"] = False
     for kind in ("sampler", "pruner"):
         name = getattr(args, kind)
         if name is not None and name != getattr(cfg, kind).get("name"):

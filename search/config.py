@@ -43,6 +43,9 @@ class StudyConfig:
     device: str = "auto"
     seed: int = 0
     metric: str = "auto"  # auto: the task's default (search.metrics.TASK_METRICS)
+    # True when `metric` is the preset's rather than the user's: a preset is written for one kind of
+    # data, so its metric gives way to the task's default where the task lacks it (run.resolve_metric)
+    metric_from_preset: bool = False
     sampler: dict[str, Any] = field(default_factory=lambda: {"name": "tpe"})
     pruner: dict[str, Any] = field(default_factory=lambda: {"name": "hyperband"})
     preset: str = ""
@@ -94,8 +97,9 @@ class StudyConfig:
         )
 
 
-# What a preset may set: every StudyConfig field but `preset`, which is the file's own name.
-SETTINGS = set(StudyConfig.__dataclass_fields__) - {"preset"}
+# What a preset may set: every StudyConfig field but `preset`, which is the file's own name, and
+# `metric_from_preset`, which says where the metric came from.
+SETTINGS = set(StudyConfig.__dataclass_fields__) - {"preset", "metric_from_preset"}
 KNOWN_KEYS = SETTINGS | {"cpu"}
 
 
@@ -135,4 +139,4 @@ def load_preset(name: str, variant: str) -> StudyConfig:
             raw[key] = {**raw[key], **value} if merge else value
     if "data" in raw:
         raw["data"] = Path(raw["data"])
-    return replace(StudyConfig(space=raw.pop("space", name)), preset=name, **raw)
+    return replace(StudyConfig(space=raw.pop("space", name)), preset=name, metric_from_preset=True, **raw)

@@ -3,6 +3,8 @@
 An ensemble is a folder holding ``ensemble.json`` (its members' model folders); a plain model
 folder is an ensemble of one. Members are averaged in probability space, each with its own
 normalisation statistics, so models retrained on different splits (train, train+val) still mix.
+Multilabel cuts belong to the probabilities they were tuned on: a saved model's cuts fit only that
+model's own answers, so an average (of members, or of an image and its mirror) gets cuts of its own.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import torch
 from torch import nn
 
 from search.errors import UserError
+from search.metrics import tune_thresholds
 from search.train import predict_scores
 
-__all__ = ["Member", "member_dirs", "predict", "write_ensemble"]
+__all__ = ["Member", "member_dirs", "needs_own_cuts", "own_cuts", "predict", "write_ensemble"]
 
 
 @dataclass
@@ -69,3 +72,17 @@ def predict(
             p = (p + predict_scores(m.model, x.flip(-1), m.mean, m.std, task, batch)) / 2
         total = p if total is None else total + p
     return total / len(members)
+
+
+def needs_own_cuts(members: list[Member], tta: bool) -> bool:
+    """Whether multilabel predictions need cuts tuned for them rather than their first model's saved
+    ones. A model's saved cuts were tuned on exactly the probabilities it gives alone and without TTA;
+    any average has other probabilities (a confident member and a timid one average to neither's
+    scale, and a mirror image is usually answered less surely)."""
+    return len(members) > 1 or tta
+
+
+def own_cuts(members: list[Member], val_x: torch.Tensor, val_y: torch.Tensor, tta: bool = False) -> torch.Tensor:
+    """Per-label cuts tuned on the validation images for the probabilities ``predict`` gives with
+    these members and this ``tta``: the same combination that the cuts will then be applied to."""
+    return tune_thresholds(predict(members, val_x, tta=tta, task="multilabel"), val_y)

@@ -21,9 +21,9 @@ from search.artifacts import attach
 from search.config import PROJECT_ROOT
 from search.data import load_dataset
 from search.data.loader import LAYOUTS, detect_layout
-from search.data.prepare import DataOptions
+from search.data.prepare import DataOptions, prepare
 from search.device import describe, resolve_device, setup
-from search.ensemble import Member, member_dirs, predict, write_ensemble
+from search.ensemble import Member, member_dirs, needs_own_cuts, own_cuts, predict, write_ensemble
 from search.errors import UserError
 from search.metrics import TASK_METRICS
 from search.run import load_data, log, to_device
@@ -279,7 +279,7 @@ def export(
     probs = predict(members, torch.from_numpy(ds.test_x).to(device), task=task, tta=tta)
     names = meta["class_names"]
     if task == "multilabel":  # Image, then one 0/1 column per label in label order
-        cuts = torch.tensor(meta.get("thresholds") or [0.5] * len(names), device=device)
+        cuts = _multilabel_cuts(members, meta, ds, options, tta, device)
         header = ["Image", *names]
         rows = [[image, *row] for image, row in zip(ds.test_names, (probs >= cuts).int().tolist(), strict=True)]
     else:
@@ -298,3 +298,18 @@ def export(
         for number in dict.fromkeys(m["trial"] for m in metas if m.get("study") == study.study_name):
             attach(study, number, out, storage_url)
     return out
+
+
+def _multilabel_cuts(members: list[Member], meta: dict, ds, options: DataOptions, tta: bool,
+                     device: torch.device) -> torch.Tensor:
+    """The per-label cuts for the probabilities export writes: a single model's own, as retrain saved
+    them; for an ensemble or TTA, cuts tuned now on the validation split (made again exactly as the
+    search made it) for that same average, since the saved ones fit a single model's answers only."""
+    if not needs_own_cuts(members, tta):
+        return torch.tensor(meta.get("thresholds") or [0.5] * len(meta["class_names"]), device=device)
+    val = prepare(ds, options)
+    cuts = own_cuts(members, torch.from_numpy(val.val_x).to(device), torch.from_numpy(val.val_y).to(device), tta)
+    what = f"{len(members)} models" if len(members) > 1 else "one model"
+    log(f"label cuts tuned on {len(val.val_x)} validation images for the average of {what}"
+        f"{' with TTA' if tta else ''}: {', '.join(f'{c:.3f}' for c in cuts.tolist())}")
+    return cuts

@@ -21,8 +21,9 @@ from torch import nn
 
 from search.data import load_dataset
 from search.data.prepare import DataOptions, prepare
-from search.ensemble import predict
+from search.ensemble import needs_own_cuts, predict
 from search.errors import UserError
+from search.metrics import tune_thresholds
 
 __all__ = ["ModelView", "activation_maps", "confusions", "first_filters", "load_view", "misclassified",
            "per_class_f1"]
@@ -57,9 +58,12 @@ def load_view(model_dir: Path, device: torch.device) -> ModelView:
         raise UserError(f"{meta['data']}: no validation split to judge the model on")
     task = meta.get("task", "multiclass")
     probs = predict(members, torch.from_numpy(ds.val_x).to(device), task=task)
+    thresholds = meta.get("thresholds")
+    if task == "multilabel" and needs_own_cuts(members, tta=False):  # as export cuts an ensemble
+        thresholds = tune_thresholds(probs, torch.from_numpy(ds.val_y).to(device)).tolist()
     return ModelView(
         members[0].model, members[0].mean, members[0].std, meta["class_names"], ds.val_x, ds.val_y,
-        _decide(probs, task, meta.get("thresholds")).cpu().numpy(), all(m["train_on"] == "train" for m in metas),
+        _decide(probs, task, thresholds).cpu().numpy(), all(m["train_on"] == "train" for m in metas),
         len(members), task,
     )
 

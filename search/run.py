@@ -110,10 +110,19 @@ def resumed_seed(study_seed: int, trials: int) -> int:
     return int.from_bytes(digest, "little") & 0x7FFFFFFF
 
 
-def resolve_metric(requested: str, task: str) -> str:
-    """``auto`` is the task's default metric; a named one must make sense for the task."""
+def resolve_metric(requested: str, task: str, preset: str | None = None) -> str:
+    """``auto`` is the task's default metric; a named one must make sense for the task. ``preset``
+    names the preset ``requested`` came from when the user named none: a preset is written for one
+    kind of data (mlp's macro_f1 is seed 003's contest score), so a metric of its that the task lacks
+    gives way to the task's default, with a line saying so, rather than stopping on a word the user
+    never typed."""
     if requested == "auto":
         return default_metric(task)
+    if requested not in TASK_METRICS[task] and preset is not None:
+        metric = default_metric(task)
+        log(f"preset {preset!r} maximises {requested}, which a {task} task does not have; "
+            f"using {metric} (the task's default)")
+        return metric
     if requested not in TASK_METRICS[task]:
         raise UserError(f"metric {requested!r} does not apply to a {task} task; choose one of "
                         f"{', '.join(TASK_METRICS[task])}")
@@ -141,7 +150,7 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
     if cfg.objectives:  # the first objective is the metric the trials report; the rest are costs
         names = parse_objectives(cfg.objectives)
         costs = names[1:]
-        cfg = replace(cfg, metric=names[0], objectives=",".join(names) if costs else None)
+        cfg = replace(cfg, metric=names[0], objectives=",".join(names) if costs else None, metric_from_preset=False)
     known = {m for ms in TASK_METRICS.values() for m in ms}
     if cfg.metric != "auto" and cfg.metric not in known:
         raise UserError(f"unknown metric {cfg.metric!r}; known: auto, {', '.join(sorted(known))}")
@@ -163,7 +172,7 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
     ensure_synth(cfg)
     options = cfg.data_options()
     ds = load_data(data_dir, options)  # bad data fails here, before a study is created for it
-    metric = resolve_metric(cfg.metric, ds.task)
+    metric = resolve_metric(cfg.metric, ds.task, cfg.preset if cfg.metric_from_preset else None)
     objectives = (metric, *costs)
     study = open_study(cfg.study_name(), cfg.storage_url(), sampler, pruner, directions=directions(objectives),
                        heartbeat=cfg.heartbeat)

@@ -6,6 +6,7 @@ import argparse
 
 import optuna
 import pytest
+from layouts import write_folders
 
 import search.config
 from search.cli import main
@@ -40,13 +41,42 @@ def test_a_run_here_takes_the_variant_of_its_device():
 @pytest.mark.parametrize("name", ["cnn", "resnet", "timm"])
 def test_a_space_preset_runs_on_every_task(name):
     """`run resnet --data HELSINKI` failed on the preset's own metric ("accuracy does not apply to a
-    multilabel task") although the user named none. mlp and mlp-grid pin seed 003's macro_f1 on purpose."""
+    multilabel task") although the user named none. mlp and mlp-grid pin seed 003's macro_f1 on purpose
+    (a binary task has none: see test_a_preset_metric_the_task_lacks_gives_way_to_the_default)."""
     from search.metrics import TASK_METRICS
     from search.run import resolve_metric
 
     for variant in ("cpu", "gpu"):
         metric = load_preset(name, variant).metric
         assert all(resolve_metric(metric, task) for task in TASK_METRICS), (variant, metric)
+
+
+def test_a_preset_metric_the_task_lacks_gives_way_to_the_default(tmp_path, capsys):
+    """`run mlp` on a binary dataset stopped on the preset's macro_f1, a metric the user never typed."""
+    data = tmp_path / "faces"
+    write_folders(data, classes=("no", "yes"), train=30, test=4)
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    assert load_preset("mlp", "cpu").metric == "macro_f1"  # else this test tells nothing
+    assert main(["run", "mlp", "--data", str(data), "--storage", storage, "--study", "m", "--trials", "1",
+                 "--epochs", "1", "--device", "cpu", "--no-progress", "--val-fraction", "0.2"]) == 0
+    err = capsys.readouterr().err
+    line = "preset 'mlp' maximises macro_f1, which a binary task does not have; using accuracy (the task's default)"
+    assert err.count(line) == 1
+    study = optuna.load_study(study_name="m", storage=storage)
+    assert study.user_attrs["metric"] == "accuracy" and study.best_trial.value is not None
+
+
+def test_a_named_metric_the_task_lacks_is_still_one_line(tmp_path, capsys):
+    data = tmp_path / "faces"
+    write_folders(data, classes=("no", "yes"), train=30, test=4)
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    for space in ("mlp", "cnn"):  # the user's own word, whether or not the preset says the same
+        assert main(["run", space, "--data", str(data), "--storage", storage, "--metric", "macro_f1",
+                     "--device", "cpu", "--no-progress", "--val-fraction", "0.2"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("error") == 1 and err.splitlines()[-1] == (
+            "error: metric 'macro_f1' does not apply to a binary task; choose one of accuracy, roc_auc")
+    assert optuna.get_all_study_summaries(optuna.storages.RDBStorage(storage)) == []
 
 
 @pytest.fixture
