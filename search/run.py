@@ -215,7 +215,7 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
             f"rules do (search/pareto.py)")
         objective = MultiObjective(space, tensors, ds.in_shape, cfg.epochs, metric, cfg.seed, cfg.max_mflops,
                                    compile=cfg.compile, rules=replace(rules, objectives=objectives))
-    bar = Progress(remaining, metric, enabled=progress)
+    bar = Progress(remaining, metric, enabled=progress, done=finished)
     try:
         # Never more than --trials finished trials, however many workers share the study.
         work(study, objective, cfg.trials, cfg.timeout, callbacks=[bar],
