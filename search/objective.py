@@ -19,7 +19,7 @@ from search.device import describe
 from search.oom import oom_verdict
 from search.train import Diverged, EpochResult, Tensors, fit
 
-__all__ = ["Objective", "count_flops", "origin_number", "trial_seed"]
+__all__ = ["Objective", "count_flops", "origin_number", "stored_curve", "trial_seed"]
 
 
 def trial_seed(study_seed: int, trial_number: int) -> int:
@@ -45,6 +45,15 @@ def origin_number(trial: optuna.Trial) -> int:
     worker's trial queued again) the original trial's, so a retry trains exactly as it would have."""
     system_attrs = trial.storage.get_trial_system_attrs(trial._trial_id)
     return int(system_attrs.get("failed_trial", trial.number))
+
+
+def stored_curve(trial: optuna.trial.FrozenTrial) -> list[float]:
+    """The trial's metric at epochs 1, 2, ... as the study stored it: the values reported to the
+    pruner, or for a multi-objective study (Optuna takes no report there) the ``curve`` attribute
+    search/pareto.py keeps instead."""
+    if trial.intermediate_values:
+        return [trial.intermediate_values[e] for e in sorted(trial.intermediate_values)]
+    return list(trial.user_attrs.get("curve", []))
 
 
 class Objective:

@@ -158,6 +158,16 @@ def test_rerun_reproduces_a_learning_curve_exactly(small_data, tmp_path, one_thr
     assert "reproduced exactly (2 epochs)" in capsys.readouterr().out
 
 
+@pytest.mark.slow
+def test_rerun_of_a_multi_objective_trial_compares_its_stored_curve(small_data, tmp_path, one_thread):
+    # Optuna takes no intermediate values from a multi-objective trial; its curve is a user attribute.
+    cfg = StudyConfig(space="cnn", data=small_data, study="rerun-mo", storage=f"sqlite:///{tmp_path / 's.db'}",
+                      trials=1, epochs=2, device="cpu", objectives="accuracy,params", heartbeat=None)
+    study = run_study(cfg, progress=False)
+    result = rerun_trial(study, 0, "cpu", show=lambda line: None)
+    assert len(result.stored) == 2 and result.identical, (result.stored, result.again)
+
+
 def test_retried_trial_keeps_the_seed_of_the_trial_it_retries():
     study = optuna.create_study()
     first = study.ask()
