@@ -209,12 +209,13 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
         return study
     if not costs:
         objective = Objective(space, tensors, ds.in_shape, cfg.epochs, metric, cfg.seed, cfg.max_mflops,
-                              compile=cfg.compile)
+                              compile=cfg.compile, storage_url=cfg.storage_url(), class_names=ds.class_names)
     else:
         log(f"objectives {', '.join(objectives)}: Optuna prunes no multi-objective study; the front's "
             f"rules do (search/pareto.py)")
         objective = MultiObjective(space, tensors, ds.in_shape, cfg.epochs, metric, cfg.seed, cfg.max_mflops,
-                                   compile=cfg.compile, rules=replace(rules, objectives=objectives))
+                                   compile=cfg.compile, rules=replace(rules, objectives=objectives),
+                                   storage_url=cfg.storage_url(), class_names=ds.class_names)
     bar = Progress(remaining, metric, enabled=progress, done=finished)
     try:
         # Never more than --trials finished trials, however many workers share the study.
