@@ -42,9 +42,16 @@ class Progress:
                 self.bar.set_postfix_str(f"best {self.metric} {best.value:.4f} (trial {best.number})")
             except ValueError:  # no completed trial yet
                 pass
-        # A failed trial (withdrawn, or failed as stale) is no verdict and takes no budget: no step.
+        self.sync(study)
+
+    def sync(self, study: optuna.Study) -> None:
+        """Moves the bar to the study's finished trials (a failed one, withdrawn or failed as stale,
+        is no verdict and takes no budget: no step)."""
         finished = len(study.get_trials(deepcopy=False, states=FINISHED)) - self.done
         self.bar.update(max(0, finished - self.bar.n))
 
-    def close(self) -> None:
+    def close(self, study: optuna.Study | None = None) -> None:
+        """``study``: first count the trials other workers finished after this process's last one."""
+        if study is not None:
+            self.sync(study)
         self.bar.close()

@@ -227,7 +227,7 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
                 else f"trial {stop.requeued} is marked failed and queued again")
         log(f"interrupted ({stop}): {what}; rerun the same command to continue")
         raise SystemExit(128 + stop.signum) from None
-    bar.close()
+    bar.close(study)
     done = sum(t.state in FINISHED for t in study.get_trials(deepcopy=False))
     if cfg.timeout is not None and cfg.trials is not None and done < cfg.trials:
         log(f"timeout of {cfg.timeout:g}s reached: {done} of {cfg.trials} trials finished; "

@@ -24,4 +24,6 @@ def test_bar_counts_trials_finished_by_other_workers():
     assert bar.bar.n == 3  # the study's progress, not this process's one trial
     bar(study, _finished(study, 0.0, TrialState.FAIL))  # a withdrawn trial is no step
     assert bar.bar.n == 3
-    bar.close()
+    _finished(study, 0.5)  # another worker's last trial ends after this process's last one
+    bar.close(study)
+    assert bar.bar.n == 4
