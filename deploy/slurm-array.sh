@@ -5,7 +5,8 @@
 # the preset's full study although the login node has no GPU, and is the default with --workers 0):
 #   python -m search run cnn --study cnn-big --trials 400 --workers 0 --for gpu \
 #       --data /shared/gic --storage "$STORAGE"
-# Then:
+# Then (SLURM does not create the folder --output names; without it the tasks fail at once):
+#   mkdir -p logs
 #   STORAGE=postgresql://optuna:PASSWORD@db-host:5432/optuna sbatch --export=ALL deploy/slurm-array.sh
 #
 # The data folder must be at the same path on every node (a shared file system). A task that hits

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta, upl
 from search.config import PROJECT_ROOT
 from search.journal import journal_path
 
-__all__ = ["artifact_dir", "artifact_store", "attach", "list_artifacts"]
+__all__ = ["artifact_dir", "artifact_store", "attach", "attach_json", "list_artifacts"]
 
 MIMETYPES = {".csv": "text/csv", ".json": "application/json", ".html": "text/html",
              ".safetensors": "application/octet-stream", ".png": "image/png"}
@@ -68,6 +69,15 @@ def attach(study: optuna.Study, trial_number: int, path: Path, storage_url: str)
     storage.set_study_system_attr(study._study_id, f"{_TRIAL_PREFIX}{trial._trial_id}:{artifact_id}",
                                   json.dumps(meta))
     return artifact_id
+
+
+def attach_json(trial: optuna.Trial, name: str, content, storage_url: str) -> str:
+    """Uploads ``content`` as the JSON file ``name`` to a running trial; returns the artifact id."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / name
+        path.write_text(json.dumps(content))
+        return upload_artifact(artifact_store=artifact_store(storage_url), file_path=str(path),
+                               study_or_trial=trial, mimetype=MIMETYPES[".json"])
 
 
 def list_artifacts(study: optuna.Study, trial_number: int) -> list[str]:

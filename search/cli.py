@@ -136,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     retrain.add_argument("--trial", type=int, help="trial number (default: the best trial)")
     retrain.add_argument("--train-on", choices=["train", "train+val"], default="train",
                          help="training data (train+val leaves no held-out validation)")
-    retrain.add_argument("--out", type=Path, help="model folder (default: runs/STUDY/trial-N)")
+    retrain.add_argument("--out", type=Path,
+                         help="model folder (default: runs/STUDY/trial-N, or trial-N-trainval with train+val)")
     retrain.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     retrain.add_argument("--seeds", type=_positive_int, default=1,
                          help="train N times (the trial's seed, then the next) and report mean and spread")

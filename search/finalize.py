@@ -32,7 +32,7 @@ from spaces import get_space, rebuild
 
 __all__ = [
     "choose_trial", "ensemble_top", "export", "load_members", "load_model", "model_meta", "retrain", "run_attrs",
-    "top_trials", "write_atomic",
+    "top_trials", "trial_dir", "write_atomic",
 ]
 
 
@@ -115,7 +115,7 @@ def retrain(
     tensors = to_device(ds, device, train_on=train_on)
     base_seed = trial.user_attrs.get("seed", 0)
     epochs = int(attrs["epochs"])
-    out = out or PROJECT_ROOT / "runs" / study.study_name / f"trial-{trial.number}"
+    out = out or trial_dir(PROJECT_ROOT / "runs" / study.study_name, trial.number, train_on)
     mean, std = ds.stats()
     shown = TASK_METRICS[ds.task]
     runs = []
@@ -157,6 +157,22 @@ def retrain(
     if remember:
         study.set_user_attr("model_dir", str(out.resolve()))
     return out, metrics
+
+
+def trial_dir(runs: Path, number: int, train_on: str) -> Path:
+    """A trial's own model folder under ``runs`` (runs/STUDY): one per training split, so a retrain on
+    train+val and an ensemble member retrained on train never overwrite each other."""
+    return runs / (f"trial-{number}" if train_on == "train" else f"trial-{number}-trainval")
+
+
+def _saved_model(folder: Path, train_on: str) -> Path | None:
+    """The model in ``folder`` trained on ``train_on`` with the trial's own seed: the folder itself,
+    or after `retrain --seeds N` its first seed's folder (the very model a one-seed retrain makes)."""
+    first = member_dirs(folder)[0]
+    meta = first / "model.json"
+    if meta.is_file() and json.loads(meta.read_text()).get("train_on") == train_on:
+        return first
+    return None
 
 
 def _save(model: nn.Module, meta: dict, folder: Path) -> None:
@@ -245,11 +261,11 @@ def ensemble_top(
     runs = runs or PROJECT_ROOT / "runs" / study.study_name
     folders = []
     for trial in top_trials(study, k):
-        folder = runs / (f"trial-{trial.number}" if train_on == "train" else f"trial-{trial.number}-trainval")
-        meta_path = folder / "model.json"
-        if not (meta_path.is_file() and json.loads(meta_path.read_text()).get("train_on") == train_on):
+        folder = trial_dir(runs, trial.number, train_on)
+        saved = _saved_model(folder, train_on)
+        if saved is None:
             retrain(study, trial.number, train_on, folder, device_name, storage_url=storage_url, remember=False)
-        folders.append(folder)
+        folders.append(saved or folder)
     out = runs / (f"top-{k}" if train_on == "train" else f"top-{k}-trainval")
     write_ensemble(out, folders, {"trials": [json.loads((f / "model.json").read_text())["trial"] for f in folders]})
     return out

@@ -72,16 +72,19 @@ def _relay(stream, prefix: str) -> None:
     stream.close()
 
 
+def _label(place: Placement) -> str:
+    return f"[worker {place.index}{'' if place.gpu is None else f' gpu {place.gpu}'}]"
+
+
 def _start(study: optuna.Study, url: str, place: Placement, device: str, heartbeat: int | None,
            timeout: float | None) -> tuple[subprocess.Popen, threading.Thread]:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     if place.gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = place.gpu
-    label = f"[worker {place.index}{'' if place.gpu is None else f' gpu {place.gpu}'}]"
     dev = "cuda" if place.gpu is not None else device
     proc = subprocess.Popen(_command(study, url, dev, heartbeat, timeout), env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    relay = threading.Thread(target=_relay, args=(proc.stdout, label), daemon=True)
+    relay = threading.Thread(target=_relay, args=(proc.stdout, _label(place)), daemon=True)
     relay.start()
     return proc, relay
 
@@ -121,7 +124,12 @@ def launch_workers(
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-    return next((c for c in codes if c != 0), 0)
+    # A worker killed outright (SIGKILL, the OOM killer) says nothing itself: say it here, and exit
+    # as a shell reports such a death (128 + the signal), not with Python's negative return code.
+    for place, code in zip(places, codes, strict=False):
+        if code < 0:
+            sys.stderr.write(f"{_label(place)} killed by {signal.Signals(-code).name}\n")
+    return next((128 - c if c < 0 else c for c in codes if c != 0), 0)
 
 
 def _send(procs: list[subprocess.Popen], signum: int) -> None:

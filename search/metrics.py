@@ -58,8 +58,9 @@ def scores(confusion: torch.Tensor) -> dict[str, float | list[float]]:
 
 
 def binary_scores(logits: torch.Tensor, target: torch.Tensor) -> dict[str, float | list[float]]:
-    """Accuracy at probability 0.5, ROC AUC, and F1 of each class, from one logit per image."""
-    from sklearn.metrics import f1_score, roc_auc_score  # here: a multiclass run never pays its import
+    """Accuracy at probability 0.5, ROC AUC, F1 of each class and the confusion matrix, from one logit
+    per image."""
+    from sklearn.metrics import confusion_matrix, f1_score, roc_auc_score  # a multiclass run never imports them
 
     score = logits.detach().float().cpu().numpy().ravel()
     y = target.cpu().numpy().ravel().astype(np.int64)
@@ -72,6 +73,7 @@ def binary_scores(logits: torch.Tensor, target: torch.Tensor) -> dict[str, float
         "roc_auc": auc,
         "macro_f1": float(per_class.mean()),
         "per_class_f1": [round(float(v), 4) for v in per_class],
+        "confusion": confusion_matrix(y, pred, labels=[0, 1]).tolist(),
     }
 
 

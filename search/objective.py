@@ -7,6 +7,7 @@ import hashlib
 import os
 import socket
 import statistics
+import sys
 from types import ModuleType
 
 import optuna
@@ -19,7 +20,7 @@ from search.device import describe
 from search.oom import oom_verdict
 from search.train import Diverged, EpochResult, Tensors, fit
 
-__all__ = ["Objective", "count_flops", "origin_number", "trial_seed"]
+__all__ = ["Objective", "count_flops", "origin_number", "stored_curve", "trial_seed"]
 
 
 def trial_seed(study_seed: int, trial_number: int) -> int:
@@ -47,17 +48,29 @@ def origin_number(trial: optuna.Trial) -> int:
     return int(system_attrs.get("failed_trial", trial.number))
 
 
+def stored_curve(trial: optuna.trial.FrozenTrial) -> list[float]:
+    """The trial's metric at epochs 1, 2, ... as the study stored it: the values reported to the
+    pruner, or for a multi-objective study (Optuna takes no report there) the ``curve`` attribute
+    search/pareto.py keeps instead."""
+    if trial.intermediate_values:
+        return [trial.intermediate_values[e] for e in sorted(trial.intermediate_values)]
+    return list(trial.user_attrs.get("curve", []))
+
+
 class Objective:
     """Builds, trains and reports one trial. ``metric`` is an EpochResult field (accuracy, macro_f1)."""
 
     def __init__(
         self, space: ModuleType, data: Tensors, in_shape, epochs: int, metric: str, seed: int,
-        max_mflops: float | None = None, compile: str | None = None,
+        max_mflops: float | None = None, compile: str | None = None, storage_url: str | None = None,
+        class_names: list[str] | None = None,
     ):
         self.space, self.data, self.in_shape = space, data, in_shape
         self.epochs, self.metric, self.seed = epochs, metric, seed
         self.max_mflops = max_mflops  # a preset's cost ceiling: what its time budget can afford
         self.compile = compile  # a torch.compile mode, or None for eager
+        self.storage_url = storage_url  # where artifacts go (search/artifacts.py); None: no artifacts
+        self.class_names = class_names
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         cfg = self.space.suggest(trial)
@@ -135,3 +148,24 @@ class Objective:
                 trial.set_user_attr(key, getattr(last, key))
         trial.set_user_attr("train_loss", [round(r.train_loss, 5) for r in history])
         trial.set_user_attr("val_loss", [round(r.val_loss, 5) for r in history])
+        if self.storage_url is not None:
+            self._attach(trial, history)
+
+    def _attach(self, trial: optuna.Trial, history: list[EpochResult]) -> None:
+        """The learning curve and the last epoch's confusion matrix (none for multilabel: no single
+        one exists) as files on the trial, where the dashboard's trial page lists them."""
+        from search.artifacts import attach_json
+
+        curve = {"metric": self.metric, "epochs": [
+            {"epoch": r.epoch, self.metric: getattr(r, self.metric), "train_loss": r.train_loss,
+             "val_loss": r.val_loss, "lr": r.lr, "seconds": round(r.seconds, 4)} for r in history]}
+        files = [("learning_curve.json", curve)]
+        if history[-1].confusion is not None:
+            files.append(("confusion_matrix.json", {"epoch": history[-1].epoch, "classes": self.class_names,
+                                                    "rows": "true class", "columns": "predicted class",
+                                                    "matrix": history[-1].confusion}))
+        try:
+            for name, content in files:
+                attach_json(trial, name, content, self.storage_url)
+        except OSError as e:  # a full or unwritable artifact folder must not cost the trial its verdict
+            print(f"trial {trial.number}: artifacts not saved ({e.strerror or e})", file=sys.stderr, flush=True)

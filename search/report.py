@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 from search import model_plots
 from search.device import resolve_device
 from search.errors import UserError
+from search.objective import stored_curve
 
 __all__ = ["learning_curves", "study_sections", "write_report"]
 
@@ -33,10 +34,10 @@ def learning_curves(study: optuna.Study) -> go.Figure:
     """Every trial's per-epoch value; pruned trials dashed and grey with an x where they stopped."""
     fig = go.Figure()
     for t in study.trials:
-        if not t.intermediate_values:
+        values = stored_curve(t)  # a multi-objective trial reports none to Optuna: its own record
+        if not values:
             continue
-        steps = sorted(t.intermediate_values)
-        values = [t.intermediate_values[s] for s in steps]
+        steps = list(range(1, len(values) + 1))
         pruned = t.state == TrialState.PRUNED
         fig.add_trace(go.Scatter(
             x=steps, y=values, name=f"trial {t.number}{' (pruned)' if pruned else ''}",

@@ -19,6 +19,7 @@ from search.data.prepare import DataOptions
 from search.device import describe, resolve_device, setup
 from search.errors import UserError
 from search.finalize import choose_trial, run_attrs
+from search.objective import stored_curve
 from search.run import load_data, log, to_device
 from search.train import EpochResult, fit
 from spaces import get_space, rebuild
@@ -30,7 +31,7 @@ __all__ = ["Rerun", "rerun_trial"]
 class Rerun:
     trial: int
     metric: str
-    stored: list[float]  # the study's intermediate values, epoch by epoch
+    stored: list[float]  # the study's stored curve, epoch by epoch
     again: list[float]  # the same metric from this run
     stored_loss: list[float]  # the stored training loss (rounded as stored)
     again_loss: list[float]
@@ -60,7 +61,7 @@ def rerun_trial(study: optuna.Study, number: int, device_name: str = "cpu", show
     if "seed" not in trial.user_attrs:
         raise UserError(f"trial {number} of {study.study_name!r} has no recorded seed; "
                         f"only trials run by this engine can be rerun")
-    stored = [trial.intermediate_values[e] for e in sorted(trial.intermediate_values)]
+    stored = stored_curve(trial)
     if not stored:
         raise UserError(f"trial {number} ({trial.state.name.lower()}) reported no epoch; nothing to compare")
     space = get_space(attrs["space"])

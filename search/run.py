@@ -218,13 +218,14 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
         return study
     if not costs:
         objective = Objective(space, tensors, ds.in_shape, cfg.epochs, metric, cfg.seed, cfg.max_mflops,
-                              compile=cfg.compile)
+                              compile=cfg.compile, storage_url=cfg.storage_url(), class_names=ds.class_names)
     else:
         log(f"objectives {', '.join(objectives)}: Optuna prunes no multi-objective study; the front's "
             f"rules do (search/pareto.py)")
         objective = MultiObjective(space, tensors, ds.in_shape, cfg.epochs, metric, cfg.seed, cfg.max_mflops,
-                                   compile=cfg.compile, rules=replace(rules, objectives=objectives))
-    bar = Progress(remaining, metric, enabled=progress)
+                                   compile=cfg.compile, rules=replace(rules, objectives=objectives),
+                                   storage_url=cfg.storage_url(), class_names=ds.class_names)
+    bar = Progress(remaining, metric, enabled=progress, done=finished)
     try:
         # Never more than --trials finished trials, however many workers share the study.
         work(study, objective, cfg.trials, cfg.timeout, callbacks=[bar],
@@ -235,7 +236,7 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
                 else f"trial {stop.requeued} is marked failed and queued again")
         log(f"interrupted ({stop}): {what}; rerun the same command to continue")
         raise SystemExit(128 + stop.signum) from None
-    bar.close()
+    bar.close(study)
     done = sum(t.state in FINISHED for t in study.get_trials(deepcopy=False))
     if cfg.timeout is not None and cfg.trials is not None and done < cfg.trials:
         log(f"timeout of {cfg.timeout:g}s reached: {done} of {cfg.trials} trials finished; "

@@ -79,6 +79,7 @@ class EpochResult:
     samples_f1: float | None = None  # multilabel
     roc_auc: float | None = None  # binary
     thresholds: list[float] | None = None  # multilabel: per-label cuts tuned on validation
+    confusion: list[list[int]] | None = None  # multiclass and binary: rows true class, columns predicted
 
 
 class Diverged(RuntimeError):
@@ -300,7 +301,7 @@ def fit(
             result = EpochResult(
                 epoch, train_loss, seconds, lr, ev["val_loss"], ev.get("accuracy"), ev["macro_f1"],
                 ev["per_class_f1"], micro_f1=ev.get("micro_f1"), samples_f1=ev.get("samples_f1"),
-                roc_auc=ev.get("roc_auc"), thresholds=ev.get("thresholds"),
+                roc_auc=ev.get("roc_auc"), thresholds=ev.get("thresholds"), confusion=ev.get("confusion"),
             )
         history.append(result)
         if on_epoch is not None:

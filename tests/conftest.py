@@ -10,6 +10,8 @@ import pytest
 
 # Set before any test imports the loader: the suite never touches the user's own cache.
 os.environ.setdefault("GIC_CACHE_DIR", tempfile.mkdtemp(prefix="gic-test-cache-"))
+# Trials on a server storage attach their files to studies/artifacts/ of the checkout otherwise.
+os.environ.setdefault("GIC_ARTIFACTS", tempfile.mkdtemp(prefix="gic-test-artifacts-"))
 
 
 @pytest.fixture(scope="session")

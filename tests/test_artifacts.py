@@ -3,9 +3,13 @@ or wherever GIC_ARTIFACTS says for every storage."""
 
 from __future__ import annotations
 
-import optuna
+import json
 
-from search.artifacts import artifact_dir, attach
+import optuna
+import pytest
+from optuna.artifacts import get_all_artifact_meta
+
+from search.artifacts import artifact_dir, artifact_store, attach
 from search.config import PROJECT_ROOT
 from search.study import open_storage
 
@@ -32,3 +36,35 @@ def test_gic_artifacts_names_the_folder_for_every_storage(tmp_path, monkeypatch)
     monkeypatch.setenv("GIC_ARTIFACTS", str(tmp_path / "shared"))
     for url in (f"sqlite:///{tmp_path / 's.db'}", f"journal://{tmp_path / 'j.log'}", "postgresql://u@db/optuna"):
         assert artifact_dir(url) == tmp_path / "shared", url
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("classes", [4, 2])
+def test_each_trial_carries_its_learning_curve_and_confusion_matrix(classes, tmp_path, monkeypatch):
+    from search.config import StudyConfig
+    from search.data.synth import generate
+    from search.run import run_study
+
+    monkeypatch.delenv("GIC_ARTIFACTS", raising=False)
+    data = tmp_path / "data"
+    generate(data, classes=classes, size=16, train=60, val=20, test=4, seed=0)
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    cfg = StudyConfig(space="cnn", data=data, study="a", storage=url, trials=1, epochs=2, device="cpu",
+                      pruner={"name": "none"}, heartbeat=None)
+    study = run_study(cfg, progress=False)
+    trial = study.trials[0]
+    metas = {m.filename: m for m in get_all_artifact_meta(trial, storage=study._storage)}
+    assert set(metas) == {"learning_curve.json", "confusion_matrix.json"}
+    store = artifact_store(url)
+
+    def read(name: str) -> dict:
+        with store.open_reader(metas[name].artifact_id) as f:
+            return json.loads(f.read())
+
+    curve = read("learning_curve.json")
+    assert [e["accuracy"] for e in curve["epochs"]] == [trial.intermediate_values[1], trial.intermediate_values[2]]
+    confusion = read("confusion_matrix.json")
+    assert len(confusion["classes"]) == len(confusion["matrix"]) == classes  # binary: 2x2, not 1x1
+    assert sum(map(sum, confusion["matrix"])) == 20  # every validation image, once
+    matrix = confusion["matrix"]
+    assert sum(matrix[i][i] for i in range(classes)) / 20 == pytest.approx(trial.user_attrs["accuracy"])

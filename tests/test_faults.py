@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -156,6 +157,16 @@ def test_rerun_reproduces_a_learning_curve_exactly(small_data, tmp_path, one_thr
 
     assert main(["rerun", "--storage", cfg.storage, "--study", "rerun", "--trial", "1"]) == 0
     assert "reproduced exactly (2 epochs)" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_rerun_of_a_multi_objective_trial_compares_its_stored_curve(small_data, tmp_path, one_thread):
+    # Optuna takes no intermediate values from a multi-objective trial; its curve is a user attribute.
+    cfg = StudyConfig(space="cnn", data=small_data, study="rerun-mo", storage=f"sqlite:///{tmp_path / 's.db'}",
+                      trials=1, epochs=2, device="cpu", objectives="accuracy,params", heartbeat=None)
+    study = run_study(cfg, progress=False)
+    result = rerun_trial(study, 0, "cpu", show=lambda line: None)
+    assert len(result.stored) == 2 and result.identical, (result.stored, result.again)
 
 
 def test_retried_trial_keeps_the_seed_of_the_trial_it_retries():
@@ -385,5 +396,20 @@ def test_a_stop_while_workers_start_reaches_those_started_and_starts_no_more(mon
         signal.signal(signal.SIGTERM, before)
         for proc in started:
             proc.kill()
-    assert len(started) == 2 and code == -signal.SIGTERM
+    assert len(started) == 2 and code == 128 + signal.SIGTERM  # as a shell reports a process a signal ended
     assert [proc.returncode for proc in started] == [-signal.SIGTERM, -signal.SIGTERM]
+
+
+def test_a_worker_killed_outright_is_named_and_the_launcher_exits_as_a_shell_would(monkeypatch, capfd):
+    suicide = "import os, signal, time; time.sleep(0.2 * int(os.environ['N'])); os.kill(os.getpid(), signal.SIGKILL)"
+    numbers, spawn = iter(range(2)), subprocess.Popen
+
+    def popen(cmd, **kwargs):  # worker 0 is killed, worker 1 too, a moment later
+        kwargs["env"] = {**kwargs["env"], "N": str(next(numbers))}
+        return spawn([sys.executable, "-c", suicide], **kwargs)
+
+    monkeypatch.setattr(search.launch.subprocess, "Popen", popen)
+    code = launch_workers(optuna.create_study(), "journal:///s.log", placements(2, None, None), "cpu", None)
+    assert code == 128 + signal.SIGKILL  # 137, not Python's -9 (which `raise SystemExit` turns into 247)
+    err = capfd.readouterr().err
+    assert "[worker 0] killed by SIGKILL" in err and "[worker 1] killed by SIGKILL" in err

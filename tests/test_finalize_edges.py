@@ -179,3 +179,25 @@ def test_multilabel_view_names_label_sets_and_has_no_confusion_matrix():
     assert per_class_f1(v).data[0].y.tolist() == [0.0, 1.0, 1.0]  # label b, never predicted, first
     with pytest.raises(UserError, match="multilabel"):
         confusions(v)
+
+
+def test_a_top_k_export_neither_overwrites_nor_retrains_the_trials_saved_models(binary, tmp_path, monkeypatch):
+    import search.finalize
+    from search.finalize import ensemble_top
+
+    monkeypatch.setattr(search.finalize, "PROJECT_ROOT", tmp_path)
+    study = _load(binary)
+    runs = tmp_path / "runs" / "bin"
+    best = study.best_trial.number
+    trainval, _ = retrain(study, None, "train+val", None, "cpu", remember=False)
+    assert trainval == runs / f"trial-{best}-trainval"  # not trial-N, which a top-k member on train takes
+    seeds, _ = retrain(study, None, "train", None, "cpu", seeds=2, remember=False)
+    assert seeds == runs / f"trial-{best}"
+    first = member_dirs(seeds)[0]  # the trial's own seed: what a one-seed retrain would train
+    stamps = {p: p.stat().st_mtime_ns for p in (first / "model.safetensors", trainval / "model.safetensors")}
+
+    assert member_dirs(ensemble_top(study, 1, "train", "cpu", runs=runs)) == [first]
+    assert member_dirs(ensemble_top(study, 1, "train+val", "cpu", runs=runs)) == [trainval]
+    assert (seeds / "ensemble.json").is_file()  # the seeds retrain still stands
+    assert json.loads((trainval / "model.json").read_text())["train_on"] == "train+val"
+    assert stamps == {p: p.stat().st_mtime_ns for p in stamps}  # nothing trained again

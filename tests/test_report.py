@@ -44,6 +44,17 @@ def test_learning_curves_mark_pruned_trials():
             assert trace.line.dash is None
 
 
+def test_learning_curves_of_a_multi_objective_study_come_from_its_own_record():
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for curve in ([0.2, 0.4, 0.5], [0.1, 0.3]):  # what search/pareto.py keeps, as Optuna takes no report
+        trial = study.ask({"a": FLOAT})
+        trial.set_user_attr("curve", curve)
+        study.tell(trial, [curve[-1], 1.0])
+    fig = learning_curves(study)
+    assert [list(t.y) for t in fig.data] == [[0.2, 0.4, 0.5], [0.1, 0.3]]
+    assert list(fig.data[0].x) == [1, 2, 3]
+
+
 def test_multi_objective_report_has_a_pareto_front_and_needs_a_chosen_member(tmp_path):
     study = _study(["maximize", "minimize"])
     steps = []

@@ -1,0 +1,29 @@
+"""The progress bar of a process that shares its study with other workers counts the whole study."""
+
+from __future__ import annotations
+
+import optuna
+from optuna.trial import TrialState, create_trial
+
+from search.progress import Progress
+
+
+def _finished(study: optuna.Study, value: float, state: TrialState = TrialState.COMPLETE) -> optuna.trial.FrozenTrial:
+    study.add_trial(create_trial(state=state, value=value if state == TrialState.COMPLETE else None,
+                                 intermediate_values={1: value}))
+    return study.trials[-1]
+
+
+def test_bar_counts_trials_finished_by_other_workers():
+    study = optuna.create_study(direction="maximize")
+    _finished(study, 0.1)  # finished before this process started
+    bar = Progress(total=5, metric="accuracy", enabled=True, done=1)
+    _finished(study, 0.2)  # two by another worker
+    _finished(study, 0.3, TrialState.PRUNED)
+    bar(study, _finished(study, 0.4))  # and one by this process
+    assert bar.bar.n == 3  # the study's progress, not this process's one trial
+    bar(study, _finished(study, 0.0, TrialState.FAIL))  # a withdrawn trial is no step
+    assert bar.bar.n == 3
+    _finished(study, 0.5)  # another worker's last trial ends after this process's last one
+    bar.close(study)
+    assert bar.bar.n == 4
