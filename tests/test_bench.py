@@ -52,3 +52,13 @@ def test_space_draws_breaks_random_draws_down_by_parameter(tiny_data):
     lr = space_draws.groups(draws, "lr")  # a number: split at the drawn median
     assert all(label.startswith(("<", ">=")) for label in lr)
     assert space_draws.breakdown(draws, 1.0, top=3).startswith("| parameter |")
+
+
+def test_floor_counts_every_layer_output_of_one_image():
+    import floor
+    from torch import nn
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(4 * 3 * 3, 2))
+    values, layers = floor.activation_values(model, (3, 8, 8))
+    assert [n for *_, n in layers] == [4 * 6 * 6, 4 * 6 * 6, 4 * 3 * 3, 36, 2]
+    assert values == 144 + 144 + 36 + 36 + 2
