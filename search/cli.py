@@ -277,7 +277,8 @@ def _run_workers(args, cfg, variant: str) -> None:
     device = "cpu" if cfg.device == "cpu" else (args.device or "auto")
     codes = []
     study = run_study(cfg, progress=False, launch=lambda study: codes.append(
-        launch_workers(study, cfg.storage_url(), places, device, cfg.heartbeat, cfg.timeout)) or study)
+        launch_workers(study, cfg.storage_url(), places, device, cfg.heartbeat, cfg.timeout,
+                       trials=cfg.trials, progress=not args.no_progress)) or study)
     _print_best(study)
     if codes and codes[0] != 0:
         raise SystemExit(codes[0])

@@ -13,12 +13,14 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import optuna
 
 from search.errors import UserError
 from search.journal import journal_path
+from search.progress import Progress, watching
 
 __all__ = ["Placement", "check_storage", "launch_workers", "placements"]
 
@@ -64,11 +66,11 @@ def _command(study: optuna.Study, url: str, device: str, heartbeat: int | None, 
     return cmd + (["--timeout", str(timeout)] if timeout is not None else [])
 
 
-def _relay(stream, prefix: str) -> None:
-    """Copies a worker's output to ours, each line prefixed with the worker it came from."""
+def _relay(stream, prefix: str, write: Callable[[str], None]) -> None:
+    """Copies a worker's output to ours, each line prefixed with the worker it came from; ``write``
+    puts it above the study's bar, which a plain write to stderr would cut through."""
     for line in iter(stream.readline, ""):
-        sys.stderr.write(f"{prefix} {line}")
-        sys.stderr.flush()
+        write(f"{prefix} {line.rstrip()}")
     stream.close()
 
 
@@ -77,24 +79,25 @@ def _label(place: Placement) -> str:
 
 
 def _start(study: optuna.Study, url: str, place: Placement, device: str, heartbeat: int | None,
-           timeout: float | None) -> tuple[subprocess.Popen, threading.Thread]:
+           timeout: float | None, write: Callable[[str], None]) -> tuple[subprocess.Popen, threading.Thread]:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     if place.gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = place.gpu
     dev = "cuda" if place.gpu is not None else device
     proc = subprocess.Popen(_command(study, url, dev, heartbeat, timeout), env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    relay = threading.Thread(target=_relay, args=(proc.stdout, _label(place)), daemon=True)
+    relay = threading.Thread(target=_relay, args=(proc.stdout, _label(place), write), daemon=True)
     relay.start()
     return proc, relay
 
 
 def launch_workers(
     study: optuna.Study, url: str, places: list[Placement], device: str, heartbeat: int | None,
-    timeout: float | None = None,
+    timeout: float | None = None, trials: int | None = None, progress: bool = False,
 ) -> int:
     """Starts one worker process per placement, forwards SIGTERM to them, waits for all; returns
-    the first non-zero exit status (0 when all finished)."""
+    the first non-zero exit status (0 when all finished). ``progress``: meanwhile one bar shows the
+    whole study's way to ``trials`` finished trials (the workers show none), with their lines above it."""
     procs: list[subprocess.Popen] = []
     relays: list[threading.Thread] = []
     stops: list[int] = []
@@ -107,20 +110,21 @@ def launch_workers(
     # Before the first worker starts: a stop that comes while they start must reach those started.
     old = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        try:
-            for place in places:
-                if stops:
-                    break  # stopped while starting: start no more
-                proc, relay = _start(study, url, place, device, heartbeat, timeout)
-                procs.append(proc)
-                relays.append(relay)
-        except BaseException:
-            _send(procs, signal.SIGTERM)  # one worker failed to start: leave none of its peers running unwatched
-            _wait(procs, relays)
-            raise
-        if stops:
-            _send(procs[-1:], stops[0])  # it came while this one started, before forward() knew of it
-        codes = _wait(procs, relays)
+        with watching(study, Progress.of_study(study, trials, enabled=progress)) as bar:
+            try:
+                for place in places:
+                    if stops:
+                        break  # stopped while starting: start no more
+                    proc, relay = _start(study, url, place, device, heartbeat, timeout, bar.write)
+                    procs.append(proc)
+                    relays.append(relay)
+            except BaseException:
+                _send(procs, signal.SIGTERM)  # one worker failed to start: leave none of its peers running unwatched
+                _wait(procs, relays)
+                raise
+            if stops:
+                _send(procs[-1:], stops[0])  # it came while this one started, before forward() knew of it
+            codes = _wait(procs, relays)
     finally:
         for s, h in old.items():
             signal.signal(s, h)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
+import threading
+from collections.abc import Iterator
+
 import optuna
 from tqdm.auto import tqdm
 
-__all__ = ["Progress", "trial_line"]
+__all__ = ["Progress", "trial_line", "watching"]
 
 
 def trial_line(trial: optuna.trial.FrozenTrial, metric: str) -> str:
@@ -32,26 +37,85 @@ class Progress:
         self.metric, self.done = metric, done
         self.bar = tqdm(total=total, unit="trial", dynamic_ncols=True, disable=not enabled)
 
+    @classmethod
+    def of_study(cls, study: optuna.Study, trials: int | None, enabled: bool = True) -> Progress:
+        """A bar over what ``study`` still needs to reach ``trials`` finished trials (None: no count)."""
+        done = len(study.get_trials(deepcopy=False, states=FINISHED))
+        total = None if trials is None else max(0, trials - done)
+        return cls(total, study.user_attrs.get("metric", "value"), enabled=enabled, done=done)
+
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         self.bar.write(trial_line(trial, self.metric))
+        self.show_best(study)
+        self.sync(study)
+
+    def write(self, line: str) -> None:
+        """``line`` on stderr above the bar, which tqdm clears first and draws again below it."""
+        self.bar.write(line, file=sys.stderr)
+
+    def show_best(self, study: optuna.Study) -> None:
         if len(study.directions) > 1:
             self.bar.set_postfix_str(f"Pareto front: {len(study.best_trials)} trials")
-        else:
-            try:
-                best = study.best_trial
-                self.bar.set_postfix_str(f"best {self.metric} {best.value:.4f} (trial {best.number})")
-            except ValueError:  # no completed trial yet
-                pass
-        self.sync(study)
+            return
+        try:
+            best = study.best_trial
+        except ValueError:  # no completed trial yet
+            return
+        self.bar.set_postfix_str(f"best {self.metric} {best.value:.4f} (trial {best.number})")
 
     def sync(self, study: optuna.Study) -> None:
         """Moves the bar to the study's finished trials (a failed one, withdrawn or failed as stale,
         is no verdict and takes no budget: no step)."""
         finished = len(study.get_trials(deepcopy=False, states=FINISHED)) - self.done
-        self.bar.update(max(0, finished - self.bar.n))
+        if finished > self.bar.n:  # update(0) would redraw the bar: a line a poll in a piped log
+            self.bar.update(finished - self.bar.n)
+
+    def poll(self, study: optuna.Study) -> None:
+        """``sync`` for a process that runs no trial itself. The best can change only when a trial
+        finishes, so it is looked up only when the count moved: most polls cost one query."""
+        before = self.bar.n
+        self.sync(study)
+        if self.bar.n != before:
+            self.show_best(study)
 
     def close(self, study: optuna.Study | None = None) -> None:
         """``study``: first count the trials other workers finished after this process's last one."""
         if study is not None:
-            self.sync(study)
+            self.poll(study)
         self.bar.close()
+
+
+@contextlib.contextmanager
+def watching(study: optuna.Study, progress: Progress, every: float = 1.0) -> Iterator[Progress]:
+    """Keeps ``progress`` level with ``study`` while other processes run its trials (`run --workers`).
+    They tell this one nothing: the storage is all they share, and Optuna has no event to wait on,
+    so a thread polls it every ``every`` seconds; the main thread is busy waiting on the workers.
+    On leaving, the bar takes the study's last count (unless an error is on its way) and closes."""
+    stop = threading.Event()
+    poller = threading.Thread(target=_poll, args=(study, progress, stop, every), daemon=True)
+    if not progress.bar.disable:
+        progress.show_best(study)  # a resumed study has a best already
+        poller.start()
+    ended = False
+    try:
+        yield progress
+        ended = True
+    finally:
+        stop.set()
+        if poller.is_alive():
+            poller.join()
+        if ended and not progress.bar.disable:
+            _poll_once(study, progress)
+        progress.close()
+
+
+def _poll(study: optuna.Study, progress: Progress, stop: threading.Event, every: float) -> None:
+    while not stop.wait(every):
+        _poll_once(study, progress)
+
+
+def _poll_once(study: optuna.Study, progress: Progress) -> None:
+    try:
+        progress.poll(study)
+    except Exception:  # a storage hiccup costs one update, never the workers' exit status; they report real faults
+        pass

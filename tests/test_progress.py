@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import optuna
 from optuna.trial import TrialState, create_trial
 
-from search.progress import Progress
+from search.progress import Progress, watching
 
 
 def _finished(study: optuna.Study, value: float, state: TrialState = TrialState.COMPLETE) -> optuna.trial.FrozenTrial:
@@ -27,3 +29,19 @@ def test_bar_counts_trials_finished_by_other_workers():
     _finished(study, 0.5)  # another worker's last trial ends after this process's last one
     bar.close(study)
     assert bar.bar.n == 4
+
+
+def test_a_launcher_bar_follows_the_study_from_the_storage():
+    study = optuna.create_study(direction="maximize")
+    study.set_user_attr("metric", "accuracy")
+    _finished(study, 0.1)  # from an earlier run: no step, but already the best
+    with watching(study, Progress.of_study(study, trials=4), every=0.01) as bar:
+        assert bar.bar.total == 3 and "best accuracy 0.1000 (trial 0)" in str(bar.bar)
+        _finished(study, 0.6)  # the workers' trials, which this process only reads
+        _finished(study, 0.3, TrialState.PRUNED)
+        deadline = time.monotonic() + 10
+        while bar.bar.n < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)  # observing the polling thread
+        assert bar.bar.n == 2 and "best accuracy 0.6000 (trial 1)" in str(bar.bar)
+        _finished(study, 0.9)  # the last one ends just before the workers do
+    assert bar.bar.n == 3 and "best accuracy 0.9000 (trial 3)" in str(bar.bar)  # counted on leaving

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -176,3 +177,23 @@ def test_run_with_local_workers(tmp_path, small_data, monkeypatch, capfd):
     assert main(["run", "cnn", "--data", str(small_data), "--storage", f"sqlite:///{tmp_path / 's.db'}",
                  "--workers", "2", "--device", "cpu"]) == 2
     assert "one SQLite file cannot take 2 concurrent workers" in capfd.readouterr().err
+
+
+def test_launcher_shows_one_bar_over_the_whole_study(tmp_path, small_data, monkeypatch, capfd):
+    from search.cli import main
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    common = ["run", "cnn", "--data", str(small_data), "--storage", f"journal://{tmp_path / 'bar.log'}",
+              "--study", "bar", "--epochs", "1", "--device", "cpu", "--heartbeat", str(HEARTBEAT), "--workers", "2"]
+    assert main([*common, "--trials", "2", "--no-progress"]) == 0
+    err = capfd.readouterr().err
+    assert "[worker 0]" in err and "[worker 1]" in err  # the lines still come
+    assert "trial/s" not in err and "%|" not in err  # but no bar
+
+    assert main([*common, "--trials", "5"]) == 0  # the same study, 3 more trials
+    pieces = [p for p in re.split(r"[\r\n]", capfd.readouterr().err) if p.strip()]
+    # The bar counts the trials still needed, not each worker's share, and ends full with the best.
+    assert "3/3" in pieces[-1] and re.search(r"best accuracy \d\.\d{4} \(trial \d+\)", pieces[-1]), pieces[-1]
+    # The workers' lines are written above the bar, never into it.
+    relayed = [p for p in pieces if "[worker" in p]
+    assert relayed and all(p.startswith("[worker") for p in relayed), relayed
