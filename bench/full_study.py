@@ -25,11 +25,13 @@ def measure(data: Path | None, repeats: int, flags: list[str], logs: Path | None
                           *(["--data", str(data)] if data else []), "--seed", str(rep), *flags,
                           log=logs / f"{name}.log" if logs else None, preset_timeout=True)
             seed = r.design_value("seed000-cnn")
-            print(f"  repeat {rep}: {len(r.finished)} trials in {r.wall:.0f}s, best {r.best:.4f}, seed design "
+            print(f"  repeat {rep}: {r.trained} trials (and {r.rejected} rejected untrained) in {r.wall:.0f}s, "
+                  f"best {r.best:.4f}, seed design "
                   f"{seed:.4f}", file=sys.stderr, flush=True)
             setting = f"run cnn {' '.join(flags)}".strip()
             rows += [Row("study", setting, "wall s", [r.wall], "{:.0f}"),
-                     Row("study", setting, "trials finished", [len(r.finished)], "{:.0f}"),
+                     Row("study", setting, "trials finished (the budget)", [r.trained], "{:.0f}"),
+                     Row("study", setting, "rejected untrained (cost ceiling)", [r.rejected], "{:.0f}"),
                      Row("study", setting, "epochs trained", [r.epochs], "{:.0f}"),
                      Row("study", setting, "best value", [r.best], "{:.4f}"),
                      Row("study", setting, "seed 000 design's value", [seed], "{:.4f}"),

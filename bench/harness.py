@@ -67,7 +67,7 @@ class StudyRun:
 
     @property
     def finished(self) -> list[optuna.trial.FrozenTrial]:
-        """Trials with a verdict (complete or pruned): what `--trials` counts. A failed trial (an
+        """Trials with a verdict (complete or pruned), rejected ones included. A failed trial (an
         interrupted or withdrawn one) is not work done."""
         return self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
                                                               optuna.trial.TrialState.PRUNED))
@@ -90,6 +90,13 @@ class StudyRun:
                     return t.value
                 return t.intermediate_values[max(t.intermediate_values)] if t.intermediate_values else float("nan")
         return float("nan")
+
+    @property
+    def trained(self) -> int:
+        """Trials that take budget: what `--trials` counts (search/budget.py)."""
+        from search.budget import takes_budget
+
+        return sum(takes_budget(t) for t in self.finished)
 
     @property
     def stopped(self) -> int:

@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--for", dest="variant", choices=["cpu", "gpu"],
                      help="the preset's variant: cpu (its quick [cpu] study) or gpu (the full one); default: "
                           "this machine's device, or gpu with --workers 0 (the workers run elsewhere)")
-    run.add_argument("--trials", type=_positive_int, help="finished trials the study should have in all")
+    run.add_argument("--trials", type=_positive_int,
+                     help="finished trials the study should have in all (trials rejected untrained take none)")
     run.add_argument("--timeout", type=_seconds, help="stop starting trials after this many seconds")
     run.add_argument("--epochs", type=_positive_int, help="epochs per trial (the most a trial may train)")
     run.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")

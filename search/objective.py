@@ -16,6 +16,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from gic_models import create_model
+from search.budget import reject
 from search.device import describe
 from search.oom import oom_verdict
 from search.train import Diverged, EpochResult, Tensors, fit
@@ -113,10 +114,8 @@ class Objective:
         """Runs once the model is built, before training; raising TrialPruned rejects the trial."""
         mflops = trial.user_attrs["flops_per_image"] / 1e6
         if self.max_mflops and mflops > self.max_mflops:
-            raise optuna.TrialPruned(
-                f"rejected before training: {mflops:.0f} MFLOP an image, over the preset's max_mflops "
-                f"{self.max_mflops:g}"
-            )
+            raise reject(trial, f"rejected before training: {mflops:.0f} MFLOP an image, over the preset's "
+                                f"max_mflops {self.max_mflops:g}")
 
     def on_epoch(self, trial: optuna.Trial, result: EpochResult, history: list[EpochResult]) -> None:
         """Reports an epoch to the pruner; raises TrialPruned when it says stop."""

@@ -34,6 +34,7 @@ import optuna
 import torch
 from torch import nn
 
+from search.budget import reject
 from search.device import autocast
 from search.errors import UserError
 from search.metrics import METRICS
@@ -168,7 +169,7 @@ class MultiObjective(Objective):
             trial.set_user_attr("latency", measure_throughput(model, self.in_shape, self.data.train_x.device))
         reason = self.rules.reject(front(trial.study), self._costs(trial))
         if reason:
-            raise optuna.TrialPruned(reason)
+            raise reject(trial, reason)
 
     def on_epoch(self, trial: optuna.Trial, result: EpochResult, history: list[EpochResult]) -> None:
         curve = [getattr(r, self.metric) for r in history]

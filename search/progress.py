@@ -10,6 +10,8 @@ from collections.abc import Iterator
 import optuna
 from tqdm.auto import tqdm
 
+from search.budget import counted
+
 __all__ = ["Progress", "trial_line", "watching"]
 
 
@@ -24,7 +26,6 @@ def trial_line(trial: optuna.trial.FrozenTrial, metric: str) -> str:
     return f"{head} {reason}  ({epochs})"
 
 
-FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
 class Progress:
@@ -40,7 +41,7 @@ class Progress:
     @classmethod
     def of_study(cls, study: optuna.Study, trials: int | None, enabled: bool = True) -> Progress:
         """A bar over what ``study`` still needs to reach ``trials`` finished trials (None: no count)."""
-        done = len(study.get_trials(deepcopy=False, states=FINISHED))
+        done = counted(study)[0]
         total = None if trials is None else max(0, trials - done)
         return cls(total, study.user_attrs.get("metric", "value"), enabled=enabled, done=done)
 
@@ -66,7 +67,7 @@ class Progress:
     def sync(self, study: optuna.Study) -> None:
         """Moves the bar to the study's finished trials (a failed one, withdrawn or failed as stale,
         is no verdict and takes no budget: no step)."""
-        finished = len(study.get_trials(deepcopy=False, states=FINISHED)) - self.done
+        finished = counted(study)[0] - self.done
         if finished > self.bar.n:  # update(0) would redraw the bar: a line a poll in a piped log
             self.bar.update(finished - self.bar.n)
 

@@ -14,6 +14,7 @@ import numpy as np
 import optuna
 import torch
 
+from search.budget import counted
 from search.config import StudyConfig
 from search.data import Dataset, load_dataset
 from search.data.prepare import DataOptions, prepare
@@ -32,7 +33,6 @@ from spaces import get_space
 
 __all__ = ["ensure_synth", "load_data", "resolve_metric", "run_study", "to_device"]
 
-FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
 
 def log(msg: str) -> None:
@@ -206,10 +206,11 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
         return launch(study)
     setup(device)
     tensors = to_device(ds, device)
-    finished = sum(t.state in FINISHED for t in study.trials)
+    finished, rejected = counted(study)
     remaining = None if cfg.trials is None else cfg.trials - finished
     log(
-        f"study {study.study_name!r} in {cfg.storage_url()}: {finished} trials finished, "
+        f"study {study.study_name!r} in {cfg.storage_url()}: {finished} trials finished"
+        f"{f' (and {rejected} rejected untrained, which take no budget)' if rejected else ''}, "
         f"{'no limit' if remaining is None else remaining} to go, {cfg.epochs} epochs each, "
         f"on {describe(device)}"
     )
@@ -237,7 +238,7 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
         log(f"interrupted ({stop}): {what}; rerun the same command to continue")
         raise SystemExit(128 + stop.signum) from None
     bar.close(study)
-    done = sum(t.state in FINISHED for t in study.get_trials(deepcopy=False))
+    done = counted(study)[0]
     if cfg.timeout is not None and cfg.trials is not None and done < cfg.trials:
         log(f"timeout of {cfg.timeout:g}s reached: {done} of {cfg.trials} trials finished; "
             f"rerun the same command to continue")

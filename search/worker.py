@@ -23,9 +23,10 @@ import optuna
 from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 
+from search.budget import FINISHED, MAX_REJECTIONS_PER_TRIAL, takes_budget
+
 __all__ = ["Interrupted", "budget_counts", "requeue", "stop_signals", "work"]
 
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 def log(msg: str) -> None:
@@ -68,11 +69,13 @@ def stop_signals() -> Iterator[list[int]]:
             signal.signal(s, h)
 
 
-def budget_counts(study: optuna.Study) -> tuple[int, list[int]]:
-    """Finished trials, and the numbers of running ones."""
+def budget_counts(study: optuna.Study) -> tuple[int, int, list[int]]:
+    """Finished trials that take budget (search/budget.py), those rejected untrained, and the numbers
+    of running ones."""
     trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
-    finished = sum(t.state in FINISHED for t in trials)
-    return finished, sorted(t.number for t in trials if t.state == TrialState.RUNNING)
+    finished = sum(takes_budget(t) for t in trials)
+    rejected = sum(t.state in FINISHED for t in trials) - finished
+    return finished, rejected, sorted(t.number for t in trials if t.state == TrialState.RUNNING)
 
 
 def _counted_before(study: optuna.Study, number: int) -> int:
@@ -80,7 +83,7 @@ def _counted_before(study: optuna.Study, number: int) -> int:
     lower numbers. A queued one counts although it waits: a worker may pop it after this trial
     began, and that worker does not count this later-numbered trial."""
     trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING, TrialState.WAITING))
-    return sum(t.state in FINISHED or t.number < number for t in trials)
+    return sum(takes_budget(t) or (t.state not in FINISHED and t.number < number) for t in trials)
 
 
 def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -148,8 +151,12 @@ def work(
         try:
             while deadline is None or time.monotonic() < deadline:
                 _fail_stale(study)
-                finished, running = budget_counts(study)
+                finished, rejected, running = budget_counts(study)
                 if budget is not None and finished >= budget:
+                    return
+                if budget is not None and rejected >= MAX_REJECTIONS_PER_TRIAL * budget:
+                    log(f"{rejected} trials were rejected before training, {MAX_REJECTIONS_PER_TRIAL}x --trials: "
+                        f"the space's draws hardly fit its cost limit; stopping")
                     return
                 if budget is not None and finished + len(running) >= budget:
                     if not waits:

@@ -8,6 +8,7 @@ import pytest
 from test_samplers_pruners import TinySpace, tiny_study
 
 import search.finalize
+from search.budget import counted, rejected
 from search.cli import main
 from search.errors import UserError
 from search.pareto import FrontRules, directions, front, parse_objectives
@@ -106,11 +107,12 @@ def test_rule_1_prunes_inside_a_real_study(tmp_path, tiny_data, monkeypatch):
     monkeypatch.setattr(TinySpace, "SEED_DESIGNS", {"small": small, "large": large})
     study = tiny_study(tmp_path, tiny_data, monkeypatch, objectives="accuracy,params", trials=2, epochs=1,
                        front={"max_cost_ratio": 2.0})
-    first, second = study.trials
+    first, second, *rest = study.trials
     assert first.state == optuna.trial.TrialState.COMPLETE
     assert second.state == optuna.trial.TrialState.PRUNED and second.params == large
     assert second.user_attrs["pruned_reason"].startswith("rejected before training: params")
     assert "epochs" not in second.user_attrs  # it never trained
+    assert rejected(second) and counted(study)[0] == 2  # and took no budget: a third trial ran
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ from sklearn.metrics import f1_score
 
 from search import objective as objective_module
 from search.augment import AugmentConfig, augment_batch, colour_jitter, cutout, flip, mix, translate
+from search.budget import rejected
 from search.metrics import confusion_update, scores
 from search.objective import Objective
 from search.train import Diverged, Tensors, TrainConfig, fit
@@ -143,3 +144,4 @@ def test_objective_rejects_a_network_over_the_cost_ceiling_untrained(monkeypatch
     trial = study.trials[0]
     assert trial.state == optuna.trial.TrialState.PRUNED
     assert "over the preset's max_mflops 1" in trial.user_attrs["pruned_reason"]
+    assert rejected(trial)  # so it takes no budget (search/budget.py)

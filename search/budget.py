@@ -1,0 +1,42 @@
+"""What a study's trial budget (`--trials`) counts: trials that trained and got a verdict.
+
+A trial turned away before its first epoch (a network over the preset's cost ceiling, one a
+multi-objective front already beats on cost) took about a second and no training. Counting it
+would let the ceiling eat the budget: a third of the quick CPU study's 20 trials were such
+rejections. It stays in the study as a pruned trial with its reason, so samplers learn from it
+and the dashboard shows it, but it does not count. A space whose every draw is rejected must
+still end, hence the cap on rejections.
+"""
+
+from __future__ import annotations
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+__all__ = ["FINISHED", "MAX_REJECTIONS_PER_TRIAL", "counted", "reject", "rejected", "takes_budget"]
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+REJECTED = "rejected"  # the user attribute that marks a trial turned away untrained
+MAX_REJECTIONS_PER_TRIAL = 5  # a study stops once it has rejected this many times its --trials
+
+
+def reject(trial: optuna.Trial, reason: str) -> optuna.TrialPruned:
+    """The verdict for a trial turned away before training: raise it from the objective."""
+    trial.set_user_attr(REJECTED, True)
+    return optuna.TrialPruned(reason)
+
+
+def rejected(trial: FrozenTrial) -> bool:
+    return trial.state == TrialState.PRUNED and bool(trial.user_attrs.get(REJECTED))
+
+
+def takes_budget(trial: FrozenTrial) -> bool:
+    """Finished with a verdict on training: complete, or pruned after training began."""
+    return trial.state in FINISHED and not rejected(trial)
+
+
+def counted(study: optuna.Study) -> tuple[int, int]:
+    """Trials that take budget, and trials rejected untrained."""
+    trials = study.get_trials(deepcopy=False, states=FINISHED)
+    budget = sum(takes_budget(t) for t in trials)
+    return budget, len(trials) - budget
