@@ -103,3 +103,24 @@ def test_other_image_modes_become_rgb(ds_copy):
     ds = load_dataset(ds_copy)
     assert ds.train_x.shape[1] == 3
     assert (ds.train_x[0, 0] == ds.train_x[0, 1]).all()  # grey copied to all three channels
+
+
+def test_sixteen_bit_greyscale_keeps_its_range(ds_copy):
+    # Pillow's convert("RGB") clipped every 16-bit value above 255 to white: a ramp became one flat image.
+    ramp = (np.arange(32 * 32, dtype=np.uint16).reshape(32, 32) * 64).astype(np.uint16)
+    Image.fromarray(ramp).save(first_train_image(ds_copy))
+    ds = load_dataset(ds_copy)
+    assert np.array_equal(ds.train_x[0, 0], (ramp >> 8).astype(np.uint8))
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    from search.data.images import decode
+
+    stored = Image.new("RGB", (16, 8), (255, 0, 0))
+    stored.paste((0, 0, 255), (0, 0, 8, 8))  # left half blue as stored
+    exif = stored.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display", as phones write it
+    stored.save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    x = decode(tmp_path / "phone.jpg")
+    assert x.shape == (3, 16, 8)  # upright: 8 wide, 16 tall
+    assert x[2, 2, 4] > 200 and x[0, 13, 4] > 200  # the stored left half is now on top
