@@ -79,6 +79,9 @@ def first_train_image(root):
          "is negative"),
         (lambda r: rewrite_csv(r / "val.csv", lambda ls: [ls[0], ls[1].split(",")[0] + ",99", *ls[2:]]),
          "out of range"),
+        # a typo'd class made that many outputs and class names: the process was killed for memory
+        (lambda r: rewrite_csv(r / "train.csv", lambda ls: [ls[0], ls[1].split(",")[0] + ",100000000000", *ls[2:]]),
+         "row 2: class 100000000000 is out of range"),
         (lambda r: rewrite_csv(r / "train.csv", lambda ls: [ls[0], ls[1], ls[1], *ls[2:]]),
          "duplicate image name"),
         (lambda r: rewrite_csv(r / "val.csv", lambda ls: ls[:1]), "no rows"),
