@@ -26,8 +26,8 @@ def files(root: Path) -> list[Path]:
     out = [root / f"{split}.csv" for split in SPLITS if (root / f"{split}.csv").is_file()]
     for split in SPLITS:
         folder = root / f"{split}_images"
-        if folder.is_dir():
-            out += sorted(p for p in folder.iterdir() if p.is_file())
+        if folder.is_dir():  # every level: a CSV may name an image in a sub-folder ("cats/1.png")
+            out += sorted(p for p in folder.rglob("*") if p.is_file())
     return out
 
 

@@ -127,3 +127,13 @@ def test_exif_orientation_is_applied(tmp_path):
     x = decode(tmp_path / "phone.jpg")
     assert x.shape == (3, 16, 8)  # upright: 8 wide, 16 tall
     assert x[2, 2, 4] > 200 and x[0, 13, 4] > 200  # the stored left half is now on top
+
+
+def test_cache_sees_a_change_to_an_image_in_a_sub_folder(ds_copy):
+    # The key covered only the files directly in *_images/, so this change kept the stale arrays.
+    (ds_copy / "train_images" / "extra").mkdir()
+    Image.new("RGB", (32, 32), (10, 20, 30)).save(ds_copy / "train_images" / "extra" / "x.png")
+    rewrite_csv(ds_copy / "train.csv", lambda ls: [ls[0], "extra/x.png,0", *ls[1:]])
+    assert load_dataset(ds_copy).train_x[0, 0, 0, 0] == 10
+    Image.new("RGB", (32, 32), (200, 20, 30)).save(ds_copy / "train_images" / "extra" / "x.png")
+    assert load_dataset(ds_copy).train_x[0, 0, 0, 0] == 200
