@@ -55,6 +55,13 @@ def test_resnet_corners_forward_and_backward(name):
     forward_backward("resnet", RESNET_CORNERS[name])
 
 
+@pytest.mark.parametrize("name", RESNET_CORNERS)
+def test_resnet_corners_take_images_smaller_than_the_stem(name):
+    # An unpadded 7x7 stem on a 4px image raised "Kernel size can't be greater than actual input size",
+    # which stopped the whole study.
+    forward_backward("resnet", RESNET_CORNERS[name], side=4)
+
+
 def mlp_corner(n_layers, units, **arch):
     params = {k: v for k, v in MLP003.items() if not k.startswith(("units_l", "dropout_l"))}
     params.update(n_layers=n_layers, **arch)
