@@ -13,9 +13,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch import nn
 
-from gic_models.registry import register_model
+from gic_models.registry import InputTooSmall, register_model
 from search.errors import UserError
 
 __all__ = ["CURATED", "TimmSpec", "build_timm", "weights_dir", "weights_file"]
@@ -62,6 +63,23 @@ def _shrink_stem(model: nn.Module) -> None:
         model.maxpool = nn.Identity()
 
 
+def _check_fits(model: nn.Module, spec: TimmSpec, in_shape: tuple[int, int, int]) -> None:
+    """ConvNeXt's unpadded 2x2 downsampling fails once a map is 1px (below 32px images, 16px with the
+    small stem). One forward pass of a blank image finds that here, where it becomes a reason,
+    rather than in the middle of a study, where the RuntimeError stopped every worker."""
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, *in_shape))
+    except RuntimeError as e:
+        stem = "with" if spec.small_stem else "without"
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise InputTooSmall(f"timm {spec.name} cannot take {in_shape[2]}x{in_shape[1]} images {stem} the small "
+                            f"stem ({reason})") from None
+    finally:
+        model.train(was_training)
+
+
 def build_timm(spec: TimmSpec, num_classes: int, in_shape: tuple[int, int, int]) -> nn.Module:
     import timm  # imported here: timm takes a second to import and only this family needs it
 
@@ -79,6 +97,7 @@ def build_timm(spec: TimmSpec, num_classes: int, in_shape: tuple[int, int, int])
     model = timm.create_model(spec.name, **options)
     if spec.small_stem:
         _shrink_stem(model)
+    _check_fits(model, spec, in_shape)
     return model
 
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from gic_models import create_model
+from gic_models import InputTooSmall, create_model
 from search.device import describe
 from search.oom import oom_verdict
 from search.train import Diverged, EpochResult, Tensors, fit
@@ -76,7 +76,11 @@ class Objective:
         cfg = self.space.suggest(trial)
         seed = trial_seed(self.seed, origin_number(trial))
         torch.manual_seed(seed)  # the initial weights belong to the trial's seed too
-        model = create_model(cfg.model, cfg.arch, self.data.num_classes, self.in_shape)
+        try:
+            model = create_model(cfg.model, cfg.arch, self.data.num_classes, self.in_shape)
+        except InputTooSmall as e:  # a verdict on the configuration at this image size, as the sampler should learn
+            trial.set_user_attr("pruned_reason", str(e))
+            raise optuna.TrialPruned(str(e)) from None
         device = self.data.train_x.device
         trial.set_user_attr("seed", seed)
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")

@@ -150,3 +150,22 @@ def test_seed_designs_have_their_documented_parameter_counts():
     assert n_params("resnet", RESNET003) == pytest.approx(described, rel=0.05)
     # Seed 003's MLP: flatten, 24, 48, dropout, 100.
     assert n_params("mlp", MLP003) == 64 * 64 * 3 * 24 + 24 + 24 * 48 + 48 + 48 * 100 + 100
+
+
+def test_a_timm_network_the_images_are_too_small_for_is_a_pruned_trial():
+    from types import SimpleNamespace
+
+    from gic_models import InputTooSmall
+    from search.objective import Objective
+
+    # ConvNeXt's 2x2 downsampling raised a RuntimeError on 16px images: the study stopped with a traceback.
+    with pytest.raises(InputTooSmall, match="convnext_atto cannot take 16x16 images without the small stem"):
+        build_timm(TimmSpec("convnext_atto", small_stem=False), 10, (3, 16, 16))
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({**RESNET18, "timm_model": "convnext_atto", "small_stem": False})
+    objective = Objective(get_space("timm"), SimpleNamespace(num_classes=3), (3, 16, 16), epochs=1,
+                          metric="accuracy", seed=0)
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert "cannot take 16x16 images" in trial.user_attrs["pruned_reason"]
