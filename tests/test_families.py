@@ -169,3 +169,18 @@ def test_a_timm_network_the_images_are_too_small_for_is_a_pruned_trial():
     trial = study.trials[0]
     assert trial.state == optuna.trial.TrialState.PRUNED
     assert "cannot take 16x16 images" in trial.user_attrs["pruned_reason"]
+
+
+def test_a_weights_file_that_is_not_the_models_is_one_line(tmp_path, monkeypatch):
+    # Another model's file loaded nothing (timm is not strict when the class count differs): the trial
+    # trained from scratch, recorded as pretrained. A file that is no safetensors raised a traceback.
+    monkeypatch.setenv("GIC_TIMM_WEIGHTS", str(tmp_path))
+    spec = TimmSpec("mobilenetv3_small_050", pretrained=True)
+    (tmp_path / "mobilenetv3_small_050.safetensors").write_text("not safetensors")
+    with pytest.raises(UserError, match="mobilenetv3_small_050.safetensors: cannot load as mobilenetv3_small_050"):
+        build_timm(spec, 10, (3, 32, 32))
+    other = build_timm(TimmSpec("regnetx_002", small_stem=False), 1000, (3, 32, 32))
+    save_file({k: v.contiguous() for k, v in other.state_dict().items()},
+              str(tmp_path / "mobilenetv3_small_050.safetensors"))
+    with pytest.raises(UserError, match="not mobilenetv3_small_050 weights: .* missing .first: conv_stem.weight"):
+        build_timm(spec, 10, (3, 32, 32))
