@@ -96,6 +96,15 @@ def test_translate_moves_content_and_cutout_zeroes_a_square():
     assert zeroed.max() <= 16 and zeroed.float().mean() > 4
 
 
+def test_translate_larger_than_the_image_is_cut_to_fit():
+    # Reflection padding refuses a pad as large as the side: the space's 6px shift of a 6px-high
+    # (or 4px) image failed the trial with a RuntimeError.
+    for shape in ((8, 3, 6, 64), (8, 3, 4, 4), (8, 1, 1, 9)):
+        x = torch.rand(*shape)
+        out = translate(x, 6)
+        assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
+
+
 def test_mixing_weights():
     rng = np.random.default_rng(0)
     x = torch.rand(8, 3, 16, 16)
