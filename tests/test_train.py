@@ -64,6 +64,24 @@ def test_non_finite_loss_raises_diverged():
         fit(model, blobs(), TrainConfig(), epochs=3)
 
 
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_outputs_gone_non_finite_after_the_last_step_raise_diverged(task):
+    # The last updates of an epoch can leave NaN weights behind a finite training loss: binary scoring
+    # raised scikit-learn's "Input contains NaN" and stopped the study; multiclass scored NaN logits.
+    from dataclasses import replace
+
+    from gic_models import create_model
+    from gic_models.cnn import CNNSpec, ConvLayer
+    from search.train import evaluate
+
+    data = replace(blobs(classes=2), task=task, num_classes=1 if task == "binary" else 2)
+    model = create_model("cnn", CNNSpec(convs=(ConvLayer(8),), head="avg"), data.num_classes, (3, 16, 16))
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+    with pytest.raises(Diverged, match="validation loss became nan"):
+        evaluate(model, data)
+
+
 @pytest.mark.parametrize("schedule", ["constant", "cosine", "onecycle", "exp_decay"])
 @pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "rmsprop"])
 def test_every_optimizer_and_schedule_trains(optimizer, schedule):
