@@ -11,7 +11,14 @@ from typing import Any
 
 from torch import nn
 
-__all__ = ["create_model", "list_models", "register_model"]
+from search.errors import UserError
+
+__all__ = ["InputTooSmall", "create_model", "list_models", "register_model"]
+
+class InputTooSmall(UserError):
+    """The network cannot take images this small: its downsampling leaves nothing to convolve. A
+    search prunes such a trial with this reason; it is a verdict on the configuration, not a crash."""
+
 
 Builder = Callable[[Any, int, tuple[int, int, int]], nn.Module]
 _BUILDERS: dict[str, Builder] = {}

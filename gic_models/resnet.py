@@ -82,7 +82,9 @@ class Block(nn.Module):
 
 def build_resnet(spec: ResNetSpec, num_classes: int, in_shape: tuple[int, int, int]) -> nn.Module:
     channels = in_shape[0]
-    pad = spec.stem_kernel // 2 if spec.stem_padding == "same" else 0
+    # As the cnn's convs do, an unpadded stem wider than the image pads to 'same' rather than fail the trial.
+    valid = spec.stem_padding == "valid" and min(in_shape[1:]) >= spec.stem_kernel
+    pad = 0 if valid else spec.stem_kernel // 2
     stem = nn.Conv2d(channels, spec.stem_width, spec.stem_kernel, spec.stem_stride, pad, bias=False)
     layers: list[nn.Module] = [stem]
     layers += _bn_relu(spec.stem_width)

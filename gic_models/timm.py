@@ -9,13 +9,15 @@ only from local files: nothing is ever downloaded (``weights_dir()``), a missing
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch import nn
 
-from gic_models.registry import register_model
+from gic_models.registry import InputTooSmall, register_model
 from search.errors import UserError
 
 __all__ = ["CURATED", "TimmSpec", "build_timm", "weights_dir", "weights_file"]
@@ -62,6 +64,51 @@ def _shrink_stem(model: nn.Module) -> None:
         model.maxpool = nn.Identity()
 
 
+def _load_pretrained(name: str, path: Path, options: dict) -> nn.Module:
+    """The model with the file's weights, or one line naming the file. When the class count differs,
+    timm loads without strict checking: another model's weights then matched no key and the model
+    trained from scratch, recorded as pretrained; a file of mismatched shapes or no safetensors at
+    all raised a traceback."""
+    import timm
+    from safetensors import SafetensorError, safe_open
+
+    builder_log = logging.getLogger("timm.models._builder")
+    level = builder_log.level
+    builder_log.setLevel(logging.ERROR)  # its screen of "Unexpected keys" gives way to the line below
+    try:
+        model = timm.create_model(name, **options)
+        with safe_open(str(path), "pt") as f:
+            stored = set(f.keys())
+    except (RuntimeError, OSError, SafetensorError) as e:
+        raise UserError(f"{path}: cannot load as {name} weights ({str(e).splitlines()[0]})") from None
+    finally:
+        builder_log.setLevel(level)
+    classifier = model.pretrained_cfg.get("classifier") or ()
+    classifier = (classifier,) if isinstance(classifier, str) else tuple(classifier)
+    absent = [k for k in model.state_dict() if k not in stored and not k.endswith("num_batches_tracked")
+              and not k.startswith(tuple(f"{c}." for c in classifier))]
+    if absent:
+        raise UserError(f"{path}: not {name} weights: {len(absent)} of its tensors are missing (first: {absent[0]})")
+    return model
+
+
+def _check_fits(model: nn.Module, spec: TimmSpec, in_shape: tuple[int, int, int]) -> None:
+    """ConvNeXt's unpadded 2x2 downsampling fails once a map is 1px (below 32px images, 16px with the
+    small stem). One forward pass of a blank image finds that here, where it becomes a reason,
+    rather than in the middle of a study, where the RuntimeError stopped every worker."""
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, *in_shape))
+    except RuntimeError as e:
+        stem = "with" if spec.small_stem else "without"
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise InputTooSmall(f"timm {spec.name} cannot take {in_shape[2]}x{in_shape[1]} images {stem} the small "
+                            f"stem ({reason})") from None
+    finally:
+        model.train(was_training)
+
+
 def build_timm(spec: TimmSpec, num_classes: int, in_shape: tuple[int, int, int]) -> nn.Module:
     import timm  # imported here: timm takes a second to import and only this family needs it
 
@@ -76,9 +123,12 @@ def build_timm(spec: TimmSpec, num_classes: int, in_shape: tuple[int, int, int])
                             f"their folder); nothing is downloaded")
         # timm loads the file itself and drops the classifier when the class count differs.
         options.update(pretrained=True, pretrained_cfg_overlay={"file": str(path)})
-    model = timm.create_model(spec.name, **options)
+        model = _load_pretrained(spec.name, path, options)
+    else:
+        model = timm.create_model(spec.name, **options)
     if spec.small_stem:
         _shrink_stem(model)
+    _check_fits(model, spec, in_shape)
     return model
 
 

@@ -32,6 +32,11 @@ def flip(x: torch.Tensor) -> torch.Tensor:
 
 def translate(x: torch.Tensor, pixels: int) -> torch.Tensor:
     b, _, h, w = x.shape
+    # Reflection cannot pad by the image's own side or more: a shift that large is cut to fit (a 6px
+    # shift of a 6px-high image failed the trial).
+    pixels = min(pixels, h - 1, w - 1)
+    if pixels <= 0:
+        return x
     padded = F.pad(x, (pixels,) * 4, mode="reflect")
     dy = torch.randint(0, 2 * pixels + 1, (b, 1), device=x.device)
     dx = torch.randint(0, 2 * pixels + 1, (b, 1), device=x.device)

@@ -27,7 +27,7 @@ from search.ensemble import Member, member_dirs, needs_own_cuts, own_cuts, predi
 from search.errors import UserError
 from search.metrics import TASK_METRICS
 from search.run import load_data, log, to_device
-from search.train import evaluate, fit
+from search.train import Diverged, evaluate, fit
 from spaces import get_space, rebuild
 
 __all__ = [
@@ -129,8 +129,12 @@ def retrain(
             values = ", ".join(f"{m} {getattr(r, m):.4f}" for m in shown)
             log(f"  epoch {r.epoch:>3}/{epochs}: loss {r.train_loss:.4f}, {values}, {r.seconds:.1f}s")
 
-        fit(model, tensors, cfg.train, epochs=epochs, seed=seed, on_epoch=show)
-        metrics = {k: v for k, v in evaluate(model, tensors).items() if k != "confusion"}
+        try:
+            fit(model, tensors, cfg.train, epochs=epochs, seed=seed, on_epoch=show)
+            metrics = {k: v for k, v in evaluate(model, tensors).items() if k != "confusion"}
+        except Diverged as e:  # a rate at the edge of stability can diverge on another device or seed
+            raise UserError(f"retraining trial {trial.number} (seed {seed}) diverged: {e}; that seed's model "
+                            f"is not saved") from None
         metrics["held_out"] = train_on == "train"  # on train+val the validation split was trained on
         if ds.holdout_x is not None:  # the labelled test part no trial saw, scored with val's thresholds
             part = replace(tensors, val_x=torch.from_numpy(ds.holdout_x).to(device),

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from gic_models import create_model
+from gic_models import InputTooSmall, create_model
 from search.budget import reject
 from search.device import describe
 from search.oom import oom_verdict
@@ -77,7 +77,11 @@ class Objective:
         cfg = self.space.suggest(trial)
         seed = trial_seed(self.seed, origin_number(trial))
         torch.manual_seed(seed)  # the initial weights belong to the trial's seed too
-        model = create_model(cfg.model, cfg.arch, self.data.num_classes, self.in_shape)
+        try:
+            model = create_model(cfg.model, cfg.arch, self.data.num_classes, self.in_shape)
+        except InputTooSmall as e:  # a verdict on the configuration at this image size, as the sampler should learn
+            trial.set_user_attr("pruned_reason", str(e))
+            raise reject(trial, str(e)) from None  # untrained: it takes no budget (search/budget.py)
         device = self.data.train_x.device
         trial.set_user_attr("seed", seed)
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")

@@ -191,6 +191,15 @@ def _label_pos_weight(y: torch.Tensor) -> torch.Tensor:
     return torch.where(positives > 0, (len(y) - positives) / positives.clamp(min=1), torch.ones_like(positives))
 
 
+def _finite(val_loss: float) -> float:
+    # The epoch's last updates can leave the weights NaN while its training loss, summed before them,
+    # is still finite: binary scoring (scikit-learn's ROC AUC) then raised a ValueError that stopped the
+    # study, and multiclass scored NaN logits as if they were predictions.
+    if not math.isfinite(val_loss):
+        raise Diverged(f"validation loss became {val_loss}: the model's outputs are no longer finite numbers")
+    return val_loss
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, data: Tensors, batch: int = 1024, thresholds: list[float] | None = None) -> dict:
     """Validation loss, accuracy, macro-F1, per-class F1 and the confusion matrix (as lists) for
@@ -207,8 +216,9 @@ def evaluate(model: nn.Module, data: Tensors, batch: int = 1024, thresholds: lis
         y = data.val_y[start : start + batch]
         loss += F.cross_entropy(logits, y, reduction="sum")
         confusion_update(confusion, y, logits.argmax(1))
+    val_loss = _finite(loss.item() / data.val_x.shape[0])
     result = scores(confusion)
-    result["val_loss"] = loss.item() / data.val_x.shape[0]
+    result["val_loss"] = val_loss
     result["confusion"] = confusion.tolist()
     return result
 
@@ -221,7 +231,7 @@ def _evaluate_sigmoid(model: nn.Module, data: Tensors, batch: int, thresholds: l
     if data.task == "binary":
         logits = logits.squeeze(1)
     target = data.val_y.float()
-    loss = F.binary_cross_entropy_with_logits(logits, target).item()
+    loss = _finite(F.binary_cross_entropy_with_logits(logits, target).item())
     if data.task == "binary":
         result = binary_scores(logits, data.val_y)
     else:

@@ -55,6 +55,13 @@ def test_resnet_corners_forward_and_backward(name):
     forward_backward("resnet", RESNET_CORNERS[name])
 
 
+@pytest.mark.parametrize("name", RESNET_CORNERS)
+def test_resnet_corners_take_images_smaller_than_the_stem(name):
+    # An unpadded 7x7 stem on a 4px image raised "Kernel size can't be greater than actual input size",
+    # which stopped the whole study.
+    forward_backward("resnet", RESNET_CORNERS[name], side=4)
+
+
 def mlp_corner(n_layers, units, **arch):
     params = {k: v for k, v in MLP003.items() if not k.startswith(("units_l", "dropout_l"))}
     params.update(n_layers=n_layers, **arch)
@@ -143,3 +150,37 @@ def test_seed_designs_have_their_documented_parameter_counts():
     assert n_params("resnet", RESNET003) == pytest.approx(described, rel=0.05)
     # Seed 003's MLP: flatten, 24, 48, dropout, 100.
     assert n_params("mlp", MLP003) == 64 * 64 * 3 * 24 + 24 + 24 * 48 + 48 + 48 * 100 + 100
+
+
+def test_a_timm_network_the_images_are_too_small_for_is_a_pruned_trial():
+    from types import SimpleNamespace
+
+    from gic_models import InputTooSmall
+    from search.objective import Objective
+
+    # ConvNeXt's 2x2 downsampling raised a RuntimeError on 16px images: the study stopped with a traceback.
+    with pytest.raises(InputTooSmall, match="convnext_atto cannot take 16x16 images without the small stem"):
+        build_timm(TimmSpec("convnext_atto", small_stem=False), 10, (3, 16, 16))
+    study = optuna.create_study(direction="maximize")
+    study.enqueue_trial({**RESNET18, "timm_model": "convnext_atto", "small_stem": False})
+    objective = Objective(get_space("timm"), SimpleNamespace(num_classes=3), (3, 16, 16), epochs=1,
+                          metric="accuracy", seed=0)
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert "cannot take 16x16 images" in trial.user_attrs["pruned_reason"]
+
+
+def test_a_weights_file_that_is_not_the_models_is_one_line(tmp_path, monkeypatch):
+    # Another model's file loaded nothing (timm is not strict when the class count differs): the trial
+    # trained from scratch, recorded as pretrained. A file that is no safetensors raised a traceback.
+    monkeypatch.setenv("GIC_TIMM_WEIGHTS", str(tmp_path))
+    spec = TimmSpec("mobilenetv3_small_050", pretrained=True)
+    (tmp_path / "mobilenetv3_small_050.safetensors").write_text("not safetensors")
+    with pytest.raises(UserError, match="mobilenetv3_small_050.safetensors: cannot load as mobilenetv3_small_050"):
+        build_timm(spec, 10, (3, 32, 32))
+    other = build_timm(TimmSpec("regnetx_002", small_stem=False), 1000, (3, 32, 32))
+    save_file({k: v.contiguous() for k, v in other.state_dict().items()},
+              str(tmp_path / "mobilenetv3_small_050.safetensors"))
+    with pytest.raises(UserError, match="not mobilenetv3_small_050 weights: .* missing .first: conv_stem.weight"):
+        build_timm(spec, 10, (3, 32, 32))

@@ -201,3 +201,17 @@ def test_a_top_k_export_neither_overwrites_nor_retrains_the_trials_saved_models(
     assert (seeds / "ensemble.json").is_file()  # the seeds retrain still stands
     assert json.loads((trainval / "model.json").read_text())["train_on"] == "train+val"
     assert stamps == {p: p.stat().st_mtime_ns for p in stamps}  # nothing trained again
+
+
+def test_a_retrain_that_diverges_is_one_line(binary, tmp_path, monkeypatch):
+    import search.finalize
+    from search.errors import UserError
+    from search.train import Diverged
+
+    def diverge(*args, **kwargs):
+        raise Diverged("training loss became nan in epoch 2 (lr 0.1)")
+
+    monkeypatch.setattr(search.finalize, "fit", diverge)  # it raised Diverged's traceback
+    with pytest.raises(UserError, match=r"retraining trial \d+ \(seed \d+\) diverged: training loss became nan"):
+        retrain(_load(binary), None, "train", tmp_path / "trial", "cpu", remember=False)
+    assert not (tmp_path / "trial").exists()

@@ -65,6 +65,24 @@ def test_non_finite_loss_raises_diverged():
         fit(model, blobs(), TrainConfig(), epochs=3)
 
 
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_outputs_gone_non_finite_after_the_last_step_raise_diverged(task):
+    # The last updates of an epoch can leave NaN weights behind a finite training loss: binary scoring
+    # raised scikit-learn's "Input contains NaN" and stopped the study; multiclass scored NaN logits.
+    from dataclasses import replace
+
+    from gic_models import create_model
+    from gic_models.cnn import CNNSpec, ConvLayer
+    from search.train import evaluate
+
+    data = replace(blobs(classes=2), task=task, num_classes=1 if task == "binary" else 2)
+    model = create_model("cnn", CNNSpec(convs=(ConvLayer(8),), head="avg"), data.num_classes, (3, 16, 16))
+    with torch.no_grad():
+        next(model.parameters()).fill_(float("nan"))
+    with pytest.raises(Diverged, match="validation loss became nan"):
+        evaluate(model, data)
+
+
 @pytest.mark.parametrize("schedule", ["constant", "cosine", "onecycle", "exp_decay"])
 @pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "rmsprop"])
 def test_every_optimizer_and_schedule_trains(optimizer, schedule):
@@ -95,6 +113,15 @@ def test_translate_moves_content_and_cutout_zeroes_a_square():
     assert torch.equal(translate(x, 0), x)  # no shift allowed: every image unchanged
     zeroed = (cutout(torch.ones(32, 1, 12, 12), 4) == 0).flatten(1).sum(1)
     assert zeroed.max() <= 16 and zeroed.float().mean() > 4
+
+
+def test_translate_larger_than_the_image_is_cut_to_fit():
+    # Reflection padding refuses a pad as large as the side: the space's 6px shift of a 6px-high
+    # (or 4px) image failed the trial with a RuntimeError.
+    for shape in ((8, 3, 6, 64), (8, 3, 4, 4), (8, 1, 1, 9)):
+        x = torch.rand(*shape)
+        out = translate(x, 6)
+        assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
 
 
 def test_mixing_weights():

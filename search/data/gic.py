@@ -26,8 +26,8 @@ def files(root: Path) -> list[Path]:
     out = [root / f"{split}.csv" for split in SPLITS if (root / f"{split}.csv").is_file()]
     for split in SPLITS:
         folder = root / f"{split}_images"
-        if folder.is_dir():
-            out += sorted(p for p in folder.iterdir() if p.is_file())
+        if folder.is_dir():  # every level: a CSV may name an image in a sub-folder ("cats/1.png")
+            out += sorted(p for p in folder.rglob("*") if p.is_file())
     return out
 
 
@@ -87,8 +87,19 @@ def read_split(root: Path, split: str, labelled: bool) -> tuple[list[str], list[
     return names, paths, labels
 
 
+def check_class_range(labels: np.ndarray, csv_path: Path) -> None:
+    """Classes are 0..K-1, so the largest one cannot reach the number of rows: there would be a class
+    no row teaches. A typo such as 10000000 would otherwise make ten million outputs (and class names)
+    and exhaust the memory, not fail with a line."""
+    row = int(labels.argmax())
+    if labels[row] >= len(labels):
+        raise DataError(f"{csv_path}, row {row + 2}: class {labels[row]} is out of range: classes are numbered "
+                        f"0..K-1 and {csv_path.name} has only {len(labels)} rows")
+
+
 def read(root: Path, progress=None, size: tuple[int, int] | None = None) -> Dataset:
     _, train_paths, train_y = read_split(root, "train", labelled=True)
+    check_class_range(train_y, root / "train.csv")
     num_classes = int(train_y.max()) + 1
     val_x = val_y = test_x = None
     test_names: list[str] = []

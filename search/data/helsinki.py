@@ -57,7 +57,8 @@ def _read_annotation(path: Path, known: dict[int, int]) -> list[int]:
     """Row indices of the images this label's file names; every line must name an existing image."""
     rows = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        # utf-8-sig: Notepad's byte-order mark would otherwise make the first number unreadable
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not a UTF-8 text file ({e.reason})") from None
     for i, line in enumerate(lines, start=1):

@@ -1,10 +1,11 @@
 """Decoding image files into one uint8 array, once, with clear errors for bad files.
 
-Any mode (L, RGB, RGBA, P, ...) becomes RGB. With a target size (width, height) every image is
-resized to exactly that size: the whole picture is kept and stretched when its aspect ratio differs
-(no crop, so nothing at the border is lost; a square target from nearly square photos distorts
-little). Bicubic resampling, which Pillow antialiases when shrinking. Without a target size all
-images must already share one size.
+Any mode (L, RGB, RGBA, P, ...) becomes RGB; 16-bit greyscale keeps its top 8 bits. A JPEG's EXIF
+orientation is applied, so a phone photo is read upright, as every viewer shows it. With a target
+size (width, height) every image is resized to exactly that size: the whole picture is kept and
+stretched when its aspect ratio differs (no crop, so nothing at the border is lost; a square target
+from nearly square photos distorts little). Bicubic resampling, which Pillow antialiases when
+shrinking. Without a target size all images must already share one size.
 """
 
 from __future__ import annotations
@@ -15,11 +16,20 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from search.data.dataset import DataError
 
 __all__ = ["IMAGE_EXTENSIONS", "decode", "decode_all", "list_images"]
+
+
+def _to_rgb(im: Image.Image) -> Image.Image:
+    # Pillow's own conversion of 16-bit greyscale (I;16 PNGs and TIFFs; "I" in older Pillows) clips
+    # every value above 255 to white: scale the 0..65535 range down to 0..255 instead.
+    if im.mode == "I" or im.mode.startswith("I;16"):
+        wide = np.asarray(im).astype(np.int64)
+        im = Image.fromarray((np.clip(wide, 0, 65535) >> 8).astype(np.uint8))
+    return im.convert("RGB")
 
 
 def decode(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
@@ -27,7 +37,8 @@ def decode(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
     try:
         with Image.open(path) as im:
             im.load()  # a truncated file fails here, not later in the middle of training
-            rgb = im.convert("RGB")
+            # A sideways-stored photo would otherwise be learned sideways (and break a uniform size).
+            rgb = _to_rgb(ImageOps.exif_transpose(im))
             if size is not None and rgb.size != tuple(size):
                 rgb = rgb.resize(tuple(size), Image.Resampling.BICUBIC)
             return np.asarray(rgb).transpose(2, 0, 1)

@@ -23,7 +23,8 @@ __all__ = ["LAYOUTS", "cache_dir", "dataset_key", "detect_layout", "load_dataset
 
 # Detection tries them in this order: the class-folder test (train/ has sub-folders) is the loosest.
 LAYOUTS = {"gic": gic, "helsinki": helsinki, "folders": folders}
-CACHE_FORMAT = 2  # bump when the arrays a reader produces change for the same files (2: task, sizes)
+CACHE_FORMAT = 3  # bump when the arrays a reader produces change for the same files (2: task, sizes;
+# 3: EXIF orientation and 16-bit greyscale)
 ARRAYS = ("train_x", "train_y", "val_x", "val_y", "test_x")
 
 

@@ -79,6 +79,9 @@ def first_train_image(root):
          "is negative"),
         (lambda r: rewrite_csv(r / "val.csv", lambda ls: [ls[0], ls[1].split(",")[0] + ",99", *ls[2:]]),
          "out of range"),
+        # a typo'd class made that many outputs and class names: the process was killed for memory
+        (lambda r: rewrite_csv(r / "train.csv", lambda ls: [ls[0], ls[1].split(",")[0] + ",100000000000", *ls[2:]]),
+         "row 2: class 100000000000 is out of range"),
         (lambda r: rewrite_csv(r / "train.csv", lambda ls: [ls[0], ls[1], ls[1], *ls[2:]]),
          "duplicate image name"),
         (lambda r: rewrite_csv(r / "val.csv", lambda ls: ls[:1]), "no rows"),
@@ -103,3 +106,34 @@ def test_other_image_modes_become_rgb(ds_copy):
     ds = load_dataset(ds_copy)
     assert ds.train_x.shape[1] == 3
     assert (ds.train_x[0, 0] == ds.train_x[0, 1]).all()  # grey copied to all three channels
+
+
+def test_sixteen_bit_greyscale_keeps_its_range(ds_copy):
+    # Pillow's convert("RGB") clipped every 16-bit value above 255 to white: a ramp became one flat image.
+    ramp = (np.arange(32 * 32, dtype=np.uint16).reshape(32, 32) * 64).astype(np.uint16)
+    Image.fromarray(ramp).save(first_train_image(ds_copy))
+    ds = load_dataset(ds_copy)
+    assert np.array_equal(ds.train_x[0, 0], (ramp >> 8).astype(np.uint8))
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    from search.data.images import decode
+
+    stored = Image.new("RGB", (16, 8), (255, 0, 0))
+    stored.paste((0, 0, 255), (0, 0, 8, 8))  # left half blue as stored
+    exif = stored.getexif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display", as phones write it
+    stored.save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    x = decode(tmp_path / "phone.jpg")
+    assert x.shape == (3, 16, 8)  # upright: 8 wide, 16 tall
+    assert x[2, 2, 4] > 200 and x[0, 13, 4] > 200  # the stored left half is now on top
+
+
+def test_cache_sees_a_change_to_an_image_in_a_sub_folder(ds_copy):
+    # The key covered only the files directly in *_images/, so this change kept the stale arrays.
+    (ds_copy / "train_images" / "extra").mkdir()
+    Image.new("RGB", (32, 32), (10, 20, 30)).save(ds_copy / "train_images" / "extra" / "x.png")
+    rewrite_csv(ds_copy / "train.csv", lambda ls: [ls[0], "extra/x.png,0", *ls[1:]])
+    assert load_dataset(ds_copy).train_x[0, 0, 0, 0] == 10
+    Image.new("RGB", (32, 32), (200, 20, 30)).save(ds_copy / "train_images" / "extra" / "x.png")
+    assert load_dataset(ds_copy).train_x[0, 0, 0, 0] == 200

@@ -152,3 +152,11 @@ def test_cache_keeps_the_task_and_labels(helsinki, monkeypatch):
     (root / "train" / "annotations" / "sea.txt").write_text("1\n")  # an edit is a new key: read again
     load_dataset(root)
     assert calls == [1]
+
+
+def test_helsinki_annotations_saved_with_a_bom_and_crlf(helsinki):
+    # Notepad writes a byte-order mark: the first line read as '\ufeff4', "not an image number".
+    root, truth = helsinki
+    for path in (root / "train" / "annotations").iterdir():
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes().replace(b"\n", b"\r\n"))
+    assert np.array_equal(load_dataset(root).train_y, truth)
