@@ -21,7 +21,7 @@ from search.errors import UserError
 from search.finalize import choose_trial, run_attrs
 from search.objective import stored_curve
 from search.run import load_data, log, to_device
-from search.train import EpochResult, fit
+from search.train import Diverged, EpochResult, fit
 from spaces import get_space, rebuild
 
 __all__ = ["Rerun", "rerun_trial"]
@@ -98,6 +98,9 @@ def rerun_trial(study: optuna.Study, number: int, device_name: str = "cpu", show
             compile=attrs.get("compile"))
     except _Done:
         pass
+    except Diverged as e:  # the stored trial got further: on this device or build it does not reproduce
+        raise UserError(f"trial {number} diverged in this rerun after {len(history)} of its {len(stored)} "
+                        f"stored epochs ({e}): not reproduced here") from None
     return Rerun(
         trial=number, metric=metric, stored=stored, again=[getattr(r, metric) for r in history],
         stored_loss=list(trial.user_attrs.get("train_loss", [])),

@@ -19,6 +19,7 @@ import torch
 import search.journal
 import search.launch
 import search.objective
+import search.rerun
 import search.worker
 from search.config import StudyConfig
 from search.errors import UserError
@@ -27,6 +28,7 @@ from search.oom import OOM_CONSTRAINT, oom_verdict
 from search.rerun import rerun_trial
 from search.run import load_data, run_study, to_device
 from search.study import open_storage
+from search.train import Diverged, EpochResult
 from search.worker import _Guarded, _Surplus, work
 from spaces import cnn
 
@@ -167,6 +169,21 @@ def test_rerun_of_a_multi_objective_trial_compares_its_stored_curve(small_data, 
     study = run_study(cfg, progress=False)
     result = rerun_trial(study, 0, "cpu", show=lambda line: None)
     assert len(result.stored) == 2 and result.identical, (result.stored, result.again)
+
+
+def test_rerun_that_diverges_where_the_trial_did_not_is_one_line(small_data, tmp_path, one_thread, monkeypatch):
+    cfg = StudyConfig(space="cnn", data=small_data, study="rerun-nan", storage=f"sqlite:///{tmp_path / 's.db'}",
+                      trials=1, epochs=2, device="cpu", heartbeat=None)
+    study = run_study(cfg, progress=False)
+
+    def diverges_in_epoch_2(model, data, train_cfg, *, on_epoch, **kwargs):  # as on another device
+        on_epoch(EpochResult(1, 1.0, 0.1, 1e-3, accuracy=0.0, macro_f1=0.0))
+        raise Diverged("training loss became nan in epoch 2 (lr 0.001)")
+
+    monkeypatch.setattr(search.rerun, "fit", diverges_in_epoch_2)
+    with pytest.raises(UserError, match=r"trial 0 diverged in this rerun after 1 of its 2 stored epochs .*"
+                                        r"not reproduced here"):
+        rerun_trial(study, 0, "cpu", show=lambda line: None)
 
 
 def test_retried_trial_keeps_the_seed_of_the_trial_it_retries():
