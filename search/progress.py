@@ -1,8 +1,14 @@
-"""What a running study prints: a bar over trials (best so far, time left) and one line a trial."""
+"""What a running study prints: a bar over trials (best so far, time left) and one line a trial.
+
+On a terminal the bar redraws itself in place. Into a file or a pipe (a batch job's log, `| tee`)
+those redraws would be carriage returns piled on one line, so there the bar's state is written as
+one plain line each time a trial finishes, in tqdm's own format (count, elapsed, time left, best).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import io
 import sys
 import threading
 from collections.abc import Iterator
@@ -36,7 +42,10 @@ class Progress:
 
     def __init__(self, total: int | None, metric: str, enabled: bool = True, done: int = 0):
         self.metric, self.done = metric, done
-        self.bar = tqdm(total=total, unit="trial", dynamic_ncols=True, disable=not enabled)
+        self.plain = enabled and not sys.stderr.isatty()  # a log, not a terminal: lines, no redraws
+        self.bar = tqdm(total=total, unit="trial", dynamic_ncols=not self.plain, disable=not enabled,
+                        file=io.StringIO() if self.plain else None)  # plain: tqdm keeps count, we print
+        self.shown = False  # plain: the bar's latest state is the last line written
 
     @classmethod
     def of_study(cls, study: optuna.Study, trials: int | None, enabled: bool = True) -> Progress:
@@ -48,11 +57,21 @@ class Progress:
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         self.bar.write(trial_line(trial, self.metric))
         self.show_best(study)
-        self.sync(study)
+        if self.sync(study):
+            self._print_state()
 
     def write(self, line: str) -> None:
         """``line`` on stderr above the bar, which tqdm clears first and draws again below it."""
-        self.bar.write(line, file=sys.stderr)
+        if self.plain:
+            print(line, file=sys.stderr, flush=True)
+            self.shown = False
+        else:
+            self.bar.write(line, file=sys.stderr)
+
+    def _print_state(self) -> None:
+        if self.plain:
+            print(tqdm.format_meter(**self.bar.format_dict), file=sys.stderr, flush=True)
+            self.shown = True
 
     def show_best(self, study: optuna.Study) -> None:
         if len(study.directions) > 1:
@@ -64,25 +83,28 @@ class Progress:
             return
         self.bar.set_postfix_str(f"best {self.metric} {best.value:.4f} (trial {best.number})")
 
-    def sync(self, study: optuna.Study) -> None:
+    def sync(self, study: optuna.Study) -> bool:
         """Moves the bar to the study's finished trials (a failed one, withdrawn or failed as stale,
-        is no verdict and takes no budget: no step)."""
+        is no verdict and takes no budget: no step); says whether it moved."""
         finished = counted(study)[0] - self.done
         if finished > self.bar.n:  # update(0) would redraw the bar: a line a poll in a piped log
             self.bar.update(finished - self.bar.n)
+            return True
+        return False
 
     def poll(self, study: optuna.Study) -> None:
         """``sync`` for a process that runs no trial itself. The best can change only when a trial
         finishes, so it is looked up only when the count moved: most polls cost one query."""
-        before = self.bar.n
-        self.sync(study)
-        if self.bar.n != before:
+        if self.sync(study):
             self.show_best(study)
+            self._print_state()
 
     def close(self, study: optuna.Study | None = None) -> None:
         """``study``: first count the trials other workers finished after this process's last one."""
         if study is not None:
             self.poll(study)
+        if self.plain and not self.shown and self.bar.n:  # the log ends on the study's state
+            self._print_state()
         self.bar.close()
 
 

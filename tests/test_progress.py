@@ -45,3 +45,21 @@ def test_a_launcher_bar_follows_the_study_from_the_storage():
         assert bar.bar.n == 2 and "best accuracy 0.6000 (trial 1)" in str(bar.bar)
         _finished(study, 0.9)  # the last one ends just before the workers do
     assert bar.bar.n == 3 and "best accuracy 0.9000 (trial 3)" in str(bar.bar)  # counted on leaving
+
+
+def test_into_a_log_the_bar_is_one_plain_line_a_finished_trial(capsys):
+    study = optuna.create_study(direction="maximize")
+    bar = Progress(total=3, metric="accuracy", enabled=True)  # pytest's stderr is no terminal
+    bar(study, _finished(study, 0.2))
+    bar(study, _finished(study, 0.0, TrialState.FAIL))  # no step, no line
+    bar(study, _finished(study, 0.5))
+    bar.write("[worker 1] trial 9 complete")
+    bar.close(study)
+    err = capsys.readouterr().err
+    assert "\r" not in err  # no redraws piled on one line
+    lines = err.splitlines()
+    assert len(lines) == 4, lines
+    assert "1/3" in lines[0] and "best accuracy 0.2000 (trial 0)" in lines[0]
+    assert "2/3" in lines[1] and "best accuracy 0.5000 (trial 2)" in lines[1]
+    assert lines[2] == "[worker 1] trial 9 complete"
+    assert "2/3" in lines[3]  # the log ends on the study's state, after the last relayed line
