@@ -32,8 +32,6 @@ def trial_line(trial: optuna.trial.FrozenTrial, metric: str) -> str:
     return f"{head} {reason}  ({epochs})"
 
 
-
-
 class Progress:
     """An Optuna callback. ``total`` trials are still to finish in the study (None: until timeout),
     ``done`` had finished when it started. The bar counts the study's finished trials, whichever

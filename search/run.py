@@ -34,7 +34,6 @@ from spaces import get_space
 __all__ = ["ensure_synth", "load_data", "resolve_metric", "run_study", "to_device"]
 
 
-
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 

@@ -28,7 +28,6 @@ from search.budget import FINISHED, MAX_REJECTIONS_PER_TRIAL, takes_budget
 __all__ = ["Interrupted", "budget_counts", "requeue", "stop_signals", "work"]
 
 
-
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
