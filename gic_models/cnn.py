@@ -1,6 +1,7 @@
 """A configurable plain CNN: the family of seed 000's 4-conv network and seed 002's 1x1-reduced one.
 
-Each conv block is ``[1x1 reduction] -> kxk conv -> norm/activation -> [2x2 max-pool] -> dropout``.
+Each conv block is ``[1x1 reduction] -> kxk conv -> norm/activation -> [2x2 max-pool] -> [more kxk
+convs of the same width, optionally residual] -> dropout``.
 Two block orders are offered because the seeds used both: the usual ``conv-bn-act-pool`` and seed
 000's Keras order ``conv-act-pool-bn``. The head flattens (seed 000, 002) or global-average-pools,
 then runs a stack of dense layers with the same norm/dropout pattern.
@@ -43,6 +44,9 @@ class CNNSpec:
     norm: str = "bn"  # "bn": conv-bn-act-pool; "bn_after_pool": conv-act-pool-bn (seed 000); "none"
     activation: str = "relu"
     head: str = "flatten"  # or "avg": global average pooling, which makes the head size-independent
+    # convs per block: the ones after the first keep its width and map size (airbench's blocks have 2)
+    block_convs: int = 1
+    residual: bool = False  # the extra convs of a block add their input back (a ResNet's identity skip)
 
 
 # Seed 000's hand-tuned network (../shared/seeds/README.md), the design every cnn study starts from.
@@ -88,9 +92,32 @@ def _conv_block(layer: ConvLayer, in_ch: int, side: int, spec: CNNSpec) -> tuple
         if use_bn:
             mods.append(nn.BatchNorm2d(layer.filters))
     side = side // 2 if pool else side
+    for _ in range(spec.block_convs - 1):
+        extra = _same_conv(layer, spec)
+        mods.append(Residual(extra) if spec.residual else extra)
     if layer.dropout:
         mods.append(nn.Dropout(layer.dropout))
     return nn.Sequential(*mods), side
+
+
+class Residual(nn.Module):
+    def __init__(self, body: nn.Module):
+        super().__init__()
+        self.body = body
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def _same_conv(layer: ConvLayer, spec: CNNSpec) -> nn.Sequential:
+    """A block's extra kxk conv: same width, same map, then the block's own norm/activation order."""
+    act = ACTIVATIONS[spec.activation]
+    conv = nn.Conv2d(layer.filters, layer.filters, layer.kernel, padding="same", bias=spec.norm != "bn")
+    if spec.norm == "bn":
+        return nn.Sequential(conv, nn.BatchNorm2d(layer.filters), act())
+    if spec.norm == "none":
+        return nn.Sequential(conv, act())
+    return nn.Sequential(conv, act(), nn.BatchNorm2d(layer.filters))
 
 
 def build_cnn(spec: CNNSpec, num_classes: int, in_shape: tuple[int, int, int]) -> nn.Module:

@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--compile", choices=["off", "default", "reduce-overhead", "max-autotune"],
                      help="torch.compile each trial's network (reduce-overhead: with CUDA graphs); costs seconds "
                           "a trial, repaid only by long trials (bench/RESULTS.md); default: the preset's, else off")
+    run.add_argument("--prior", choices=["on", "off"],
+                     help="on (default): start-up trials drawn from the space's priors, its recommended design "
+                          "queued beside the seed designs; off: uniform start-up draws, for comparison")
     run.add_argument("--from-study", help="warm start: first run the best configurations of this study "
                      "(same storage and space)")
     run.add_argument("--warm-start", type=_positive_int, help="how many configurations --from-study takes "
@@ -219,7 +222,8 @@ def cmd_run(args) -> None:
     cfg = load_preset(args.preset or args.space, variant)
     overrides = {k: getattr(args, k) for k in ("data", "study", "storage", "trials", "timeout", "epochs",
                                                 "device", "seed", "metric", "task", "layout", "image_size",
-                                                "val_fraction", "test_fraction") if getattr(args, k) is not None}
+                                                "val_fraction", "test_fraction", "prior")
+                 if getattr(args, k) is not None}
     overrides.update({k: v for k, v in (("objectives", args.objectives), ("from_study", args.from_study),
                                         ("warm_start", args.warm_start)) if v is not None})
     if args.metric is not None:  # the user's own choice: one the task lacks is an error, not replaced
@@ -309,7 +313,7 @@ def cmd_worker(args) -> None:
         sampler=attrs.get("sampler", {"name": "tpe"}), pruner=attrs.get("pruner", {"name": "hyperband"}),
         preset=attrs.get("preset", ""), **_data_fields(attrs.get("data_options")),
         objectives=attrs.get("objectives"), front=attrs.get("front") or {}, max_mflops=attrs.get("max_mflops"),
-        compile=attrs.get("compile"),
+        compile=attrs.get("compile"), prior=attrs.get("prior", "off"),
         heartbeat=StudyConfig.heartbeat if args.heartbeat is None else (args.heartbeat or None),
     )
     study = run_study(cfg, progress=not args.no_progress, join=True)

@@ -64,6 +64,9 @@ class StudyConfig:
     # torch.compile mode for each trial's forward pass (search.train.COMPILE_MODES); None: eager. Compiling
     # costs seconds per architecture: bench/RESULTS.md says when a study's trials earn it back.
     compile: str | None = None
+    # "on": the start-up trials draw from the space's priors and its recommended design is queued
+    # (search/prior_sampler.py); "off": uniform start-up draws, the seed designs only (for comparison)
+    prior: str = "on"
 
     def data_dir(self) -> Path:
         if self.data is not None:

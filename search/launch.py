@@ -110,7 +110,7 @@ def launch_workers(
     # Before the first worker starts: a stop that comes while they start must reach those started.
     old = {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        with watching(study, Progress.of_study(study, trials, enabled=progress)) as bar:
+        with watching(study, Progress.of_study(study, trials, enabled=progress, timeout=timeout)) as bar:
             try:
                 for place in places:
                     if stops:

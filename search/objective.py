@@ -16,9 +16,10 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from gic_models import InputTooSmall, create_model
-from search.budget import reject
+from search.budget import counted, reject
 from search.device import describe
 from search.oom import oom_verdict
+from search.time_budget import TimeBudget, predict_seconds
 from search.train import Diverged, EpochResult, Tensors, fit
 
 __all__ = ["Objective", "count_flops", "origin_number", "stored_curve", "trial_seed"]
@@ -72,6 +73,10 @@ class Objective:
         self.compile = compile  # a torch.compile mode, or None for eager
         self.storage_url = storage_url  # where artifacts go (search/artifacts.py); None: no artifacts
         self.class_names = class_names
+        # The study's clock and --trials, set by whoever runs the trials (search/run.py): trials that
+        # cannot fit the time left are rejected after a few timed steps (search/time_budget.py).
+        self.time_budget = TimeBudget()
+        self.trials: int | None = None
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         cfg = self.space.suggest(trial)
@@ -96,7 +101,8 @@ class Objective:
 
         try:
             self.before_fit(trial, model)
-            fit(model, self.data, cfg.train, epochs=self.epochs, seed=seed, on_epoch=report, compile=self.compile)
+            fit(model, self.data, cfg.train, epochs=self.epochs, seed=seed, on_epoch=report, compile=self.compile,
+                on_probe=lambda per_image: self.check_time(trial, cfg.train.tta, per_image))
         except Diverged as e:
             trial.set_user_attr("pruned_reason", str(e))
             raise optuna.TrialPruned(str(e)) from None
@@ -120,6 +126,18 @@ class Objective:
         if self.max_mflops and mflops > self.max_mflops:
             raise reject(trial, f"rejected before training: {mflops:.0f} MFLOP an image, over the preset's "
                                 f"max_mflops {self.max_mflops:g}")
+
+    def check_time(self, trial: optuna.Trial, tta: bool, per_image: float) -> None:
+        """The probe's verdict: rejects the trial (untrained, no budget) when it cannot fit the study's time."""
+        n_train, n_val = self.data.train_x.shape[0], self.data.val_x.shape[0]
+        predicted = predict_seconds(per_image, n_train, n_val, self.epochs, tta)
+        trial.set_user_attr("predicted_seconds", round(predicted, 2))
+        if self.time_budget.deadline is None:
+            return
+        trials_left = None if self.trials is None else max(1, self.trials - counted(trial.study)[0])
+        why = self.time_budget.verdict(predicted, trials_left, design="design" in trial.user_attrs)
+        if why is not None:
+            raise reject(trial, f"rejected after a timed probe: {why}")
 
     def on_epoch(self, trial: optuna.Trial, result: EpochResult, history: list[EpochResult]) -> None:
         """Reports an epoch to the pruner; raises TrialPruned when it says stop."""

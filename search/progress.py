@@ -11,6 +11,7 @@ import contextlib
 import io
 import sys
 import threading
+import time
 from collections.abc import Iterator
 
 import optuna
@@ -32,25 +33,52 @@ def trial_line(trial: optuna.trial.FrozenTrial, metric: str) -> str:
     return f"{head} {reason}  ({epochs})"
 
 
+class _Bar(tqdm):
+    """tqdm's bar whose time left is also capped by the study's timeout: a study that stops starting
+    trials in 9 minutes must not promise 50 minutes because its trials so far were slow."""
+
+    deadline: float | None = None
+
+    @property
+    def format_dict(self) -> dict:
+        d = super().format_dict
+        estimate = None
+        if d["total"] and d["n"] and d["elapsed"]:
+            estimate = (d["total"] - d["n"]) * d["elapsed"] / d["n"]
+        if self.deadline is not None:
+            cap = max(0.0, self.deadline - time.monotonic())
+            estimate = cap if estimate is None else min(estimate, cap)
+        d["left"] = "?" if estimate is None else tqdm.format_interval(estimate)
+        return d
+
+
+WITH_TOTAL = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{left}, {rate_fmt}{postfix}]"
+NO_TOTAL = "{n_fmt} trials [{elapsed}<{left}, {rate_fmt}{postfix}]"
+
+
 class Progress:
     """An Optuna callback. ``total`` trials are still to finish in the study (None: until timeout),
     ``done`` had finished when it started. The bar counts the study's finished trials, whichever
     worker ran them: with K workers this process runs only about 1/K of them, and a bar of its own
     would stop short of the total and predict K times the time left."""
 
-    def __init__(self, total: int | None, metric: str, enabled: bool = True, done: int = 0):
+    def __init__(self, total: int | None, metric: str, enabled: bool = True, done: int = 0,
+                 timeout: float | None = None):
         self.metric, self.done = metric, done
         self.plain = enabled and not sys.stderr.isatty()  # a log, not a terminal: lines, no redraws
-        self.bar = tqdm(total=total, unit="trial", dynamic_ncols=not self.plain, disable=not enabled,
-                        file=io.StringIO() if self.plain else None)  # plain: tqdm keeps count, we print
+        self.bar = _Bar(total=total, unit="trial", dynamic_ncols=not self.plain, disable=not enabled,
+                        file=io.StringIO() if self.plain else None,  # plain: tqdm keeps count, we print
+                        bar_format=WITH_TOTAL if total else NO_TOTAL)
+        self.bar.deadline = None if timeout is None else time.monotonic() + timeout
         self.shown = False  # plain: the bar's latest state is the last line written
 
     @classmethod
-    def of_study(cls, study: optuna.Study, trials: int | None, enabled: bool = True) -> Progress:
+    def of_study(cls, study: optuna.Study, trials: int | None, enabled: bool = True,
+                 timeout: float | None = None) -> Progress:
         """A bar over what ``study`` still needs to reach ``trials`` finished trials (None: no count)."""
         done = counted(study)[0]
         total = None if trials is None else max(0, trials - done)
-        return cls(total, study.user_attrs.get("metric", "value"), enabled=enabled, done=done)
+        return cls(total, study.user_attrs.get("metric", "value"), enabled=enabled, done=done, timeout=timeout)
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         self.bar.write(trial_line(trial, self.metric))

@@ -24,12 +24,15 @@ from search.errors import UserError
 from search.metrics import TASK_METRICS, default_metric
 from search.objective import Objective
 from search.pareto import FrontRules, MultiObjective, directions, parse_objectives
+from search.prior_sampler import PriorSampler
 from search.progress import Progress
 from search.study import make_pruner, make_sampler, open_study
+from search.time_budget import TimeBudget
 from search.train import COMPILE_MODES, Tensors
 from search.warmstart import warm_start
 from search.worker import Interrupted, work
-from spaces import get_space
+from spaces import get_space, recommended_design
+from spaces.priors import Budget
 
 __all__ = ["ensure_synth", "load_data", "resolve_metric", "run_study", "to_device"]
 
@@ -140,6 +143,16 @@ def _check_same_study(study: optuna.Study, cfg: StudyConfig, data: Path, metric:
             )
 
 
+def make_study_sampler(cfg: StudyConfig, space, device: torch.device, seed: int | None):
+    """The preset's sampler, its start-up draws taken from the space's priors unless ``prior`` is off.
+    A grid is its own design: nothing to start it from."""
+    base = make_sampler(cfg.sampler, seed)
+    if cfg.prior == "off" or cfg.sampler.get("name") == "grid":
+        return base
+    n_startup = int(cfg.sampler.get("n_startup_trials", 10))
+    return PriorSampler(base, space.priors(Budget(cfg.epochs, device.type)), n_startup, seed)
+
+
 def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launch=None) -> optuna.Study:
     """Runs the study in this process. ``join``: a worker joining a study another command created
     (its settings come from the study; its sampler gets its own random seed so that workers never
@@ -157,9 +170,12 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
         cfg = replace(cfg, compile=None)
     if cfg.compile is not None and cfg.compile not in COMPILE_MODES:
         raise UserError(f"unknown compile mode {cfg.compile!r}; known: off, {', '.join(COMPILE_MODES)}")
+    if cfg.prior not in ("on", "off"):
+        raise UserError(f"prior must be on or off, not {cfg.prior!r}")
     space = get_space(cfg.space)
     device = resolve_device(cfg.device)
-    sampler, pruner = make_sampler(cfg.sampler, None if join else cfg.seed), make_pruner(cfg.pruner)
+    sampler = make_study_sampler(cfg, space, device, None if join else cfg.seed)
+    pruner = make_pruner(cfg.pruner)
     rules = None
     if costs:  # checked now, before anything is made; the metric is known once the data is read
         try:
@@ -177,7 +193,7 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
                        heartbeat=cfg.heartbeat)
     _check_same_study(study, cfg, data_dir, metric, ds.task)
     if not join and study.trials and cfg.sampler.get("name") != "qmc":  # QMC keeps its place in the study
-        study.sampler = make_sampler(cfg.sampler, resumed_seed(cfg.seed, len(study.trials)))
+        study.sampler = make_study_sampler(cfg, space, device, resumed_seed(cfg.seed, len(study.trials)))
     if len(study.directions) != len(objectives):  # Optuna loads a study whatever directions it is asked for
         raise UserError(f"study {study.study_name!r} has {len(study.directions)} objective(s), not "
                         f"{len(objectives)} ({', '.join(objectives)}); use --study to name a new one")
@@ -186,7 +202,8 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
                            ("epochs", cfg.epochs), ("seed", cfg.seed), ("preset", cfg.preset), ("task", ds.task),
                            ("data_options", options.to_json()), ("objectives", cfg.objectives),
                            ("trials", cfg.trials), ("sampler", cfg.sampler), ("pruner", cfg.pruner),
-                           ("front", cfg.front), ("max_mflops", cfg.max_mflops), ("compile", cfg.compile)):
+                           ("front", cfg.front), ("max_mflops", cfg.max_mflops), ("compile", cfg.compile),
+                           ("prior", cfg.prior)):
             study.set_user_attr(key, value)
         if costs and study.metric_names is None:
             with warnings.catch_warnings():  # experimental in Optuna; it labels the dashboard's and report's axes
@@ -201,6 +218,9 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
             if cfg.sampler.get("name") != "grid":
                 for name, params in space.SEED_DESIGNS.items():
                     study.enqueue_trial(params, user_attrs={"design": name}, skip_if_exists=True)
+                if cfg.prior == "on":  # what the priors recommend: a strong start beside the hand design
+                    study.enqueue_trial(recommended_design(space, Budget(cfg.epochs, device.type)),
+                                        user_attrs={"design": "recommended"}, skip_if_exists=True)
     if launch is not None:
         return launch(study)
     setup(device)
@@ -225,7 +245,8 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
         objective = MultiObjective(space, tensors, ds.in_shape, cfg.epochs, metric, cfg.seed, cfg.max_mflops,
                                    compile=cfg.compile, rules=replace(rules, objectives=objectives),
                                    storage_url=cfg.storage_url(), class_names=ds.class_names)
-    bar = Progress(remaining, metric, enabled=progress, done=finished)
+    objective.time_budget, objective.trials = TimeBudget.from_timeout(cfg.timeout), cfg.trials
+    bar = Progress(remaining, metric, enabled=progress, done=finished, timeout=cfg.timeout)
     try:
         # Never more than --trials finished trials, however many workers share the study.
         work(study, objective, cfg.trials, cfg.timeout, callbacks=[bar],

@@ -47,6 +47,10 @@ class TrainConfig:
     # split (BCE-with-logits' pos_weight), for labels far rarer than their absence
     pos_weight: bool = False
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # An exponential moving average of the weights (and BN statistics) is what gets evaluated and kept;
+    # its half-life is a tenth of the run's steps, so it smooths the end of training, not its start.
+    ema: bool = False
+    tta: bool = False  # evaluation averages each image's logits with its mirror image's
 
 
 @dataclass
@@ -135,24 +139,28 @@ def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch:
 
 @torch.no_grad()
 def predict_logits(
-    model: nn.Module, x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, batch: int = 1024
+    model: nn.Module, x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, batch: int = 1024, tta: bool = False
 ) -> torch.Tensor:
-    """Logits (float32, on x's device) for uint8 images ``x``, in eval mode."""
+    """Logits (float32, on x's device) for uint8 images ``x``, in eval mode; with ``tta`` the mean of
+    each image's and its mirror image's logits."""
     was_training = model.training
     model.eval()
     out = []
     for start in range(0, x.shape[0], batch):
         xb = _normalise(_as_float(x[start : start + batch], x.device), mean, std)
         with autocast(x.device):
-            out.append(model(xb).float())
+            logits = model(xb).float()
+            if tta:
+                logits = (logits + model(xb.flip(3)).float()) / 2
+        out.append(logits)
     model.train(was_training)
     return torch.cat(out)
 
 
-def predict_scores(model, x, mean, std, task: str, batch: int = 1024) -> torch.Tensor:
+def predict_scores(model, x, mean, std, task: str, batch: int = 1024, tta: bool = False) -> torch.Tensor:
     """Class probabilities (multiclass, rows sum to 1) or independent sigmoid probabilities
     (binary: (N,) of the second class; multilabel: (N, L))."""
-    logits = predict_logits(model, x, mean, std, batch)
+    logits = predict_logits(model, x, mean, std, batch, tta)
     if task == "multiclass":
         return logits.softmax(1)
     return logits.sigmoid().squeeze(1) if task == "binary" else logits.sigmoid()
@@ -201,18 +209,19 @@ def _finite(val_loss: float) -> float:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: Tensors, batch: int = 1024, thresholds: list[float] | None = None) -> dict:
+def evaluate(model: nn.Module, data: Tensors, batch: int = 1024, thresholds: list[float] | None = None,
+             tta: bool = False) -> dict:
     """Validation loss, accuracy, macro-F1, per-class F1 and the confusion matrix (as lists) for
     multiclass; the task's own metrics otherwise (see ``_evaluate_sigmoid``). Multilabel
     ``thresholds`` given are used as they are instead of being tuned on ``data.val_*`` (to score
-    a held-out part with the cuts tuned on validation)."""
+    a held-out part with the cuts tuned on validation). ``tta``: see ``predict_logits``."""
     if data.task != "multiclass":
-        return _evaluate_sigmoid(model, data, batch, thresholds)
+        return _evaluate_sigmoid(model, data, batch, thresholds, tta)
     n = data.num_classes
     confusion = torch.zeros(n, n, dtype=torch.long, device=data.val_x.device)
     loss = torch.zeros((), device=data.val_x.device)
     for start in range(0, data.val_x.shape[0], batch):
-        logits = predict_logits(model, data.val_x[start : start + batch], data.mean, data.std, batch)
+        logits = predict_logits(model, data.val_x[start : start + batch], data.mean, data.std, batch, tta)
         y = data.val_y[start : start + batch]
         loss += F.cross_entropy(logits, y, reduction="sum")
         confusion_update(confusion, y, logits.argmax(1))
@@ -224,10 +233,11 @@ def evaluate(model: nn.Module, data: Tensors, batch: int = 1024, thresholds: lis
 
 
 @torch.no_grad()
-def _evaluate_sigmoid(model: nn.Module, data: Tensors, batch: int, thresholds: list[float] | None) -> dict:
+def _evaluate_sigmoid(model: nn.Module, data: Tensors, batch: int, thresholds: list[float] | None,
+                      tta: bool) -> dict:
     """Binary: accuracy, ROC AUC, F1 per class. Multilabel: per-label thresholds tuned on these
     images, then micro/macro/samples F1 at them. The logits stay on the device until one read."""
-    logits = predict_logits(model, data.val_x, data.mean, data.std, batch)
+    logits = predict_logits(model, data.val_x, data.mean, data.std, batch, tta)
     if data.task == "binary":
         logits = logits.squeeze(1)
     target = data.val_y.float()
@@ -252,13 +262,17 @@ def fit(
     seed: int = 0,
     on_epoch: Callable[[EpochResult], None] | None = None,
     compile: str | None = None,
+    on_probe: Callable[[float], None] | None = None,
 ) -> list[EpochResult]:
     """Trains ``model`` in place on ``data`` (already on the device) and returns every epoch's result.
 
     ``on_epoch`` is called after each epoch; an exception it raises (a pruner's verdict, say) stops
     training and propagates. A non-finite training loss raises ``Diverged``. ``compile`` is a
     torch.compile mode ("default", "reduce-overhead": CUDA graphs, "max-autotune") for the training
-    step's forward pass; its compile time is counted in the first epoch's seconds.
+    step's forward pass; its compile time is counted in the first epoch's seconds. ``on_probe`` is
+    called once, a few steps into the first epoch, with the measured seconds a training image takes
+    (the first step, which pays for allocations and compilation, left out); raising there stops
+    training before it costs more, as a budget that the run cannot fit into should.
     """
     device = data.train_x.device
     torch.manual_seed(seed)
@@ -278,6 +292,9 @@ def fit(
     schedule = make_schedule(opt, cfg, steps, epochs)
     pos_weight = _label_pos_weight(data.train_y) if cfg.pos_weight and data.task != "multiclass" else None
     criterion = make_criterion(data.task, cfg.label_smoothing, pos_weight)
+    ema = _ema(model, steps * epochs) if cfg.ema else None
+    probe_at = min(PROBE_STEPS + 1, steps) if on_probe is not None else 0  # steps done when the probe is read
+    probe_start = 0.0
     history = []
     for epoch in range(1, epochs + 1):
         model.train()
@@ -300,14 +317,18 @@ def fit(
             loss.backward()
             opt.step()
             schedule.step()
+            if ema is not None:
+                ema.update_parameters(model)
             loss_sum += loss.detach()
+            if epoch == 1 and probe_at and step + 1 in (1, probe_at):
+                probe_start = _probe(on_probe, step + 1, probe_at, probe_start if step else start, batch, device)
         train_loss = loss_sum.item() / max(steps, 1)  # the epoch's one host sync
         seconds = time.perf_counter() - start
         if not math.isfinite(train_loss):
             raise Diverged(f"training loss became {train_loss} in epoch {epoch} (lr {cfg.lr:.3g})")
         result = EpochResult(epoch, train_loss, seconds, lr)
         if data.val_x is not None:
-            ev = evaluate(model, data)
+            ev = evaluate(model if ema is None else ema.module, data, tta=cfg.tta)
             result = EpochResult(
                 epoch, train_loss, seconds, lr, ev["val_loss"], ev.get("accuracy"), ev["macro_f1"],
                 ev["per_class_f1"], micro_f1=ev.get("micro_f1"), samples_f1=ev.get("samples_f1"),
@@ -316,4 +337,28 @@ def fit(
         history.append(result)
         if on_epoch is not None:
             on_epoch(result)
+    if ema is not None:  # the averaged weights are the ones evaluated, so they are the ones kept
+        model.load_state_dict(ema.module.state_dict())
     return history
+
+
+# Steps timed by the probe after the first (which pays for allocation, cuDNN's search, compiling).
+PROBE_STEPS = 3
+
+
+def _probe(on_probe, done: int, probe_at: int, since: float, batch: int, device: torch.device) -> float:
+    """After the first step: the time the timed steps start. At ``probe_at``: reports seconds an image."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)  # twice a trial: the only host syncs in the loop
+    now = time.perf_counter()
+    if done == probe_at:
+        timed = max(1, probe_at - 1)  # a one-step epoch has only its first step to time
+        on_probe((now - since) / (timed * batch))
+    return now
+
+
+def _ema(model: nn.Module, total_steps: int) -> torch.optim.swa_utils.AveragedModel:
+    half_life = max(1.0, 0.1 * total_steps)
+    decay = 0.5 ** (1 / half_life)
+    return torch.optim.swa_utils.AveragedModel(
+        model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(decay), use_buffers=True)

@@ -12,8 +12,9 @@ from types import ModuleType
 import optuna
 
 from search.errors import UserError
+from spaces.priors import Budget
 
-__all__ = ["SPACES", "get_space", "rebuild"]
+__all__ = ["SPACES", "get_space", "rebuild", "recommended_design"]
 
 SPACES = ("cnn", "resnet", "mlp", "timm")
 
@@ -41,3 +42,12 @@ def rebuild(space: ModuleType, params: dict, what: str):
         raise UserError(f"{what} cannot be rebuilt as it was: its parameter {name}={params[name]!r} does not apply "
                         f"on this machine (for timm's pretrained: the weights file is missing here)")
     return cfg
+
+
+def recommended_design(space: ModuleType, budget: Budget) -> dict:
+    """The parameters of the space's recommended design (every prior's value) that the space asks for."""
+    from spaces.priors import recommended
+
+    fixed = optuna.trial.FixedTrial(recommended(space.priors(budget)))
+    space.suggest(fixed)
+    return fixed.params

@@ -54,4 +54,6 @@ def suggest_training(trial: optuna.Trial) -> TrainConfig:
         warmup=trial.suggest_float("warmup", 0.0, 0.2) if schedule == "cosine" else 0.0,
         label_smoothing=trial.suggest_float("label_smoothing", 0.0, 0.2),
         augment=suggest_augment(trial),
+        ema=trial.suggest_categorical("ema", [False, True]),
+        tta=trial.suggest_categorical("tta", [False, True]),
     )

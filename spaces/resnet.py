@@ -6,8 +6,9 @@ import optuna
 
 from gic_models.resnet import ResNetSpec
 from spaces.common import TrialConfig, suggest_training
+from spaces.priors import Budget, Prior, training_priors
 
-__all__ = ["MODEL", "SEED_DESIGNS", "suggest"]
+__all__ = ["MODEL", "SEED_DESIGNS", "priors", "suggest"]
 
 MODEL = "resnet"
 MAX_STAGES = 4
@@ -40,7 +41,7 @@ def _stages(widths, blocks) -> dict:
     }
 
 
-NO_AUGMENT = {"mix": "none", "flip": False, "translate": 0, "cutout": 0, "jitter": 0.0}
+NO_AUGMENT = {"mix": "none", "flip": False, "translate": 0, "cutout": 0, "jitter": 0.0, "ema": False, "tta": False}
 
 # Seed 000's ResNet10 (../shared/seeds/README.md): an unpadded 3x3 stem of 64, six basic blocks of
 # 64, 64, 128/2, 128, 256/2, 256, 8x8 average pooling of the 16x16 map (pool_grid 2 at 64px),
@@ -69,3 +70,29 @@ SEED003 = {
 }
 
 SEED_DESIGNS = {"seed000-resnet10": SEED000, "seed003-resnet34s": SEED003}
+
+
+def priors(budget: Budget) -> dict[str, Prior]:
+    """A small-image ResNet (as for CIFAR): a 3x3 stride-1 stem without pooling, basic blocks,
+    widths doubling by stage, a global pool straight to the classes."""
+    base = 64 if budget.gpu else 32  # two CPU cores afford a quarter of a GPU's cost an image
+    stages = {}
+    for i in range(MAX_STAGES):
+        width = min(base * 2**i, 512)
+        stages[f"width_s{i}"] = Prior(width, (width * 3 // 4, width * 3 // 2), "double the width as the map halves")
+        stages[f"blocks_s{i}"] = Prior(1 if not budget.gpu else 2, (1, 2), "ResNet18 has 2; 1 for a CPU's budget")
+    return {
+        "n_stages": Prior(3, (3, 4), "three stages take 32-64px images to 8-16px maps"),
+        "stem_kernel": Prior(3, (3,), "a small image has no pixels to spare for a 7x7 stride-2 stem"),
+        "stem_stride": Prior(1, (1,), "as above: the ImageNet stem throws away 3/4 of a 64px image"),
+        "stem_padding": Prior("same", ("same",), "keeps the border"),
+        "stem_pool": Prior(False, (False,), "as the stride: no early downsampling"),
+        "stem_width": Prior(base, (base * 3 // 4, base * 3 // 2), "the first stage's width"),
+        **stages,
+        "block": Prior("basic", ("basic",), "bottlenecks pay off from ResNet50's depth up"),
+        "preact": Prior(False, (False, True), "either trains at these depths"),
+        "pool_grid": Prior(1, (1,), "a global pool"),
+        "fc_units": Prior(0, (0,), "the pooled features go straight to the classes"),
+        "dropout": Prior(0.0, (0.0, 0.1) if budget.short else (0.0, 0.3), "BN regularises; dropout slows early epochs"),
+        **training_priors(budget),
+    }

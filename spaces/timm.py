@@ -6,8 +6,9 @@ import optuna
 
 from gic_models.timm import CURATED, TimmSpec, weights_file
 from spaces.common import TrialConfig, suggest_training
+from spaces.priors import Budget, Prior, training_priors
 
-__all__ = ["MODEL", "SEED_DESIGNS", "suggest"]
+__all__ = ["MODEL", "SEED_DESIGNS", "priors", "suggest"]
 
 MODEL = "timm"
 
@@ -36,7 +37,20 @@ RESNET18 = {
     "timm_model": "resnet18", "small_stem": True, "drop_rate": 0.0, "drop_path": 0.05,
     "optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4,
     "batch_size": 128, "schedule": "cosine", "warmup": 0.05, "label_smoothing": 0.1,
-    "mix": "none", "flip": True, "translate": 4, "cutout": 0, "jitter": 0.0,
+    "mix": "none", "flip": True, "translate": 4, "cutout": 0, "jitter": 0.0, "ema": False, "tta": False,
 }
 
 SEED_DESIGNS = {"resnet18-small-stem": RESNET18}
+
+
+def priors(budget: Budget) -> dict[str, Prior]:
+    """ResNet-family networks with the small-image stem first; the rest of the list after them."""
+    small = [m for m in CURATED if m.startswith("resnet")] or list(CURATED)
+    return {
+        "timm_model": Prior(small[0], tuple(small), "ResNets train fast and steadily from scratch"),
+        "pretrained": Prior(True, (True,), "pretrained weights, where their file is here, start far ahead"),
+        "small_stem": Prior(True, (True,), "the ImageNet stem throws away 15/16 of a small image"),
+        "drop_rate": Prior(0.0, (0.0, 0.2), "light dropout before the classifier"),
+        "drop_path": Prior(0.05, (0.0, 0.1), "stochastic depth helps deeper nets a little"),
+        **training_priors(budget),
+    }
