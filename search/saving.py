@@ -83,7 +83,7 @@ def settle_folder(out: Path) -> None:
     between its two renames, it left the old folder moved aside and the new one complete: the new one
     becomes ``out``. A new folder it never finished, or an old one it had already replaced, is removed."""
     pattern = rf"\.{re.escape(out.name)}\.(?P<kind>new|old)\.(?P<pid>\d+)\.(?P<key>{_RANDOM})"
-    found = {(m["kind"], m["key"]): path for m, path in _dead_leftovers(out.parent, pattern)}
+    found = {(m["kind"], m["key"]): path for m, path in _dead_leftovers(out.parent, pattern) if path.is_dir()}
     try:
         for (kind, key), path in found.items():
             if kind == "old" and not out.exists():
