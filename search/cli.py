@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -451,13 +453,44 @@ COMMANDS = {"data": cmd_data, "run": cmd_run, "best": cmd_best, "retrain": cmd_r
             "dashboard": cmd_dashboard, "report": cmd_report, "worker": cmd_worker, "rerun": cmd_rerun}
 
 
+# Commands that handle Ctrl-C and SIGTERM themselves: run and worker fail and queue again the trial
+# they were running, dashboard stops its server.
+_OWN_STOP = ("run", "worker", "dashboard")
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # output still buffered meets a closed pipe here, inside the try
+        return code
+    except BrokenPipeError:  # the reader (`| head -1`) has all it wanted: stop quietly, as `cat` would
+        # The interpreter flushes stdout again on its way out; into /dev/null that says nothing.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     import optuna
 
+    from search.worker import stop_signals
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say what matters
     try:
-        COMMANDS[args.command](args)
+        if args.command in _OWN_STOP:
+            COMMANDS[args.command](args)
+            return 0
+        with stop_signals() as received:  # SIGTERM too: a stop the clean-up sees, not a silent death
+            try:
+                COMMANDS[args.command](args)
+            except KeyboardInterrupt:
+                if args.debug:
+                    raise
+                signum = received[-1] if received else signal.SIGINT
+                print(f"interrupted ({signal.Signals(signum).name}): what it was writing is not saved; files "
+                      f"from before are as they were", file=sys.stderr)
+                return 128 + signum
     except UserError as e:
         if args.debug:
             raise

@@ -18,6 +18,7 @@ from torch import nn
 
 from search.errors import UserError
 from search.metrics import tune_thresholds
+from search.saving import write_atomic
 from search.train import predict_scores
 
 __all__ = ["Member", "member_dirs", "needs_own_cuts", "own_cuts", "predict", "write_ensemble"]
@@ -44,10 +45,10 @@ def member_dirs(model_dir: Path) -> list[Path]:
 
 
 def write_ensemble(out: Path, members: list[Path], info: dict) -> Path:
-    from search.finalize import write_atomic  # finalize imports this module
-
     listing = out / "ensemble.json"
-    entries = [str(m.resolve()) for m in members]
+    # A member inside the listing's folder is listed relative to it, so the folder can be built under a
+    # temporary name and renamed into place whole (and copied or moved later) without breaking it.
+    entries = [str(m.relative_to(out) if m.is_relative_to(out) else m.resolve()) for m in members]
     write_atomic(listing, lambda p: p.write_text(json.dumps({"members": entries, **info}, indent=1)))
     return listing
 

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import csv
-import json
-import os
 import statistics
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import optuna
 import torch
 from optuna.trial import TrialState
-from safetensors.torch import load_file, save_file
 from torch import nn
 
 from gic_models import create_model
@@ -26,7 +22,9 @@ from search.device import describe, resolve_device, setup
 from search.ensemble import Member, member_dirs, needs_own_cuts, own_cuts, predict, write_ensemble
 from search.errors import UserError
 from search.metrics import TASK_METRICS
+from search.model_files import META, is_model_entry, load_model, read_meta, save_model
 from search.run import load_data, log, to_device
+from search.saving import refuse_foreign, replace_folder, settle_folder, write_atomic
 from search.train import Diverged, evaluate, fit
 from spaces import get_space, rebuild
 
@@ -71,28 +69,6 @@ def run_attrs(study: optuna.Study) -> dict:
     return attrs
 
 
-def write_atomic(path: Path, write) -> None:
-    """Calls ``write(tmp_path)`` and renames the result into place: an interrupted or failed write
-    never leaves a half file where a good one was. A path that cannot be written (a folder there, a
-    parent that is a file, no permission, a full disk) is one line naming it."""
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        os.close(fd)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; the result is an ordinary file
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException as e:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise UserError(f"{path}: cannot write it ({e.strerror or e})") from None
-        raise
-
-
 def retrain(
     study: optuna.Study, number: int | None, train_on: str, out: Path | None, device_name: str = "auto",
     seeds: int = 1, storage_url: str | None = None, remember: bool = True,
@@ -101,13 +77,16 @@ def retrain(
 
     One seed writes ``out/model.*``; several write ``out/seed-S/model.*`` and an ``ensemble.json``
     listing them, with the mean and spread of the validation metrics, so `export` can use the
-    folder as one model averaged over its seeds. With ``storage_url`` the checkpoints are also
-    attached to the trial as Optuna artifacts.
+    folder as one model averaged over its seeds. The folder is replaced as a whole once every seed
+    is trained: a stop at any moment leaves the model that was there before. With ``storage_url``
+    the checkpoints are also attached to the trial as Optuna artifacts.
     """
     attrs = run_attrs(study)
     trial = choose_trial(study, number)
     space = get_space(attrs["space"])
     cfg = rebuild(space, trial.params, f"trial {trial.number}")
+    out = out or trial_dir(PROJECT_ROOT / "runs" / study.study_name, trial.number, train_on)
+    refuse_foreign(out, owned=is_model_entry)  # before minutes of training, not after
     device = resolve_device(device_name)
     setup(device)
     options = DataOptions.from_json(attrs.get("data_options"))  # the search's own splits and size
@@ -115,52 +94,61 @@ def retrain(
     tensors = to_device(ds, device, train_on=train_on)
     base_seed = trial.user_attrs.get("seed", 0)
     epochs = int(attrs["epochs"])
-    out = out or trial_dir(PROJECT_ROOT / "runs" / study.study_name, trial.number, train_on)
     mean, std = ds.stats()
     shown = TASK_METRICS[ds.task]
     runs = []
-    for seed in range(base_seed, base_seed + seeds):
-        torch.manual_seed(seed)
-        model = create_model(cfg.model, cfg.arch, ds.num_outputs, ds.in_shape)
-        log(f"retraining trial {trial.number} of {study.study_name!r} on {train_on} for {epochs} epochs "
-            f"(seed {seed}) on {describe(device)}")
-
-        def show(r) -> None:
-            values = ", ".join(f"{m} {getattr(r, m):.4f}" for m in shown)
-            log(f"  epoch {r.epoch:>3}/{epochs}: loss {r.train_loss:.4f}, {values}, {r.seconds:.1f}s")
-
-        try:
-            fit(model, tensors, cfg.train, epochs=epochs, seed=seed, on_epoch=show)
-            metrics = {k: v for k, v in evaluate(model, tensors).items() if k != "confusion"}
-        except Diverged as e:  # a rate at the edge of stability can diverge on another device or seed
-            raise UserError(f"retraining trial {trial.number} (seed {seed}) diverged: {e}; that seed's model "
-                            f"is not saved") from None
-        metrics["held_out"] = train_on == "train"  # on train+val the validation split was trained on
-        if ds.holdout_x is not None:  # the labelled test part no trial saw, scored with val's thresholds
-            part = replace(tensors, val_x=torch.from_numpy(ds.holdout_x).to(device),
-                           val_y=torch.from_numpy(ds.holdout_y).to(device))
-            held = evaluate(model, part, thresholds=metrics.get("thresholds"))
-            metrics["holdout"] = {k: v for k, v in held.items() if k not in ("confusion", "thresholds")}
-        meta = {
-            "study": study.study_name, "trial": trial.number, "space": attrs["space"], "model": cfg.model,
-            "params": trial.params, "num_classes": ds.num_outputs, "in_shape": list(ds.in_shape), "task": ds.task,
-            "thresholds": metrics.get("thresholds"), "data_options": options.to_json(),
-            "class_names": ds.class_names, "mean": mean.tolist(), "std": std.tolist(),
-            "data": attrs["data"], "train_on": train_on, "epochs": epochs, "seed": seed, "metrics": metrics,
-        }
-        folder = out if seeds == 1 else out / f"seed-{seed}"
-        _save(model, meta, folder)
-        if storage_url is not None:
+    with replace_folder(out, owned=is_model_entry) as staging:
+        for seed in range(base_seed, base_seed + seeds):
+            torch.manual_seed(seed)
+            model = create_model(cfg.model, cfg.arch, ds.num_outputs, ds.in_shape)
+            log(f"retraining trial {trial.number} of {study.study_name!r} on {train_on} for {epochs} epochs "
+                f"(seed {seed}) on {describe(device)}")
+            metrics = _fit_and_score(model, tensors, cfg, ds, epochs, seed, train_on, f"trial {trial.number}")
+            meta = {
+                "study": study.study_name, "trial": trial.number, "space": attrs["space"], "model": cfg.model,
+                "params": trial.params, "num_classes": ds.num_outputs, "in_shape": list(ds.in_shape),
+                "task": ds.task, "thresholds": metrics.get("thresholds"), "data_options": options.to_json(),
+                "class_names": ds.class_names, "mean": mean.tolist(), "std": std.tolist(), "data": attrs["data"],
+                "train_on": train_on, "epochs": epochs, "seed": seed, "metrics": metrics,
+            }
+            name = "." if seeds == 1 else f"seed-{seed}"
+            save_model(model, meta, staging / name)
+            runs.append((name, metrics))
+        metrics = runs[0][1] if seeds == 1 else _spread([m for _, m in runs], shown)
+        if seeds > 1:
+            write_ensemble(staging, [staging / n for n, _ in runs], {"trial": trial.number, "metrics": metrics})
+    folders = [(out / n).resolve() for n, _ in runs]
+    if storage_url is not None:  # attached once they are in place: a stopped retrain attaches nothing
+        for folder in folders:
             for name in ("model.safetensors", "model.json"):
                 attach(study, trial.number, folder / name, storage_url)
-        runs.append((folder, metrics))
-    metrics = runs[0][1] if seeds == 1 else _spread([m for _, m in runs], shown)
-    if seeds > 1:
-        write_ensemble(out, [f for f, _ in runs], {"trial": trial.number, "metrics": metrics})
-    _drop_stale(out, several=seeds > 1)
     if remember:
         study.set_user_attr("model_dir", str(out.resolve()))
     return out, metrics
+
+
+def _fit_and_score(model: nn.Module, tensors, cfg, ds, epochs: int, seed: int, train_on: str, what: str) -> dict:
+    """Trains one seed, logging each epoch, and returns its validation (and held-out) metrics."""
+    shown = TASK_METRICS[ds.task]
+
+    def show(r) -> None:
+        values = ", ".join(f"{m} {getattr(r, m):.4f}" for m in shown)
+        log(f"  epoch {r.epoch:>3}/{epochs}: loss {r.train_loss:.4f}, {values}, {r.seconds:.1f}s")
+
+    try:
+        fit(model, tensors, cfg.train, epochs=epochs, seed=seed, on_epoch=show)
+        metrics = {k: v for k, v in evaluate(model, tensors).items() if k != "confusion"}
+    except Diverged as e:  # a rate at the edge of stability can diverge on another device or seed
+        raise UserError(f"retraining {what} (seed {seed}) diverged: {e}; that seed's model "
+                        f"is not saved") from None
+    metrics["held_out"] = train_on == "train"  # on train+val the validation split was trained on
+    if ds.holdout_x is not None:  # the labelled test part no trial saw, scored with val's thresholds
+        device = tensors.train_x.device
+        part = replace(tensors, val_x=torch.from_numpy(ds.holdout_x).to(device),
+                       val_y=torch.from_numpy(ds.holdout_y).to(device))
+        held = evaluate(model, part, thresholds=metrics.get("thresholds"))
+        metrics["holdout"] = {k: v for k, v in held.items() if k not in ("confusion", "thresholds")}
+    return metrics
 
 
 def trial_dir(runs: Path, number: int, train_on: str) -> Path:
@@ -172,26 +160,11 @@ def trial_dir(runs: Path, number: int, train_on: str) -> Path:
 def _saved_model(folder: Path, train_on: str) -> Path | None:
     """The model in ``folder`` trained on ``train_on`` with the trial's own seed: the folder itself,
     or after `retrain --seeds N` its first seed's folder (the very model a one-seed retrain makes)."""
+    settle_folder(folder)
     first = member_dirs(folder)[0]
-    meta = first / "model.json"
-    if meta.is_file() and json.loads(meta.read_text()).get("train_on") == train_on:
+    if (first / META).is_file() and read_meta(first / META)["train_on"] == train_on:
         return first
     return None
-
-
-def _save(model: nn.Module, meta: dict, folder: Path) -> None:
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    write_atomic(folder / "model.safetensors", lambda p: save_file(state, str(p)))
-    write_atomic(folder / "model.json", lambda p: p.write_text(json.dumps(meta, indent=1)))
-
-
-def _drop_stale(out: Path, several: bool) -> None:
-    """Removes what an earlier retrain into ``out`` with the other number of seeds left there: a stale
-    ensemble.json would be read instead of the new model.*, a stale model.* beside the new listing
-    would be taken for it by a top-k ensemble. Called once the new files are in place, so an
-    interrupted retrain leaves the folder meaning the old model or the new one, never neither."""
-    for name in ("model.json", "model.safetensors") if several else ("ensemble.json",):
-        (out / name).unlink(missing_ok=True)
 
 
 def _spread(runs: list[dict], names: tuple[str, ...] = ("accuracy", "macro_f1")) -> dict:
@@ -206,30 +179,16 @@ def _spread(runs: list[dict], names: tuple[str, ...] = ("accuracy", "macro_f1"))
     return out
 
 
-def load_model(model_dir: Path, device: torch.device) -> tuple[nn.Module, dict]:
-    """Rebuilds the network from model.json and loads its weights; nothing is unpickled."""
-    meta_path, weights = model_dir / "model.json", model_dir / "model.safetensors"
-    for path in (meta_path, weights):
-        if not path.is_file():
-            raise UserError(f"{path}: missing; run `retrain` first")
-    meta = json.loads(meta_path.read_text())
-    cfg = rebuild(get_space(meta["space"]), meta["params"], f"the model in {model_dir}")
-    model = create_model(cfg.model, cfg.arch, meta["num_classes"], tuple(meta["in_shape"]))
-    model.load_state_dict(load_file(str(weights)))
-    return model.to(device).eval(), meta
-
-
 def model_meta(model_dir: Path) -> dict:
     """The model.json of the model a folder stands for (an ensemble's first member's)."""
-    path = member_dirs(model_dir)[0] / "model.json"
-    if not path.is_file():
-        raise UserError(f"{path}: missing; run `retrain` first")
-    return json.loads(path.read_text())
+    settle_folder(model_dir)
+    return read_meta(member_dirs(model_dir)[0] / META)
 
 
 def load_members(model_dir: Path, device: torch.device) -> tuple[list[Member], list[dict]]:
     """The models a folder stands for (itself, or its ensemble.json's members) and their metadata."""
     members, metas = [], []
+    settle_folder(model_dir)  # a retrain killed while replacing the folder: its new model, or the old
     for folder in member_dirs(model_dir):
         model, meta = load_model(folder, device)
         if metas and meta["class_names"] != metas[0]["class_names"]:
@@ -271,7 +230,7 @@ def ensemble_top(
             retrain(study, trial.number, train_on, folder, device_name, storage_url=storage_url, remember=False)
         folders.append(saved or folder)
     out = runs / (f"top-{k}" if train_on == "train" else f"top-{k}-trainval")
-    write_ensemble(out, folders, {"trials": [json.loads((f / "model.json").read_text())["trial"] for f in folders]})
+    write_ensemble(out, folders, {"trials": [read_meta(f / META)["trial"] for f in folders]})
     return out
 
 
@@ -309,7 +268,7 @@ def export(
 
     def write(path: Path) -> None:
         with open(path, "w", newline="") as f:
-            w = csv.writer(f)
+            w = csv.writer(f, lineterminator="\n")  # csv's default is CRLF; sample submissions and tools use LF
             w.writerow(header)
             w.writerows(rows)
 

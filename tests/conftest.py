@@ -129,3 +129,33 @@ def postgres_url():
     finally:
         pg(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(root, ignore_errors=True)
+
+
+# A few-second cnn on two busy cores (the same small design as trained_study's).
+SMALL_CNN = {"n_conv": 2, "filters_l0": 16, "filters_l1": 16, "kernel_l0": 3, "kernel_l1": 3, "reduce_l1": 0.0,
+             "dropout_l0": 0.0, "dropout_l1": 0.0, "n_dense": 0, "padding": "same", "norm": "bn",
+             "activation": "relu", "head": "avg", "optimizer": "adam", "weight_decay": 1e-6, "lr": 3e-3,
+             "batch_size": 32, "schedule": "constant", "label_smoothing": 0.0, "mix": "none", "flip": True,
+             "translate": 0, "cutout": 0, "jitter": 0.0}
+
+
+@pytest.fixture(scope="session")
+def two_trials(small_data, tmp_path_factory):
+    """A study `run` could have made, with two finished trials of different widths (trial 0:
+    filters_l1 16, trial 1: 24) and one epoch of training each, made without running a search:
+    retraining one of them takes a second, so tests can save, damage and swap real model folders."""
+    import optuna
+
+    from spaces import cnn
+
+    root = tmp_path_factory.mktemp("two-trials")
+    storage = f"sqlite:///{root / 'study.db'}"
+    study = optuna.create_study(study_name="two", storage=storage, direction="maximize")
+    for key, value in (("space", "cnn"), ("data", str(small_data)), ("epochs", 1)):
+        study.set_user_attr(key, value)
+    for filters, value in ((16, 0.5), (24, 0.6)):
+        study.enqueue_trial({**SMALL_CNN, "filters_l1": filters})
+        trial = study.ask()
+        cnn.suggest(trial)  # records every parameter with its distribution, as a real trial does
+        study.tell(trial, value)
+    return {"root": root, "storage": storage, "study": study, "common": ["--storage", storage, "--study", "two"]}

@@ -8,7 +8,6 @@ import json
 import re
 import statistics
 from html.parser import HTMLParser
-from pathlib import Path
 
 import optuna
 import pytest
@@ -40,7 +39,8 @@ def _study(trained) -> optuna.Study:
 
 def test_retrain_on_seeds_reports_mean_and_spread_and_attaches_checkpoints(trained_study):
     listing = json.loads((trained_study["model"] / "ensemble.json").read_text())
-    runs = [json.loads((Path(p) / "model.json").read_text()) for p in listing["members"]]
+    assert all(p.startswith("seed-") for p in listing["members"])  # relative: the folder moves as a whole
+    runs = [json.loads((trained_study["model"] / p / "model.json").read_text()) for p in listing["members"]]
     assert len(runs) == 2 and runs[0]["seed"] + 1 == runs[1]["seed"]
     accs = [r["metrics"]["accuracy"] for r in runs]
     assert listing["metrics"]["accuracy"] == pytest.approx(statistics.fmean(accs))
