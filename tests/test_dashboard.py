@@ -76,9 +76,11 @@ def test_dashboard_binds_localhost_by_default_and_busy_port_is_one_line(fake_stu
     try:
         assert server.server_address[0] == "127.0.0.1" and url.startswith("http://127.0.0.1:")
         port = server.server_port
+        capsys.readouterr()  # the line naming the study make_dashboard picked
         assert main(["dashboard", "--storage", fake_study, "--port", str(port)]) == 2
-        err = capsys.readouterr().err
-        assert err.count("\n") == 1 and f"cannot listen on 127.0.0.1:{port}" in err
+        picked, error = capsys.readouterr().err.splitlines()  # the study it took, then one error line
+        assert picked == f"study 'dash-demo' (the one run last in {fake_study})"
+        assert error.startswith(f"error: cannot listen on 127.0.0.1:{port}")
     finally:
         server.server_close()
     assert main(["dashboard", "--storage", fake_study, "--study", "nope"]) == 2
