@@ -115,6 +115,8 @@ def _best_marked(fig: go.Figure, best: FrozenTrial | None) -> go.Figure:
             name=f"best: trial {best.number}", showlegend=not any(t.name.startswith("best:") for t in fig.data),
             marker={"symbol": "star", "size": 16, "color": "#d62728", "line": {"width": 1, "color": "black"}},
         ))
+    # The legend's default place is over the colour bar's title; above the panels it is clear.
+    fig.update_layout(legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1})
     return fig
 
 
@@ -128,22 +130,24 @@ def _best_trial(study: optuna.Study) -> FrozenTrial | None:
 
 
 def study_sections(study: optuna.Study) -> list[Section]:
-    # Optuna's single-objective plots need a target on a multi-objective study: the first objective.
-    kw: dict = {}
+    # Axes are labelled with the study's metric, not Optuna's "Objective Value".
+    metric = study.user_attrs.get("metric")
+    label = {"target_name": metric} if metric else {}
+    kw: dict = dict(label)
     ranked_by = None  # importances rank parameters by how they lead to the best values
     if len(study.directions) > 1:
-        kw = {"target": lambda t: t.values[0], "target_name": study.user_attrs.get("metric") or "objective 0"}
+        # Optuna's single-objective plots need a target on a multi-objective study: the first objective.
+        kw["target"] = lambda t: t.values[0]
         # PED-ANOVA takes lower as better whenever a target is given: a maximised one is negated.
         ranked_by = kw["target"]
         if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE:
             ranked_by = lambda t: -t.values[0]  # noqa: E731
-    names = {k: v for k, v in kw.items() if k == "target_name"}
     ranking = _Ranking(study, ranked_by)
     sections: list[Section] = [("Optimisation history", lambda: vis.plot_optimization_history(study, **kw))]
     if len(study.directions) > 1:
         sections.append(("Pareto front", lambda: vis.plot_pareto_front(study)))
     sections += [
-        ("Parameter importances (PED-ANOVA)", lambda: _importance_plot(study, ranked_by, **names)),
+        ("Parameter importances (PED-ANOVA)", lambda: _importance_plot(study, ranked_by, **label)),
         # Every parameter is an axis otherwise: some 48 in the cnn space, their labels on top of each other.
         (f"Parallel coordinates of the {PARALLEL_AXES} most important parameters",
          lambda: vis.plot_parallel_coordinate(study, params=ranking.top(PARALLEL_AXES) or None, **kw)),
