@@ -60,7 +60,8 @@ def _count(text: str) -> int:
 
 
 def _study_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--study", help="study name (default: the storage's only study)")
+    p.add_argument("--study", help="study name (default: the study run last, whose latest trial started last; "
+                                   "its name goes to stderr)")
     p.add_argument("--storage", help="Optuna storage URL (default: SQLite under studies/)")
 
 

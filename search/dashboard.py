@@ -15,6 +15,7 @@ import optuna_dashboard
 
 from search.artifacts import artifact_dir, artifact_store
 from search.errors import UserError
+from search.importance import ignore_few_trials_warnings
 from search.study import load_study
 
 __all__ = ["make_dashboard", "serve"]
@@ -45,6 +46,7 @@ def make_dashboard(storage_url: str, study_name: str | None, host: str = "127.0.
 
 def serve(storage_url: str, study_name: str | None, host: str = "127.0.0.1", port: int = 8080) -> None:
     server, url, study = make_dashboard(storage_url, study_name, host, port)
+    ignore_few_trials_warnings()  # else every page load of a young study prints one warning a parameter
     print(f"optuna-dashboard for study {study.study_name!r} ({len(study.trials)} trials): {url}", flush=True)
     print(f"artifacts from {artifact_dir(storage_url)}; Ctrl-C stops it", file=sys.stderr, flush=True)
     try:

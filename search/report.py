@@ -18,20 +18,27 @@ import optuna
 import optuna.visualization as vis
 import plotly.graph_objects as go
 import plotly.offline
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from search import model_plots
+from search.budget import rejected
 from search.device import resolve_device
 from search.errors import UserError
+from search.importance import caveat, importances
 from search.objective import stored_curve
 
 __all__ = ["learning_curves", "study_sections", "write_report"]
 
 Section = tuple[str, Callable[[], go.Figure]]
+PARALLEL_AXES = 8  # more axes than this and their labels overlap
+SLICES = 4
 
 
 def learning_curves(study: optuna.Study) -> go.Figure:
-    """Every trial's per-epoch value; pruned trials dashed and grey with an x where they stopped."""
+    """Every trial's per-epoch value; pruned trials dashed and grey with an x where they stopped.
+
+    A trial rejected before training has no curve; the title counts it apart from the pruned ones,
+    as the budget does (search/budget.py)."""
     fig = go.Figure()
     for t in study.trials:
         values = stored_curve(t)  # a multi-objective trial reports none to Optuna: its own record
@@ -47,36 +54,105 @@ def learning_curves(study: optuna.Study) -> go.Figure:
             if pruned else {"size": 4},
         ))
     metric = study.user_attrs.get("metric", "value")
-    n_pruned = sum(t.state == TrialState.PRUNED for t in study.trials)
-    fig.update_layout(title=f"Learning curves ({n_pruned} pruned trials dotted grey, x where pruned)",
+    kinds = _kinds(study)
+    untrained = f"; {kinds['rejected untrained']} rejected untrained, no curve" if kinds["rejected untrained"] else ""
+    fig.update_layout(title=f"Learning curves ({_trials(kinds['pruned'], 'pruned')} dotted grey, x where pruned"
+                            f"{untrained})",
                       xaxis_title="epoch", yaxis_title=f"validation {metric}")
     return fig
 
 
-def _top_params(study: optuna.Study, k: int = 4, target=None, target_name: str = "") -> list[str]:
-    try:
-        return list(optuna.importance.get_param_importances(study, target=target))[:k]
-    except (ValueError, RuntimeError):  # too few trials: fall back to the most sampled parameters
-        counts: dict[str, int] = {}
-        for t in study.get_trials(states=(TrialState.COMPLETE,)):
-            for name in t.params:
-                counts[name] = counts.get(name, 0) + 1
-        return sorted(counts, key=counts.get, reverse=True)[:k]
+def _kinds(study: optuna.Study) -> dict[str, int]:
+    """Trials by state, with those rejected before training counted apart from the pruned ones."""
+    counts = {s.name.lower(): 0 for s in TrialState}
+    counts["rejected untrained"] = 0
+    for t in study.get_trials(deepcopy=False):
+        counts["rejected untrained" if rejected(t) else t.state.name.lower()] += 1
+    return counts
+
+
+def _trials(n: int, kind: str) -> str:
+    return f"{n} {kind} trial{'' if n == 1 else 's'}"
+
+
+class _Ranking:
+    """The study's parameters, most important first, computed once for the figures that need them."""
+
+    def __init__(self, study: optuna.Study, target=None):
+        self.study, self.target, self._names = study, target, None
+
+    def top(self, k: int) -> list[str]:
+        if self._names is None:
+            try:
+                self._names = list(importances(self.study, self.target))
+            except (ValueError, RuntimeError):  # too few trials: the most sampled parameters instead
+                counts: dict[str, int] = {}
+                for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+                    for name in t.params:
+                        counts[name] = counts.get(name, 0) + 1
+                self._names = sorted(counts, key=counts.get, reverse=True)
+        return self._names[:k]
+
+
+def _importance_plot(study: optuna.Study, target, **kw) -> go.Figure:
+    fig = vis.plot_param_importances(study, target=target, **kw)
+    fig.update_layout(title=f"{fig.layout.title.text} {caveat(study)}")  # a young study's ranking is a guess
+    return fig
+
+
+def _best_marked(fig: go.Figure, best: FrozenTrial | None) -> go.Figure:
+    """Marks the best trial in every slice: Optuna colours points by trial number, which draws an
+    early best trial (often a seed design) in the palest colour of all."""
+    if best is None:
+        return fig
+    for trace in list(fig.data):
+        numbers = list(trace.marker.color) if trace.name == "Feasible Trial" and trace.marker.color is not None else []
+        if best.number not in numbers:
+            continue
+        i = numbers.index(best.number)
+        fig.add_trace(go.Scatter(
+            x=[trace.x[i]], y=[trace.y[i]], xaxis=trace.xaxis, yaxis=trace.yaxis, mode="markers",
+            name=f"best: trial {best.number}", showlegend=not any(t.name.startswith("best:") for t in fig.data),
+            marker={"symbol": "star", "size": 16, "color": "#d62728", "line": {"width": 1, "color": "black"}},
+        ))
+    # The legend's default place is over the colour bar's title; above the panels it is clear.
+    fig.update_layout(legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "right", "x": 1})
+    return fig
+
+
+def _best_trial(study: optuna.Study) -> FrozenTrial | None:
+    """The best trial, or for several objectives the best in the first one (what the plots show)."""
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        return None
+    pick = max if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else min
+    return pick(complete, key=lambda t: t.values[0])
 
 
 def study_sections(study: optuna.Study) -> list[Section]:
-    # Optuna's single-objective plots need a target on a multi-objective study: the first objective.
-    kw: dict = {}
+    # Axes are labelled with the study's metric, not Optuna's "Objective Value".
+    metric = study.user_attrs.get("metric")
+    label = {"target_name": metric} if metric else {}
+    kw: dict = dict(label)
+    ranked_by = None  # importances rank parameters by how they lead to the best values
     if len(study.directions) > 1:
-        kw = {"target": lambda t: t.values[0], "target_name": "objective 0"}
+        # Optuna's single-objective plots need a target on a multi-objective study: the first objective.
+        kw["target"] = lambda t: t.values[0]
+        # PED-ANOVA takes lower as better whenever a target is given: a maximised one is negated.
+        ranked_by = kw["target"]
+        if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE:
+            ranked_by = lambda t: -t.values[0]  # noqa: E731
+    ranking = _Ranking(study, ranked_by)
     sections: list[Section] = [("Optimisation history", lambda: vis.plot_optimization_history(study, **kw))]
     if len(study.directions) > 1:
         sections.append(("Pareto front", lambda: vis.plot_pareto_front(study)))
     sections += [
-        ("Parameter importances (PED-ANOVA)", lambda: vis.plot_param_importances(study, **kw)),
-        ("Parallel coordinates", lambda: vis.plot_parallel_coordinate(study, **kw)),
+        ("Parameter importances (PED-ANOVA)", lambda: _importance_plot(study, ranked_by, **label)),
+        # Every parameter is an axis otherwise: some 48 in the cnn space, their labels on top of each other.
+        (f"Parallel coordinates of the {PARALLEL_AXES} most important parameters",
+         lambda: vis.plot_parallel_coordinate(study, params=ranking.top(PARALLEL_AXES) or None, **kw)),
         ("Slices of the most important parameters",
-         lambda: vis.plot_slice(study, params=_top_params(study, **kw) or None, **kw)),
+         lambda: _best_marked(vis.plot_slice(study, params=ranking.top(SLICES) or None, **kw), _best_trial(study))),
         ("Learning curves", lambda: learning_curves(study)),
         ("Trials over time", lambda: vis.plot_timeline(study)),
     ]
@@ -103,8 +179,7 @@ def model_sections(model_dir: Path, device_name: str) -> list[Section]:
 
 
 def _summary(study: optuna.Study, model_dir: Path | None) -> str:
-    counts = {s.name.lower(): sum(t.state == s for t in study.trials) for s in TrialState}
-    states = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    states = ", ".join(f"{n} {kind}" for kind, n in _kinds(study).items() if n)
     lines = [f"<b>{len(study.trials)} trials</b> ({states})"]
     try:
         best = study.best_trial

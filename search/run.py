@@ -205,7 +205,7 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
                            ("front", cfg.front), ("max_mflops", cfg.max_mflops), ("compile", cfg.compile),
                            ("prior", cfg.prior)):
             study.set_user_attr(key, value)
-        if costs and study.metric_names is None:
+        if study.metric_names is None:  # else the dashboard says "Objective 0"
             with warnings.catch_warnings():  # experimental in Optuna; it labels the dashboard's and report's axes
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 study.set_metric_names(list(objectives))

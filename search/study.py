@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -169,7 +170,8 @@ def open_study(
 
 
 def load_study(name: str | None, storage: str, heartbeat: int | None = None) -> optuna.Study:
-    """An existing study; with no name, the one whose latest trial started last (the study just run)."""
+    """An existing study; with no name, the one whose latest trial started last (the study just run),
+    named on stderr: with several studies in a storage, the user must see which one a command took."""
     if storage.startswith("sqlite:///") and not Path(storage.removeprefix("sqlite:///")).is_file():
         raise UserError(f"{storage}: no such SQLite file; `run` creates it")  # and `best` must not
     journal = journal_path(storage)
@@ -183,6 +185,7 @@ def load_study(name: str | None, storage: str, heartbeat: int | None = None) -> 
         if not started:
             raise UserError(f"{storage} holds no study with trials yet; run one first")
         name = max(started, key=lambda s: _last_start(store, s.study_name)).study_name
+        print(f"study {name!r} (the one run last in {storage})", file=sys.stderr, flush=True)
     if name not in names:
         raise UserError(f"no study {name!r} in {storage}; studies there: {', '.join(names) or 'none'}")
     return optuna.load_study(study_name=name, storage=store)

@@ -10,11 +10,14 @@ import sys
 import optuna
 import pytest
 from PIL import Image
+from test_samplers_pruners import TinySpace
 
+import search.run
 from search.artifacts import attach
 from search.cli import main
-from search.config import PROJECT_ROOT
+from search.config import PROJECT_ROOT, StudyConfig
 from search.dashboard import make_dashboard
+from search.run import run_study
 
 pytestmark = pytest.mark.browser
 
@@ -76,10 +79,46 @@ def test_dashboard_binds_localhost_by_default_and_busy_port_is_one_line(fake_stu
     try:
         assert server.server_address[0] == "127.0.0.1" and url.startswith("http://127.0.0.1:")
         port = server.server_port
+        capsys.readouterr()  # the line naming the study make_dashboard picked
         assert main(["dashboard", "--storage", fake_study, "--port", str(port)]) == 2
-        err = capsys.readouterr().err
-        assert err.count("\n") == 1 and f"cannot listen on 127.0.0.1:{port}" in err
+        picked, error = capsys.readouterr().err.splitlines()  # the study it took, then one error line
+        assert picked == f"study 'dash-demo' (the one run last in {fake_study})"
+        assert error.startswith(f"error: cannot listen on 127.0.0.1:{port}")
     finally:
         server.server_close()
     assert main(["dashboard", "--storage", fake_study, "--study", "nope"]) == 2
     assert "no study 'nope'" in capsys.readouterr().err
+
+
+@pytest.fixture
+def run_made_study(tmp_path, tiny_data, monkeypatch):
+    """A study as `run` makes it (no trial trained), then six made-up trials whose conditional
+    parameters leave PED-ANOVA regimes of one trial: what a young study looks like."""
+    monkeypatch.setattr(search.run, "get_space", lambda name: TinySpace)
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    cfg = StudyConfig(space="mlp", data=tiny_data, storage=storage, study="young", trials=6, epochs=1, device="cpu")
+    study = run_study(cfg, progress=False, launch=lambda study: study)  # what `run --workers 0` leaves
+    lr = optuna.distributions.FloatDistribution(1e-3, 1e-1, log=True)
+    units = optuna.distributions.IntDistribution(8, 32, log=True)
+    for i in range(6):
+        params, dists = {"lr": 10 ** (-3 + i / 3), "units_l0": 8 + i}, {"lr": lr, "units_l0": units}
+        if i % 3 == 0:  # units_l1 exists in two trials only; momentum in one
+            params["units_l1"], dists["units_l1"] = 16, units
+        if i == 5:
+            params["momentum"], dists["momentum"] = 0.9, optuna.distributions.FloatDistribution(0.8, 0.99)
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, value=0.1 * i))
+    return storage
+
+
+def test_dashboard_names_the_metric_and_keeps_its_console_quiet(run_made_study, chromium):
+    proc, url = _start(run_made_study)
+    try:
+        dom = chromium(url)  # the study page: history, and importances computed by the server
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    text = " ".join(re.sub(r"<[^>]+>", " ", re.sub(r"<(script|style).*?</\1>", "", dom, flags=re.S)).split())
+    assert "Trial accuracy" in text and "Objective 0" not in text  # the history plot's axes: trial, metric
+    assert "Importance" in text  # the importances were drawn, so PED-ANOVA did run
+    console = proc.stderr.read()
+    assert "Some regimes" not in console and "Warning" not in console, console[-2000:]

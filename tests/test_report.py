@@ -1,15 +1,20 @@
-"""The report's study half on made-up studies (ask/tell, no training): pruned trials marked, the
-Pareto front of a multi-objective study, a note instead of a failure where a plot cannot be drawn."""
+"""The report's study half on made-up studies (ask/tell, no training): pruned trials marked and
+rejected ones counted apart, the Pareto front of a multi-objective study, importances with the
+number of trials behind them, the figures that use them, and a note where a plot cannot be drawn."""
 
 from __future__ import annotations
+
+import warnings
 
 import optuna
 import pytest
 
 from search import report
+from search.budget import reject
 from search.errors import UserError
 from search.finalize import choose_trial
-from search.report import learning_curves, write_report
+from search.importance import TRUSTED_FROM
+from search.report import learning_curves, study_sections, write_report
 
 FLOAT = optuna.distributions.FloatDistribution(0.0, 1.0)
 
@@ -78,3 +83,61 @@ def test_a_plot_that_cannot_be_drawn_is_a_note(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="no such model folder"):
         write_report(study, tmp_path / "r2.html", model_dir=tmp_path / "missing", progress=lambda *a: None)
     assert not (tmp_path / "r2.html").exists()
+
+
+def _figure(study: optuna.Study, title_start: str):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna's own experimental-API warnings
+        return next(draw() for title, draw in study_sections(study) if title.startswith(title_start))
+
+
+def _one_param_decides(n_trials: int, n_params: int = 20) -> optuna.Study:
+    """Many parameters, of which p7 alone decides the value; trial 0 is the best one."""
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    for i in range(n_trials):
+        trial = study.ask({f"p{j}": FLOAT for j in range(n_params)})
+        study.tell(trial, 2.0 if i == 0 else trial.params["p7"])
+    return study
+
+
+def test_importances_say_how_many_trials_they_rest_on():
+    few = _figure(_study(["maximize"]), "Parameter importances").layout.title.text
+    assert "only 5 completed trials" in few and "too few" in few
+    enough = _figure(_one_param_decides(TRUSTED_FROM), "Parameter importances").layout.title.text
+    assert f"from {TRUSTED_FROM} completed trials" in enough and "too few" not in enough
+
+
+def test_parallel_coordinates_show_the_most_important_parameters_only():
+    fig = _figure(_one_param_decides(40), "Parallel coordinates")
+    axes = list(fig.layout.xaxis.ticktext)[1:]  # Optuna 5 draws one x tick an axis; the first is the objective
+    assert len(axes) == 8 and "p7" in axes  # of 20
+
+
+def test_the_slice_plot_marks_the_best_trial_in_every_panel():
+    study = _one_param_decides(12)
+    fig = _figure(study, "Slices")
+    best = [t for t in fig.data if t.name == "best: trial 0"]
+    panels = [t for t in fig.data if t.name == "Feasible Trial"]
+    assert len(best) == len(panels) == 4
+    for star, panel in zip(best, panels, strict=True):
+        assert star.xaxis == panel.xaxis and list(star.y) == [2.0]
+        assert star.marker.symbol == "star"
+        param = fig.layout[(star.xaxis or "x").replace("x", "xaxis", 1)].title.text
+        assert list(star.x) == [study.trials[0].params[param]]
+
+
+def test_trials_rejected_untrained_are_their_own_kind(tmp_path):
+    study = optuna.create_study(direction="maximize")
+    for kind in ("complete", "pruned", "rejected", "complete"):
+        trial = study.ask({"a": FLOAT})
+        if kind == "rejected":  # turned away before its first epoch, as search/objective.py does
+            reject(trial, "rejected before training: too costly")
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            continue
+        trial.report(0.3, 1)
+        study.tell(trial, 0.5 if kind == "complete" else None,
+                   state=optuna.trial.TrialState.PRUNED if kind == "pruned" else optuna.trial.TrialState.COMPLETE)
+    title = learning_curves(study).layout.title.text
+    assert "(1 pruned trial dotted grey" in title and "1 rejected untrained" in title
+    page = write_report(study, tmp_path / "r.html", progress=lambda *a: None).read_text()
+    assert "<b>4 trials</b> (2 complete, 1 pruned, 1 rejected untrained)" in page
