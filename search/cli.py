@@ -148,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     retrain.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     retrain.add_argument("--seeds", type=_positive_int, default=1,
                          help="train N times (the trial's seed, then the next) and report mean and spread")
+    length = retrain.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=_positive_int, help="epochs (default: the study's epochs a trial)")
+    length.add_argument("--time", type=_seconds, metavar="SEC",
+                        help="train for as many epochs as fit in SEC seconds, at the pace the trial ran "
+                             "(a short search, then a long retrain of its winner)")
 
     export = sub.add_parser("export", help="write the submission CSV from a retrained model")
     _study_args(export)
@@ -393,7 +398,7 @@ def cmd_retrain(args) -> None:
     storage = args.storage or default_storage()
     study = load_study(args.study, storage)
     out, metrics = retrain(study, args.trial, args.train_on, args.out, args.device, seeds=args.seeds,
-                           storage_url=storage)
+                           storage_url=storage, epochs=args.epochs, seconds=args.time)
     note = "" if metrics["held_out"] else " (not held out: trained on train+val)"
     names = TASK_METRICS[study.user_attrs.get("task", "multiclass")]
     if args.seeds == 1:

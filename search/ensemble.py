@@ -29,6 +29,7 @@ class Member:
     model: nn.Module
     mean: torch.Tensor
     std: torch.Tensor
+    tta: bool = False  # trained to be judged with mirror TTA (its trial's `tta`): predicted that way always
 
 
 def member_dirs(model_dir: Path) -> list[Path]:
@@ -69,7 +70,7 @@ def predict(
     total = None
     for m in members:
         p = predict_scores(m.model, x, m.mean, m.std, task, batch)
-        if tta:
+        if tta or m.tta:
             p = (p + predict_scores(m.model, x.flip(-1), m.mean, m.std, task, batch)) / 2
         total = p if total is None else total + p
     return total / len(members)

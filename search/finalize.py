@@ -71,9 +71,11 @@ def run_attrs(study: optuna.Study) -> dict:
 
 def retrain(
     study: optuna.Study, number: int | None, train_on: str, out: Path | None, device_name: str = "auto",
-    seeds: int = 1, storage_url: str | None = None, remember: bool = True,
+    seeds: int = 1, storage_url: str | None = None, remember: bool = True, epochs: int | None = None,
+    seconds: float | None = None,
 ) -> tuple[Path, dict]:
-    """Retrains a trial's configuration ``seeds`` times (the trial's own seed, then the next ones).
+    """Retrains a trial's configuration ``seeds`` times (the trial's own seed, then the next ones),
+    for the study's epochs, or ``epochs``, or as many epochs as fit in ``seconds`` (``fitted_epochs``).
 
     One seed writes ``out/model.*``; several write ``out/seed-S/model.*`` and an ``ensemble.json``
     listing them, with the mean and spread of the validation metrics, so `export` can use the
@@ -93,7 +95,9 @@ def retrain(
     ds = load_data(Path(attrs["data"]), options)
     tensors = to_device(ds, device, train_on=train_on)
     base_seed = trial.user_attrs.get("seed", 0)
-    epochs = int(attrs["epochs"])
+    if seconds is not None:
+        epochs = fitted_epochs(trial, seconds / seeds, len(tensors.train_x) / len(ds.train_x))
+    epochs = epochs or int(attrs["epochs"])
     mean, std = ds.stats()
     shown = TASK_METRICS[ds.task]
     runs = []
@@ -127,6 +131,17 @@ def retrain(
     return out, metrics
 
 
+def fitted_epochs(trial: optuna.trial.FrozenTrial, seconds: float, scale: float = 1.0) -> int:
+    """How many epochs of ``trial``'s configuration fit in ``seconds``, at the pace its own trial ran
+    (wall time over epochs: building, evaluating and the probe included, so it errs on the short side).
+    ``scale``: the retrain's training images over the trial's (train+val trains on more)."""
+    trained = trial.user_attrs.get("epochs")
+    if not trained or trial.duration is None:
+        raise UserError(f"trial {trial.number} has no measured epochs to pace a timed retrain; give --epochs")
+    per_epoch = trial.duration.total_seconds() / trained * scale
+    return max(1, int(seconds // per_epoch))
+
+
 def _fit_and_score(model: nn.Module, tensors, cfg, ds, epochs: int, seed: int, train_on: str, what: str) -> dict:
     """Trains one seed, logging each epoch, and returns its validation (and held-out) metrics."""
     shown = TASK_METRICS[ds.task]
@@ -137,7 +152,7 @@ def _fit_and_score(model: nn.Module, tensors, cfg, ds, epochs: int, seed: int, t
 
     try:
         fit(model, tensors, cfg.train, epochs=epochs, seed=seed, on_epoch=show)
-        metrics = {k: v for k, v in evaluate(model, tensors).items() if k != "confusion"}
+        metrics = {k: v for k, v in evaluate(model, tensors, tta=cfg.train.tta).items() if k != "confusion"}
     except Diverged as e:  # a rate at the edge of stability can diverge on another device or seed
         raise UserError(f"retraining {what} (seed {seed}) diverged: {e}; that seed's model "
                         f"is not saved") from None
@@ -146,7 +161,7 @@ def _fit_and_score(model: nn.Module, tensors, cfg, ds, epochs: int, seed: int, t
         device = tensors.train_x.device
         part = replace(tensors, val_x=torch.from_numpy(ds.holdout_x).to(device),
                        val_y=torch.from_numpy(ds.holdout_y).to(device))
-        held = evaluate(model, part, thresholds=metrics.get("thresholds"))
+        held = evaluate(model, part, thresholds=metrics.get("thresholds"), tta=cfg.train.tta)
         metrics["holdout"] = {k: v for k, v in held.items() if k not in ("confusion", "thresholds")}
     return metrics
 
@@ -195,7 +210,7 @@ def load_members(model_dir: Path, device: torch.device) -> tuple[list[Member], l
             raise UserError(f"{folder}: its classes differ from {member_dirs(model_dir)[0]}'s; cannot average them")
         mean = torch.tensor(meta["mean"], device=device)
         std = torch.tensor(meta["std"], device=device)
-        members.append(Member(model, mean, std))
+        members.append(Member(model, mean, std, tta=bool(meta["params"].get("tta", False))))
         metas.append(meta)
     return members, metas
 

@@ -12,13 +12,14 @@ __all__ = ["MODEL", "SEED_DESIGNS", "priors", "suggest"]
 
 MODEL = "cnn"
 MAX_CONV, MAX_DENSE = 6, 3
+MAX_FILTERS = 256
 
 
 def suggest(trial: optuna.Trial) -> TrialConfig:
     n_conv = trial.suggest_int("n_conv", 2, MAX_CONV)
     convs, in_ch = [], 3
     for i in range(n_conv):
-        filters = trial.suggest_int(f"filters_l{i}", 16, 256, log=True)
+        filters = trial.suggest_int(f"filters_l{i}", 16, MAX_FILTERS, log=True)
         # A 1x1 reduction to a fraction of the incoming channels before the conv (seed 002).
         reduce = trial.suggest_categorical(f"reduce_l{i}", [0.0, 0.25, 0.5]) if i > 0 else 0.0
         convs.append(
@@ -84,7 +85,8 @@ def priors(budget: Budget) -> dict[str, Prior]:
     widths = GPU_WIDTHS if budget.gpu else CPU_WIDTHS
     per_layer = {}
     for i, width in enumerate(widths[:MAX_CONV]):
-        per_layer[f"filters_l{i}"] = Prior(width, (width * 3 // 4, width * 3 // 2), "double as the map halves")
+        per_layer[f"filters_l{i}"] = Prior(width, (width * 3 // 4, min(MAX_FILTERS, width * 3 // 2)),
+                                          "double as the map halves")
         per_layer[f"kernel_l{i}"] = Prior(3, (3,), "stacked 3x3 convs see as far as a 5x5 for less")
         per_layer[f"reduce_l{i}"] = Prior(0.0, (0.0,), "a 1x1 bottleneck pays off only in wide, deep nets")
         per_layer[f"dropout_l{i}"] = Prior(0.0, (0.0, 0.1) if short else (0.0, 0.25),

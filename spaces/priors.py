@@ -53,7 +53,7 @@ def training_priors(budget: Budget) -> dict[str, Prior]:
     short = budget.short
     return {
         "optimizer": Prior("sgd", ("sgd",), "Nesterov SGD with BN trains fastest and steadiest at a high rate"),
-        "lr": Prior(0.08, (0.03, 0.2), "a one-cycle peak for SGD with BN; below 0.02 it learns too slowly"),
+        "lr": Prior(0.08, (0.03, 0.1), "a one-cycle peak for SGD with BN; below 0.02 it learns too slowly"),
         "weight_decay": Prior(5e-4, (2e-4, 1e-3), "the usual coupled L2 of SGD on small-image CNNs"),
         "momentum": Prior(0.9, (0.85, 0.95), "standard for Nesterov SGD"),
         "nesterov": Prior(True, (True,), "a free improvement over plain momentum"),

@@ -79,7 +79,8 @@ def priors(budget: Budget) -> dict[str, Prior]:
     stages = {}
     for i in range(MAX_STAGES):
         width = min(base * 2**i, 512)
-        stages[f"width_s{i}"] = Prior(width, (width * 3 // 4, width * 3 // 2), "double the width as the map halves")
+        stages[f"width_s{i}"] = Prior(width, (width * 3 // 4, min(512, width * 3 // 2)),
+                                         "double the width as the map halves")
         stages[f"blocks_s{i}"] = Prior(1 if not budget.gpu else 2, (1, 2), "ResNet18 has 2; 1 for a CPU's budget")
     return {
         "n_stages": Prior(3, (3, 4), "three stages take 32-64px images to 8-16px maps"),

@@ -62,3 +62,45 @@ def test_floor_counts_every_layer_output_of_one_image():
     values, layers = floor.activation_values(model, (3, 8, 8))
     assert [n for *_, n in layers] == [4 * 6 * 6, 4 * 6 * 6, 4 * 3 * 3, 36, 2]
     assert values == 144 + 144 + 36 + 36 + 2
+
+
+def test_photo_patches_builds_a_real_image_benchmark_in_the_gic_layout(tmp_path):
+    import photo_patches
+
+    from search.data.loader import load_dataset
+
+    answers = photo_patches.build(tmp_path / "photos", classes=6, size=24, train=36, val=12, test=12)
+    ds = load_dataset(tmp_path / "photos")
+    assert ds.train_x.shape == (36, 24, 24, 3) or ds.train_x.shape == (36, 3, 24, 24)
+    assert sorted(set(ds.train_y.tolist())) == list(range(6))  # balanced: every region is a class
+    assert ds.train_x.std() > 10  # photographs, not flat colour
+    assert answers.read_text().count("\n") == 13 and "Class" not in (tmp_path / "photos" / "test.csv").read_text()
+
+
+def test_search_quality_reads_a_study_as_a_user_judges_it():
+    """Best minus the seed design, trials near chance and the time to beat the design, from the storage."""
+    import datetime
+
+    import optuna
+    import search_quality
+
+    from search.budget import reject
+
+    study = optuna.create_study(direction="maximize")
+    start = datetime.datetime(2026, 1, 1)
+    curves = {"seed000-cnn": [0.10, 0.20], None: [0.05, 0.08], "x": [0.25, 0.40]}  # 10 classes: chance 0.1
+    for i, (design, curve) in enumerate(curves.items()):
+        trial = optuna.trial.create_trial(
+            value=curve[-1], intermediate_values=dict(enumerate(curve, 1)),
+            user_attrs={"design": design, "per_class_f1": [0.0] * 10} if design else {})
+        trial.datetime_start = start + datetime.timedelta(seconds=10 * i)
+        trial.datetime_complete = start + datetime.timedelta(seconds=10 * i + 10)
+        study.add_trial(trial)
+    untrained = study.ask()
+    reject(untrained, "too slow")
+    study.tell(untrained, state=optuna.trial.TrialState.PRUNED)
+    figures = search_quality.study_figures(study, timeout=60)
+    assert figures["gain points"] == pytest.approx(20.0)
+    assert figures["near chance share"] == pytest.approx(1 / 3)  # 0.08 only: under twice chance
+    assert figures["seconds to beat seed"] == 30 and figures["share of budget to beat seed"] == 0.5
+    assert (figures["trials trained"], figures["rejected untrained"]) == (3, 1)

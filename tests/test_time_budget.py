@@ -1,0 +1,105 @@
+"""The study's budget in seconds: the probe's verdict, the bar's time left, a retrain paced by time."""
+
+from __future__ import annotations
+
+import datetime
+import time
+
+import optuna
+import pytest
+import torch
+
+from search.budget import rejected
+from search.data.loader import load_dataset
+from search.data.prepare import DataOptions, prepare
+from search.finalize import fitted_epochs
+from search.objective import Objective
+from search.progress import Progress
+from search.run import to_device
+from search.time_budget import TimeBudget, predict_seconds
+from search.train import TrainConfig, evaluate, fit, predict_logits
+from spaces import get_space
+
+
+def test_a_trial_that_cannot_fit_the_time_left_is_refused_and_a_design_only_by_the_deadline():
+    budget = TimeBudget(deadline=time.monotonic() + 100, share=3.0)
+    assert budget.verdict(150, trials_left=5) .startswith("predicted 150s, but the study has")
+    assert "over 3x its share" in budget.verdict(70, trials_left=5)  # 100 s / 5 trials = 20 s a trial
+    assert budget.verdict(50, trials_left=5) is None
+    assert budget.verdict(70, trials_left=5, design=True) is None  # the hand design is the baseline
+    assert TimeBudget().verdict(1e9, trials_left=1) is None  # no timeout: no limit
+
+
+def test_predicted_seconds_count_training_and_evaluation():
+    # 1,000 training images and 300 validation ones (a third of the cost each, twice with TTA), 2 epochs
+    assert predict_seconds(0.01, 1000, 300, 2, tta=False) == pytest.approx(2 * 0.01 * 1100)
+    assert predict_seconds(0.01, 1000, 300, 2, tta=True) == pytest.approx(2 * 0.01 * 1200)
+
+
+@pytest.fixture(scope="module")
+def tensors(tiny_data):
+    ds = prepare(load_dataset(tiny_data), DataOptions())
+    return to_device(ds, torch.device("cpu")), ds.in_shape
+
+
+@pytest.mark.slow
+def test_the_probe_rejects_a_trial_the_study_cannot_fit_untrained(tensors):
+    data, in_shape = tensors
+    objective = Objective(get_space("cnn"), data, in_shape, epochs=50, metric="accuracy", seed=0)
+    objective.time_budget, objective.trials = TimeBudget.from_timeout(2.0), 10
+    study = optuna.create_study(direction="maximize")
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    assert rejected(trial) and "rejected after a timed probe: predicted" in trial.user_attrs["pruned_reason"]
+    assert trial.user_attrs["predicted_seconds"] > 2.0
+    assert "epochs" not in trial.user_attrs  # not one epoch was trained
+    objective.time_budget = TimeBudget()  # no timeout: the same draw trains
+    objective.epochs = 1
+    study.enqueue_trial(trial.params)
+    study.optimize(objective, n_trials=1)
+    assert study.trials[1].state == optuna.trial.TrialState.COMPLETE
+
+
+def test_the_bars_time_left_honours_the_timeout():
+    progress = Progress(20, "accuracy", enabled=True, timeout=60)
+    progress.bar.start_t -= 1000  # one trial took 1,000 s: 19 more would take over 5 hours
+    progress.bar.update(1)
+    left = progress.bar.format_dict["left"]
+    minutes, seconds = (int(x) for x in left.split(":"))
+    assert minutes * 60 + seconds <= 60, left
+    progress.close()
+    free = Progress(20, "accuracy", enabled=True)  # without a timeout the estimate stands
+    free.bar.start_t -= 1000
+    free.bar.update(1)
+    assert free.bar.format_dict["left"].count(":") == 2  # hours:minutes:seconds
+    free.close()
+
+
+def test_a_timed_retrain_fits_its_epochs_into_the_seconds_given():
+    start = datetime.datetime(2026, 1, 1)
+    trial = optuna.trial.create_trial(
+        params={}, distributions={}, value=0.5, user_attrs={"epochs": 3},
+        state=optuna.trial.TrialState.COMPLETE)
+    trial.datetime_start, trial.datetime_complete = start, start + datetime.timedelta(seconds=30)
+    assert fitted_epochs(trial, 300) == 30  # 10 s an epoch
+    assert fitted_epochs(trial, 300, scale=1.5) == 20  # train+val: half as many images again
+    assert fitted_epochs(trial, 1) == 1  # at least one
+
+
+@pytest.mark.slow
+def test_ema_keeps_the_averaged_weights_it_was_judged_by_and_tta_averages_the_mirror(tensors):
+    data, in_shape = tensors
+    cfg = get_space("cnn").suggest(optuna.trial.FixedTrial({
+        **get_space("cnn").SEED000, "n_conv": 2, "filters_l0": 16, "filters_l1": 16, "n_dense": 0,
+        "head": "avg", "optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "nesterov": True, "ema": True}))
+    torch.manual_seed(0)
+    from gic_models import create_model
+
+    model = create_model(cfg.model, cfg.arch, data.num_classes, in_shape)
+    history = fit(model, data, cfg.train, epochs=2, seed=0)
+    assert evaluate(model, data)["accuracy"] == history[-1].accuracy  # the kept model is the judged one
+    plain = predict_logits(model, data.val_x, data.mean, data.std)
+    mirrored = predict_logits(model, data.val_x.flip(3), data.mean, data.std)
+    both = predict_logits(model, data.val_x, data.mean, data.std, tta=True)
+    assert torch.allclose(both, (plain + mirrored) / 2, atol=1e-5)
+    assert TrainConfig().ema is False and TrainConfig().tta is False
