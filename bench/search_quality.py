@@ -147,9 +147,11 @@ def summary(rows: list[dict], keys: list[str]) -> str:
     lines = ["| benchmark | arm | measure | median | range | runs |", "|---|---|---|---|---|---|"]
     for (data, arm), runs in groups.items():
         for key in keys:
+            if not any(key in r for r in runs):
+                continue
             values = [r[key] for r in runs if key in r and not math.isnan(r[key])]
-            if not values:
-                lines.append(f"| {data} | {arm} | {key} | n/a | | {len(runs)} |")
+            if not values:  # never happened in any run (the seed design was never beaten, say)
+                lines.append(f"| {data} | {arm} | {key} | never | | {len(runs)} |")
                 continue
             fmt = "{:.2f}" if abs(statistics.median(values)) < 10 else "{:.0f}"
             lines.append(f"| {data} | {arm} | {key} | {fmt.format(statistics.median(values))} | "
@@ -178,24 +180,26 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         storage = f"sqlite:///{Path(tmp) / 'quality.db'}"
-        for data in args.data:
-            where = [] if data == "synth" else ["--data", data]
-            timeout = ["--timeout", str(args.timeout)] if args.timeout else []
-            for prior in args.prior:
-                for seed in args.seeds:
+        # Seeds outermost: a run cut short still has every benchmark and arm at its first seeds.
+        for seed in args.seeds:
+            for data in args.data:
+                where = [] if data == "synth" else ["--data", data]
+                timeout = ["--timeout", str(args.timeout)] if args.timeout else []
+                for prior in args.prior:
                     name = f"quality-{Path(data).name}-{prior}-{seed}"
                     run = run_study("cnn", storage, name, *where, "--seed", str(seed), "--prior", prior,
                                     *timeout, *args.flags, preset_timeout=True)
                     keep({"data": Path(data).name, "arm": f"prior {prior}", "seed": seed, "wall": run.wall,
                           **study_figures(run.study, args.timeout or _preset_timeout())})
-            answers = Path(data).parent / f"{Path(data).name}-answers.csv"
-            if args.user_question and data != "synth" and answers.is_file():
-                for seed in args.seeds:
+            for data in args.data:
+                answers = Path(data).parent / f"{Path(data).name}-answers.csv"
+                if args.user_question and data != "synth" and answers.is_file():
                     engine = engine_answer(Path(data), answers, args.user_question, seed, storage, Path(tmp))
                     plain = plain_answer(Path(data), answers, engine["seconds"], seed)
-                    keep({"data": Path(data).name, "arm": f"user question {args.user_question:.0f}s", "seed": seed,
-                          "engine held-out accuracy": engine["accuracy"], "engine seconds": engine["seconds"],
-                          "plain seed 000 held-out accuracy": plain["accuracy"], "plain epochs": plain["epochs"],
+                    keep({"data": Path(data).name, "arm": f"user question {args.user_question:.0f}s",
+                          "seed": seed, "engine held-out accuracy": engine["accuracy"],
+                          "engine seconds": engine["seconds"], "plain seed 000 held-out accuracy": plain["accuracy"],
+                          "plain epochs": plain["epochs"],
                           "engine minus plain, points": 100 * (engine["accuracy"] - plain["accuracy"])})
     keys = ["gain points", "near chance share", "seconds to beat seed", "share of budget to beat seed",
             "trials trained", "rejected untrained", "first-verdict rank correlation", "best", "seed design", "wall",

@@ -10,7 +10,9 @@ model and the study's budget goes to configurations no one would try by hand. Th
 with the random sampler and no pruner (the seed design enqueued first, as in every study), then
 breaks the trials' values down by each parameter: per choice for a categorical, below and above
 the drawn median for a number, over the draws of every repeat. "Near chance" is under twice chance
-accuracy.
+accuracy. The draws are uniform (`--prior off`); `--flags "--prior on"` draws every trial from the
+space's priors instead (the sampler's start-up count, 10 for `random`, covers them with
+`--flags "--prior on --trials 10"`).
 """
 
 from __future__ import annotations
@@ -71,7 +73,8 @@ def measure(space: str, data: Path | None, trials: int, epochs: int, chance: flo
         with tempfile.TemporaryDirectory() as tmp:
             r = run_study(space, f"sqlite:///{Path(tmp) / 'draws.db'}", "draws",
                           *(["--data", str(data)] if data else []), "--trials", str(trials), "--epochs",
-                          str(epochs), "--sampler", "random", "--pruner", "none", "--seed", str(rep), *flags,
+                          str(epochs), "--sampler", "random", "--pruner", "none", "--seed", str(rep), "--prior", "off",
+                          *flags,
                           log=logs / f"draws-{rep}.log" if logs else None)
         done = [t for t in r.finished if t.state == COMPLETE and t.user_attrs.get("design") is None]
         designs = [t.user_attrs["design"] for t in r.finished if t.user_attrs.get("design")]
