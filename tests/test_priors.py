@@ -106,3 +106,31 @@ def test_every_prior_fits_its_space_and_the_recommended_design_builds(name, budg
     if name != "timm":  # timm's networks build in test_families; here the design's values are what matter
         model = create_model(cfg.model, cfg.arch, 10, (3, 32, 32))
         assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_a_study_records_its_prior_setting_and_queues_the_recommended_design(tmp_path, tiny_data):
+    from search.cli import main
+
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    common = ["run", "cnn", "--data", str(tiny_data), "--storage", storage, "--workers", "0", "--for", "cpu"]
+    assert main([*common, "--study", "on"]) == 0
+    assert main([*common, "--study", "off", "--prior", "off"]) == 0
+    on, off = (optuna.load_study(study_name=n, storage=storage) for n in ("on", "off"))
+    assert on.user_attrs["prior"] == "on" and off.user_attrs["prior"] == "off"
+    queued = {t.user_attrs["design"]: t.system_attrs["fixed_params"] for t in on.get_trials(states=(optuna.trial.TrialState.WAITING,))}
+    assert set(queued) == {"seed000-cnn", "recommended"}
+    assert queued["recommended"] == recommended_design(get_space("cnn"), Budget(3, "cpu"))
+    assert [t.user_attrs["design"] for t in off.trials] == ["seed000-cnn"]  # the hand design alone
+
+
+def test_the_seed_designs_stay_exactly_expressible():
+    """Every seed design rebuilds from its own parameters, none left over and none missing."""
+    from spaces import rebuild
+
+    for name in SPACES:
+        space = get_space(name)
+        for design, params in space.SEED_DESIGNS.items():
+            fixed = optuna.trial.FixedTrial(params)
+            space.suggest(fixed)
+            assert set(fixed.params) == set(params), (name, design, set(params) ^ set(fixed.params))
+            rebuild(space, params, design)
