@@ -117,7 +117,8 @@ def test_a_study_records_its_prior_setting_and_queues_the_recommended_design(tmp
     assert main([*common, "--study", "off", "--prior", "off"]) == 0
     on, off = (optuna.load_study(study_name=n, storage=storage) for n in ("on", "off"))
     assert on.user_attrs["prior"] == "on" and off.user_attrs["prior"] == "off"
-    queued = {t.user_attrs["design"]: t.system_attrs["fixed_params"] for t in on.get_trials(states=(optuna.trial.TrialState.WAITING,))}
+    waiting = on.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    queued = {t.user_attrs["design"]: t.system_attrs["fixed_params"] for t in waiting}
     assert set(queued) == {"seed000-cnn", "recommended"}
     assert queued["recommended"] == recommended_design(get_space("cnn"), Budget(3, "cpu"))
     assert [t.user_attrs["design"] for t in off.trials] == ["seed000-cnn"]  # the hand design alone
