@@ -47,6 +47,16 @@ def test_start_up_draws_fall_in_every_prior_region(budget):
     assert checked > 12 * 30  # every parameter of every trial had a prior to be checked against
 
 
+def test_after_start_up_the_priors_share_decays():
+    space = get_space("cnn")
+    sampler = PriorSampler(optuna.samplers.RandomSampler(seed=6), space.priors(Budget(3)), n_startup=5, seed=6)
+    trials = _draws(sampler, space, 65)
+    from_prior = [sampler._from_prior[t.number] for t in trials]
+    assert all(from_prior[:5])
+    early, late = sum(from_prior[5:25]) / 20, sum(from_prior[25:]) / 40  # expected about 0.38 and 0.12
+    assert early > 0.15 and late < early and sum(from_prior[25:]) > 0
+
+
 def test_after_start_up_the_wrapped_sampler_searches_the_whole_space():
     space = get_space("cnn")
     priors = space.priors(Budget(3))
