@@ -163,7 +163,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", nargs="+", default=["synth"], help="benchmark folders; `synth`: the preset's own")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--prior", nargs="+", choices=["on", "off"], default=["on", "off"])
+    p.add_argument("--prior", nargs="*", choices=["on", "off"], default=["on", "off"],
+                   help="arms to run (none: only the user question)")
     p.add_argument("--flags", type=shlex.split, default=[], help="more `run` flags for every study")
     p.add_argument("--timeout", type=float, help="the study's timeout (default: the preset's)")
     p.add_argument("--user-question", type=float, metavar="SEC", help="also ask the user's question in SEC s")

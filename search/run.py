@@ -250,7 +250,7 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
     try:
         # Never more than --trials finished trials, however many workers share the study.
         work(study, objective, cfg.trials, cfg.timeout, callbacks=[bar],
-             poll=min(5.0, float(cfg.heartbeat or 1)))
+             poll=min(5.0, float(cfg.heartbeat or 1)), closed=objective.time_budget.closed)
     except Interrupted as stop:
         bar.close()
         what = ("no trial was running" if stop.requeued is None

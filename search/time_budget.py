@@ -10,6 +10,7 @@ and takes no trial budget (search/budget.py).
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -33,6 +34,13 @@ class TimeBudget:
 
     deadline: float | None = None
     share: float = 3.0
+    cheapest: float = float("inf")  # the shortest trial any probe predicted so far
+
+    def closed(self) -> bool:
+        """Once even the cheapest trial seen cannot fit the time left, starting more only burns the
+        rest of it on probes that end in rejections (40 of them in one quick study)."""
+        left = self.left()
+        return left is not None and math.isfinite(self.cheapest) and left < self.cheapest
 
     @classmethod
     def from_timeout(cls, timeout: float | None, share: float = 3.0) -> TimeBudget:
@@ -45,6 +53,7 @@ class TimeBudget:
         """Why a trial predicted to take ``predicted`` seconds must not run, or None if it may.
         A queued design (the seed designs: the baseline a study is judged against) is only held to
         the deadline, not to a share."""
+        self.cheapest = min(self.cheapest, predicted)
         left = self.left()
         if left is None:
             return None

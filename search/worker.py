@@ -139,16 +139,21 @@ def work(
     callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = (),
     catch: tuple[type[Exception], ...] = (),
     poll: float = 1.0,
+    closed: Callable[[], bool] | None = None,
 ) -> None:
     """Runs trials until ``budget`` finished trials exist in the study (all workers together), or
-    ``timeout`` seconds pass. Raises Interrupted on SIGINT/SIGTERM after failing the running trial
-    and queueing its parameters again, so rerunning continues where it stopped."""
+    ``timeout`` seconds pass, or ``closed()`` says no trial can fit the time left. Raises Interrupted on
+    SIGINT/SIGTERM after failing the running trial and queueing its parameters again, so rerunning
+    continues where it stopped."""
     deadline = None if timeout is None else time.monotonic() + timeout
     guarded = _Guarded(objective, budget)
     waits = is_heartbeat_enabled(study._storage)  # without heartbeats a dead peer's trial never frees up
     with stop_signals() as received, _quiet_expected_ends(guarded):
         try:
             while deadline is None or time.monotonic() < deadline:
+                if closed is not None and closed():
+                    log("no trial of the study so far would fit the time left; stopping")
+                    return
                 _fail_stale(study)
                 finished, rejected, running = budget_counts(study)
                 if budget is not None and finished >= budget:

@@ -103,3 +103,13 @@ def test_ema_keeps_the_averaged_weights_it_was_judged_by_and_tta_averages_the_mi
     both = predict_logits(model, data.val_x, data.mean, data.std, tta=True)
     assert torch.allclose(both, (plain + mirrored) / 2, atol=1e-5)
     assert TrainConfig().ema is False and TrainConfig().tta is False
+
+
+def test_the_study_closes_once_even_its_cheapest_trial_cannot_fit():
+    budget = TimeBudget(deadline=time.monotonic() + 30)
+    assert not budget.closed()  # nothing measured yet
+    assert budget.verdict(10, trials_left=2) is None
+    assert not budget.closed()
+    budget.deadline = time.monotonic() + 5  # time passes: 5 s left, the cheapest trial seen takes 10
+    assert budget.verdict(40, trials_left=1) is not None and budget.closed()
+    assert not TimeBudget().closed()  # no timeout, never closed
