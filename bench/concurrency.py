@@ -1,4 +1,5 @@
-"""Item 4: study throughput with 1, 2, 4, 8 trials sharing one GPU: finished trials per hour.
+"""Item 4: study throughput with 1, 2, 4, 8 trials sharing one GPU: trained trials per hour
+(a draw rejected untrained is not one).
 
     python bench/concurrency.py [--data DIR] [--trials 16] [--epochs 3] [--per-gpu 1 2 4 8] [--repeats 3]
 
@@ -37,7 +38,7 @@ def measure(data: Path | None, trials: int, epochs: int, per_gpu: list[int], rep
             base = None
             for m in per_gpu:
                 r = one_setting(data, trials, epochs, m, rep, flags, Path(tmp), logs)
-                rate = len(r.finished) / r.wall * 3600
+                rate = r.trained / r.wall * 3600  # trials that trained: rejected draws cost a second, no epoch
                 base = base or rate
                 print(f"  repeat {rep}, {m} per GPU: {r.wall:.0f}s, {rate:.0f} trials/h", file=sys.stderr, flush=True)
                 setting = f"{trials} trials of {epochs} epochs, {m} per GPU"

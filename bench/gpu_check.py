@@ -124,16 +124,16 @@ def epoch_part(args, out: Path, save: Save) -> None:
     images = min(args.limit or len(ds.train_y), len(ds.train_y))
     floor = memory_floor_s(seed_cnn(ds.in_shape, ds.num_classes), ds.in_shape, images, bandwidth)
     shape = "x".join(map(str, ds.in_shape[1:]))
-    rows = [Row("epoch", f"{args.copy_mib} MiB copy", "bandwidth TB/s, read + written", [bandwidth], "{:.2f}"),
+    rows = [Row("epoch", f"{args.copy_mib} MiB copy", "bandwidth TB/s, read + written", [bandwidth], "{:.3g}"),
             Row("epoch", f"seed CNN, {images} images of {shape}", "memory floor s/epoch at that bandwidth", [floor],
-                "{:.4f}")]
+                "{:.3g}")]
     save(rows)
     for batch in args.batch:  # one batch size at a time, so a part cut short keeps the batches it finished
         for row in epoch_speed.measure(root, [batch], args.epochs, args.epoch_repeats, args.workers, args.compile,
                                        args.limit, args.device):
             rows.append(row)
             if row.measure == "s/epoch":
-                rows.append(Row("epoch", row.setting, "x memory floor", [v / floor for v in row.values], "{:.1f}x"))
+                rows.append(Row("epoch", row.setting, "x memory floor", [v / floor for v in row.values], "{:.3g}x"))
         save(rows)
 
 
@@ -151,7 +151,7 @@ def concurrency_part(args, out: Path, save: Save) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for m in args.per_gpu:
             r = concurrency.one_setting(data, args.conc_trials, args.conc_epochs, m, 0, args.conc_flags, Path(tmp))
-            rate = len(r.finished) / r.wall * 3600
+            rate = r.trained / r.wall * 3600  # trials that trained: rejected draws cost a second, no epoch
             base = rate if m == 1 else base
             setting = f"{args.conc_trials} trials of {args.conc_epochs} epochs, {m} per GPU"
             rows += [Row("concurrency", setting, "wall s", [r.wall], "{:.0f}"),
