@@ -2,9 +2,9 @@
 spends its minutes on measuring. Parts, in order of priority:
 
   study        `python -m search run cnn --timeout 420` as a user types it, then `retrain`; read back
-               from the study's storage: trials trained, best minus the seed design (trial 0) in points,
-               seconds from launch until a trial first beat the seed design, the retrained best's
-               validation accuracy
+               from the study's storage (as bench/search_quality.py reads it): trials trained, best minus
+               the seed design in points, seconds until a trial first beat the seed design, the
+               retrained best's validation accuracy
   epoch        seed 000's CNN, eager and compiled, at each --batch: seconds an epoch against the
                textbook pipeline (bench/epoch_speed.py) and against bench/floor.py's memory floor at
                the bandwidth a big device-to-device copy measures on this card
@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import math
 import os
 import platform
 import shlex
@@ -48,13 +47,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import optuna
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import concurrency  # noqa: E402
 import epoch_speed  # noqa: E402
+import search_quality  # noqa: E402
 from floor import memory_floor_s, seed_cnn  # noqa: E402
 from harness import ROOT, Row, run_study, table  # noqa: E402
 
@@ -74,22 +73,20 @@ def study_part(args, out: Path, save: Save) -> None:
              *args.study_flags]
     setting = f"run cnn --timeout {args.study_timeout:g} {shlex.join(args.study_flags)}".strip()
     log = out / "study-output.log"
-    launched = datetime.datetime.now()  # the storage's trial times are naive local times, as this is
     r = run_study("cnn", storage, STUDY, *flags, log=log, preset_timeout=True)
-    seed = r.design_value("seed000-cnn")
-    beaten = [(t.datetime_complete - launched).total_seconds() for t in r.finished
-              if t.state == optuna.trial.TrialState.COMPLETE and t.value > seed]
+    # read as bench/search_quality.py reads every study: one definition of the gain and the time to beat
+    f = search_quality.study_figures(r.study, args.study_timeout)
     rows = [Row("study", setting, "wall s, launch to exit", [r.wall], "{:.0f}"),
-            Row("study", setting, "trials trained (the budget)", [r.trained], "{:.0f}"),
-            Row("study", setting, "rejected untrained", [r.rejected], "{:.0f}"),
+            Row("study", setting, "trials trained (the budget)", [f["trials trained"]], "{:.0f}"),
+            Row("study", setting, "rejected untrained", [f["rejected untrained"]], "{:.0f}"),
             Row("study", setting, "pruned while training", [r.stopped], "{:.0f}"),
             Row("study", setting, "epochs trained", [r.epochs], "{:.0f}"),
-            Row("study", setting, "seed 000 design's value (trial 0)", [seed], "{:.4f}"),
-            Row("study", setting, "best value", [r.best], "{:.4f}"),
-            Row("study", setting, "best minus seed design, points", [100 * (r.best - seed)], "{:+.1f}"),
-            # nan: no trial beat it
-            Row("study", setting, "s from launch until a trial first beat the seed design",
-                [min(beaten, default=math.nan)], "{:.0f}")]
+            Row("study", setting, "seed 000 design's value", [f["seed design"]], "{:.4f}"),
+            Row("study", setting, "best value", [f["best"]], "{:.4f}"),
+            Row("study", setting, "best minus seed design, points", [f["gain points"]], "{:+.1f}"),
+            # from the first trial's start; nan: no trial beat it
+            Row("study", setting, "s until a trial first beat the seed design", [f["seconds to beat seed"]], "{:.0f}"),
+            Row("study", setting, "share of trained trials near chance", [f["near chance share"]], "{:.2f}")]
     save(rows)
     with tempfile.TemporaryDirectory() as tmp:  # the weights stay behind: the table holds their score
         start = time.perf_counter()
