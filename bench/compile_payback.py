@@ -41,7 +41,7 @@ def measure(data: Path | None, trials: int, epochs: int | None, modes: list[str]
                       f"first-epoch overhead {overhead:.1f}s", file=sys.stderr, flush=True)
                 setting = f"{trials} trials, compile {mode}"
                 rows += [Row("compile", setting, "wall s", [r.wall], "{:.0f}"),
-                         Row("compile", setting, "trials/hour", [len(r.finished) / r.wall * 3600], "{:.0f}"),
+                         Row("compile", setting, "trials/hour", [r.trained / r.wall * 3600], "{:.0f}"),
                          Row("compile", setting, "median epoch s", [epoch], "{:.3f}"),
                          Row("compile", setting, "first epoch minus median, s", [overhead], "{:.2f}")]
             base = runs[modes[0]]

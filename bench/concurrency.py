@@ -1,4 +1,5 @@
-"""Item 4: study throughput with 1, 2, 4, 8 trials sharing one GPU: finished trials per hour.
+"""Item 4: study throughput with 1, 2, 4, 8 trials sharing one GPU: trained trials per hour
+(a draw rejected untrained is not one).
 
     python bench/concurrency.py [--data DIR] [--trials 16] [--epochs 3] [--per-gpu 1 2 4 8] [--repeats 3]
 
@@ -16,22 +17,28 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness import Row, run_study, study_parser, table
+from harness import Row, StudyRun, run_study, study_parser, table
+
+
+def one_setting(data: Path | None, trials: int, epochs: int, per_gpu: int, rep: int, flags: list[str], tmp: Path,
+                logs: Path | None = None) -> StudyRun:
+    """One fresh study of ``trials`` random trials with ``per_gpu`` of them at once, storage in ``tmp``."""
+    name = f"conc-{per_gpu}-{rep}"
+    return run_study("cnn", f"journal://{tmp / f'{name}.log'}", name, *(["--data", str(data)] if data else []),
+                     "--trials", str(trials), "--epochs", str(epochs), "--sampler", "random", "--pruner", "none",
+                     *flags, "--seed", str(rep), "--trials-per-gpu", str(per_gpu),
+                     log=logs / f"{name}.log" if logs else None)
 
 
 def measure(data: Path | None, trials: int, epochs: int, per_gpu: list[int], repeats: int, flags: list[str],
             logs: Path | None = None) -> list[Row]:
     rows: list[Row] = []
-    common = [*(["--data", str(data)] if data else []), "--trials", str(trials), "--epochs", str(epochs),
-              "--sampler", "random", "--pruner", "none", *flags]
     with tempfile.TemporaryDirectory() as tmp:
         for rep in range(repeats):
             base = None
             for m in per_gpu:
-                name = f"conc-{m}-{rep}"
-                r = run_study("cnn", f"journal://{Path(tmp) / f'{name}.log'}", name, *common, "--seed", str(rep),
-                              "--trials-per-gpu", str(m), log=logs / f"{name}.log" if logs else None)
-                rate = len(r.finished) / r.wall * 3600
+                r = one_setting(data, trials, epochs, m, rep, flags, Path(tmp), logs)
+                rate = r.trained / r.wall * 3600  # trials that trained: rejected draws cost a second, no epoch
                 base = base or rate
                 print(f"  repeat {rep}, {m} per GPU: {r.wall:.0f}s, {rate:.0f} trials/h", file=sys.stderr, flush=True)
                 setting = f"{trials} trials of {epochs} epochs, {m} per GPU"

@@ -99,6 +99,35 @@ def matmul_rate(device: torch.device) -> float | None:
     return 2 * n**3 * reps / (time.perf_counter() - start)
 
 
+def copy_bandwidth(device: torch.device, mib: int = 4096) -> float:
+    """Measured memory bandwidth in bytes/s: a device-to-device copy of ``mib`` MiB, counting the
+    bytes read and the bytes written, as the memory floor counts every pass over the activations.
+    The buffer should be several times the cache (the H200's L2 is 60 MB), or the cache is timed."""
+    src = torch.empty(mib << 20, dtype=torch.uint8, device=device)
+    dst = torch.empty_like(src)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for _ in range(3):
+        dst.copy_(src)
+    sync()
+    start, reps = time.perf_counter(), 10
+    for _ in range(reps):
+        dst.copy_(src)
+    sync()
+    return 2 * src.numel() * reps / (time.perf_counter() - start)
+
+
+def benchmark_root(data: Path | None, device: torch.device) -> Path:
+    """``data``, or the preset's synthetic benchmark for this device (generated if missing): on a
+    CPU the quick preset's."""
+    if data is not None:
+        return data
+    synth = load_preset("cnn", device.type).synth
+    root = synth_dir(synth)
+    if not (root / "train.csv").exists():
+        generate(root, **synth)
+    return root
+
+
 def measure(data: Path | None, batches: list[int], epochs: int, repeats: int, workers: int,
             compile_modes: list[str], limit: int | None = None, device_name: str = "auto") -> list[Row]:
     """Items 1 and 2 as rows: per batch size, the engine (eager and each compile mode) and the
@@ -106,12 +135,7 @@ def measure(data: Path | None, batches: list[int], epochs: int, repeats: int, wo
     its epochs after the first (warm-up, and compilation when compiling)."""
     device = resolve_device(device_name)
     setup(device)
-    root = data
-    if root is None:
-        synth = load_preset("cnn", device.type).synth  # on a CPU, the quick preset's benchmark
-        root = synth_dir(synth)
-        if not (root / "train.csv").exists():
-            generate(root, **synth)
+    root = benchmark_root(data, device)
     ds = load_dataset(root)
     if limit:
         ds.train_x, ds.train_y = ds.train_x[:limit], ds.train_y[:limit]

@@ -49,6 +49,16 @@ def activation_values(model: torch.nn.Module, in_shape: tuple[int, int, int]) ->
     return sum(n for *_, n in layers), layers
 
 
+def seed_cnn(in_shape: tuple[int, int, int], classes: int) -> torch.nn.Module:
+    return create_model("cnn", cnn.suggest(optuna.trial.FixedTrial(cnn.SEED000)).arch, classes, in_shape)
+
+
+def memory_floor_s(model: torch.nn.Module, in_shape: tuple[int, int, int], images: int, bandwidth_tbs: float) -> float:
+    """Seconds an epoch of ``images`` needs to move every layer's output PASSES times in bf16."""
+    values, _ = activation_values(model, in_shape)
+    return images * values * 2 * PASSES / (bandwidth_tbs * 1e12)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", type=int, default=13000, help="training images an epoch")
@@ -58,11 +68,11 @@ def main() -> None:
     p.add_argument("--bandwidth", type=float, default=3.35, help="the device's memory bandwidth, TB/s")
     args = p.parse_args()
     in_shape = (3, args.size, args.size)
-    model = create_model("cnn", cnn.suggest(optuna.trial.FixedTrial(cnn.SEED000)).arch, args.classes, in_shape)
+    model = seed_cnn(in_shape, args.classes)
     flops = 3 * count_flops(model, in_shape)
     values, layers = activation_values(model, in_shape)
     compute_s = args.images * flops / (args.tflops * 1e12)
-    memory_s = args.images * values * 2 * PASSES / (args.bandwidth * 1e12)
+    memory_s = memory_floor_s(model, in_shape, args.images, args.bandwidth)
     print(f"seed 000's CNN at {args.size}px, {args.images:,} images an epoch")
     print(f"  training FLOPs an image: {flops / 1e9:.3f} G -> compute floor {compute_s * 1e3:.1f} ms an epoch "
           f"at {args.tflops:g} TFLOP/s")

@@ -3,7 +3,10 @@ Its timings are not checked here (bench/RESULTS.md holds them): its bookkeeping 
 
 from __future__ import annotations
 
+import math
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -104,3 +107,109 @@ def test_search_quality_reads_a_study_as_a_user_judges_it():
     assert figures["near chance share"] == pytest.approx(1 / 3)  # 0.08 only: under twice chance
     assert figures["seconds to beat seed"] == 30 and figures["share of budget to beat seed"] == 0.5
     assert (figures["trials trained"], figures["rejected untrained"]) == (3, 1)
+
+
+@pytest.fixture(scope="module")
+def seed_sized_data(tmp_path_factory) -> Path:
+    """48px images, the smallest side seed 000's valid convolutions fit: the check times that CNN."""
+    from search.data.synth import generate
+
+    root = tmp_path_factory.mktemp("data48") / "tiny48"
+    generate(root, classes=5, size=48, train=128, val=64, test=16, seed=0)
+    return root
+
+
+def gpu_check(out: Path, *args: str, data: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "bench/gpu_check.py", *args, "--out", str(out), "--data", str(data),
+         "--study-timeout", "120", "--study-flags", "--device cpu --trials 2 --epochs 1",
+         "--batch", "32", "64", "--epochs", "2", "--limit", "96", "--workers", "0", "--compile", "--copy-mib", "8",
+         "--device", "cpu", "--conc-data", str(data), "--conc-trials", "2", "--conc-epochs", "1", "--per-gpu", "1", "2",
+         "--conc-flags", "--device cpu"],
+        cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=300)
+
+
+def figures(md: str) -> dict[tuple[str, str], float]:
+    """A part's markdown table as (setting, measure) -> its median, read back as a number."""
+    out = {}
+    for line in md.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if line.startswith("| ") and len(cells) == 6 and cells[0] != "item":
+            out[(cells[1], cells[2])] = float(cells[3].rstrip("x").replace(",", ""))
+    return out
+
+
+def test_gpu_check_writes_every_part_table_from_a_real_run(seed_sized_data, tmp_path):
+    import optuna
+    from floor import activation_values, seed_cnn
+
+    from search.study import load_study
+
+    done = gpu_check(tmp_path, data=seed_sized_data)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["concurrency.md", "epoch.md", "study-output.log",
+                                                          "study.log", "study.md"]
+    for part in ("study", "epoch", "concurrency"):  # each table is also printed as its part ends
+        assert (tmp_path / f"{part}.md").read_text().strip() in done.stdout
+
+    study = figures((tmp_path / "study.md").read_text())
+    run = "run cnn --timeout 120 --device cpu --trials 2 --epochs 1"
+    assert study[(run, "trials trained (the budget)")] == 2
+    assert study[(run, "epochs trained")] == 2  # one epoch for each trained trial
+    best, seed = study[(run, "best value")], study[(run, "seed 000 design's value")]
+    assert best >= seed
+    assert study[(run, "best minus seed design, points")] == pytest.approx(100 * (best - seed), abs=0.06)
+    beat = study[(run, "s until a trial first beat the seed design")]
+    assert (0 < beat <= study[(run, "wall s, launch to exit")] + 1) if best > seed else math.isnan(beat)
+    assert 0 <= study[(run, "share of trained trials near chance")] <= 1
+    # the storage the table was read from: the retrained trial is its best, and on the CPU retraining it
+    # for the study's epochs with its own seed gives back its validation accuracy
+    stored = load_study("gpu-check-cnn", f"journal://{tmp_path / 'study.log'}")
+    assert stored.best_trial.number == study[("retrain the best", "trial retrained")]
+    assert stored.best_value == pytest.approx(best, abs=5e-5)
+    assert study[("retrain the best", "epochs")] == 1
+    assert study[("retrain the best", "validation accuracy")] == pytest.approx(best, abs=5e-5)
+    assert stored.trials[0].user_attrs["design"] == "seed000-cnn"
+    assert all(t.state != optuna.trial.TrialState.RUNNING for t in stored.trials)
+
+    epoch = figures((tmp_path / "epoch.md").read_text())
+    bandwidth = epoch[("8 MiB copy", "bandwidth TB/s, read + written")]
+    values, _ = activation_values(seed_cnn((3, 48, 48), 5), (3, 48, 48))
+    floor = epoch[("seed CNN, 96 images of 48x48", "memory floor s/epoch at that bandwidth")]
+    assert floor == pytest.approx(96 * values * 2 * 4 / (bandwidth * 1e12), rel=0.01)
+    for batch in (32, 64):
+        book = epoch[(f"seed CNN, batch {batch}, textbook", "s/epoch")]
+        eager = epoch[(f"seed CNN, batch {batch}, engine eager", "s/epoch")]
+        assert book > 0 and eager > 0
+        assert epoch[(f"seed CNN, batch {batch}, engine eager", "x textbook")] == pytest.approx(book / eager, abs=0.06)
+        assert epoch[(f"seed CNN, batch {batch}, engine eager", "x memory floor")] == pytest.approx(eager / floor,
+                                                                                                    rel=0.01)
+        assert epoch[(f"seed CNN, batch {batch}, textbook", "x memory floor")] == pytest.approx(book / floor, rel=0.01)
+
+    conc = figures((tmp_path / "concurrency.md").read_text())
+    rates = {m: conc[(f"2 trials of 1 epochs, {m} per GPU", "trials/hour")] for m in (1, 2)}
+    for m, rate in rates.items():
+        wall = conc[(f"2 trials of 1 epochs, {m} per GPU", "wall s")]
+        assert rate == pytest.approx(2 * 3600 / wall, rel=0.1)  # the wall time is shown to the second
+        assert conc[(f"2 trials of 1 epochs, {m} per GPU", "speed-up over 1 per GPU")] == pytest.approx(
+            rate / rates[1], abs=0.006)
+
+
+def test_gpu_check_part_cut_short_keeps_its_table_and_leaves_no_process(seed_sized_data, tmp_path):
+    done = gpu_check(tmp_path, "study", "epoch", "--study-limit", "3", "--epoch-limit", "2", data=seed_sized_data)
+    assert done.returncode == 1
+    for part, limit in (("study", 3), ("epoch", 2)):
+        md = (tmp_path / f"{part}.md").read_text()
+        assert f"The {part} part was cut short at its {limit} s limit" in md and md.strip() in done.stdout
+    assert not (tmp_path / "concurrency.md").exists()  # not asked for
+    # the part's whole process group went: its `search run` too, whose command names this folder
+    time.sleep(1)
+    left = [p for p in Path("/proc").iterdir() if p.name.isdigit() and str(tmp_path) in _cmdline(p)]
+    assert not left, [_cmdline(p) for p in left]
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:  # it ended while we looked
+        return ""
