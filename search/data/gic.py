@@ -35,6 +35,8 @@ def safe_path(folder: Path, name: str, where: str) -> Path:
     """The image's path, refusing names that would leave ``folder`` (``../x.png``, ``/etc/x``)."""
     if not name:
         raise DataError(f"{where}: empty image name")
+    if "\0" in name:  # no file system allows it; the OS calls would raise "embedded null byte"
+        raise DataError(f"{where}: image name {name!r} contains a NUL byte")
     path = folder / name
     if Path(name).is_absolute() or not path.resolve().is_relative_to(folder.resolve()):
         raise DataError(f"{where}: image name {name!r} leaves the folder {folder}")
@@ -49,7 +51,13 @@ def read_csv(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
             missing = [c for c in columns if c not in header]
             if missing:
                 raise DataError(f"{path}: missing column {', '.join(missing)} (header is {header})")
-            rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+            rows: list[dict[str, str]] = []
+            try:
+                for row in reader:
+                    rows.append({k.strip(): (v or "").strip() for k, v in row.items() if k})
+            except csv.Error as e:  # the csv module's own limit (131072 characters a field) is far
+                # beyond any image name: such a field is a broken quote or not a CSV at all
+                raise DataError(f"{path}, row {len(rows) + 2}: field too long or malformed ({e})") from None
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not a UTF-8 text CSV ({e.reason})") from None
     if not rows:
