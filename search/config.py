@@ -64,6 +64,9 @@ class StudyConfig:
     # torch.compile mode for each trial's forward pass (search.train.COMPILE_MODES); None: eager. Compiling
     # costs seconds per architecture: bench/RESULTS.md says when a study's trials earn it back.
     compile: str | None = None
+    # The settings the command line named: a continued study keeps its recorded value of every other
+    # one (search/resume.py). None: all of them are deliberate (a config built in code, a worker's).
+    given: frozenset[str] | None = None
 
     def data_dir(self) -> Path:
         if self.data is not None:
@@ -97,9 +100,9 @@ class StudyConfig:
         )
 
 
-# What a preset may set: every StudyConfig field but `preset`, which is the file's own name, and
-# `metric_from_preset`, which says where the metric came from.
-SETTINGS = set(StudyConfig.__dataclass_fields__) - {"preset", "metric_from_preset"}
+# What a preset may set: every StudyConfig field but `preset`, which is the file's own name,
+# `metric_from_preset`, which says where the metric came from, and `given`, which says what the command line set.
+SETTINGS = set(StudyConfig.__dataclass_fields__) - {"preset", "metric_from_preset", "given"}
 KNOWN_KEYS = SETTINGS | {"cpu"}
 
 

@@ -25,6 +25,7 @@ from search.metrics import TASK_METRICS, default_metric
 from search.objective import Objective
 from search.pareto import FrontRules, MultiObjective, directions, parse_objectives
 from search.progress import Progress
+from search.resume import keep_recorded
 from search.study import make_pruner, make_sampler, open_study
 from search.train import COMPILE_MODES, Tensors
 from search.warmstart import warm_start
@@ -145,6 +146,8 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
     (its settings come from the study; its sampler gets its own random seed so that workers never
     draw the same parameters). ``launch(study)``: instead of running trials here, hand the prepared
     study to that function (``run --workers``)."""
+    if not join:
+        cfg = keep_recorded(cfg)  # a continued study keeps what its command line does not change
     costs: tuple[str, ...] = ()
     if cfg.objectives:  # the first objective is the metric the trials report; the rest are costs
         names = parse_objectives(cfg.objectives)
