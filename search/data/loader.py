@@ -18,8 +18,11 @@ import numpy as np
 
 from search.data import folders, gic, helsinki
 from search.data.dataset import DataError, Dataset
+from search.data.images import decode_all
 
-__all__ = ["LAYOUTS", "cache_dir", "dataset_key", "detect_layout", "load_dataset", "refuse_links_out"]
+__all__ = [
+    "LAYOUTS", "cache_dir", "dataset_key", "detect_layout", "load_dataset", "load_test_split", "refuse_links_out",
+]
 
 # Detection tries them in this order: the class-folder test (train/ has sub-folders) is the loosest.
 LAYOUTS = {"gic": gic, "helsinki": helsinki, "folders": folders}
@@ -123,3 +126,17 @@ def load_dataset(
         except OSError:
             pass  # a read-only or full cache must not stop the run; the next load decodes again
     return ds
+
+
+def load_test_split(
+    path: str | Path, layout: str, image_size: tuple[int, int] | None = None,
+) -> tuple[list[str], np.ndarray | None]:
+    """The test images' names and arrays (None: the data has no test split), decoding nothing else: a
+    submission needs only these and the model's own statistics, so a damaged training image must not
+    stop it. Not cached: the cache key covers every split's files, which is what this avoids reading."""
+    root = Path(path)
+    refuse_links_out(root, LAYOUTS[layout].files(root))
+    names, paths = LAYOUTS[layout].submission_images(root)
+    if not paths:
+        return names, None
+    return names, decode_all(paths, size=tuple(image_size) if image_size else None)
