@@ -118,6 +118,8 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
             self.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
         except optuna.exceptions.UpdateFinishedTrialError:
             pass  # finished (or failed as stale by another worker) between two beats: nothing to keep alive
+        except UserError:
+            pass  # a damaged file: the trial's own next write stops the worker with the line that says so
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
         now = time.time()

@@ -239,6 +239,9 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
                 else f"trial {stop.requeued} is marked failed and queued again")
         log(f"interrupted ({stop}): {what}; rerun the same command to continue")
         raise SystemExit(128 + stop.signum) from None
+    except UserError:  # repeated crashes, a damaged storage: the bar ends before the error's line
+        bar.close()
+        raise
     bar.close(study)
     done = counted(study)[0]
     if cfg.timeout is not None and cfg.trials is not None and done < cfg.trials:
