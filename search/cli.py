@@ -243,7 +243,12 @@ def cmd_run(args) -> None:
             # Pinned parameters are about the space, not the sampler, so they stay.
             fixed = {"fixed": cfg.sampler["fixed"]} if kind == "sampler" and "fixed" in cfg.sampler else {}
             overrides[kind] = {"name": name, **fixed}
-    cfg = replace(cfg, space=args.space, **overrides)
+    # What the command line names; a continued study keeps its own value of the rest. A preset or
+    # variant asked for by name is asked for with all its settings.
+    given = set(overrides) | {k for k in ("sampler", "pruner", "compile") if getattr(args, k) is not None}
+    if args.preset is not None or args.variant is not None:
+        given |= set(cfg.__dataclass_fields__)
+    cfg = replace(cfg, space=args.space, **overrides, given=frozenset(given))
     if args.heartbeat is not None:
         cfg = replace(cfg, heartbeat=args.heartbeat or None)
     if args.compile is not None:
@@ -276,9 +281,9 @@ def _run_workers(args, cfg, variant: str) -> None:
         if cfg.storage is None:
             raise UserError("--workers 0 leaves the trials to workers elsewhere: give them a shared --storage")
         study = run_study(cfg, progress=False, launch=lambda study: study)
-        other = "gpu" if variant == "cpu" else "cpu"
-        log(f"recorded the {variant} variant of preset {cfg.preset!r}: {cfg.epochs} epochs a trial, "
-            f"{cfg.pruner.get('name')} pruner, {cfg.trials} trials (`--for {other}` records the other)")
+        other, kept = "gpu" if variant == "cpu" else "cpu", study.user_attrs  # a continued study's own
+        log(f"recorded the {variant} variant of preset {kept['preset']!r}: {kept['epochs']} epochs a trial, "
+            f"{kept['pruner'].get('name')} pruner, {kept['trials']} trials (`--for {other}` records the other)")
         print(f"study {study.study_name!r} is ready; start workers with: "
               f"python -m search worker --study {study.study_name} --storage {cfg.storage}")
         return

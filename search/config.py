@@ -67,6 +67,9 @@ class StudyConfig:
     # "on": the start-up trials draw from the space's priors and its recommended design is queued
     # (search/prior_sampler.py); "off": uniform start-up draws, the seed designs only (for comparison)
     prior: str = "on"
+    # The settings the command line named: a continued study keeps its recorded value of every other
+    # one (search/resume.py). None: all of them are deliberate (a config built in code, a worker's).
+    given: frozenset[str] | None = None
 
     def data_dir(self) -> Path:
         if self.data is not None:
@@ -100,9 +103,9 @@ class StudyConfig:
         )
 
 
-# What a preset may set: every StudyConfig field but `preset`, which is the file's own name, and
-# `metric_from_preset`, which says where the metric came from.
-SETTINGS = set(StudyConfig.__dataclass_fields__) - {"preset", "metric_from_preset"}
+# What a preset may set: every StudyConfig field but `preset`, which is the file's own name,
+# `metric_from_preset`, which says where the metric came from, and `given`, which says what the command line set.
+SETTINGS = set(StudyConfig.__dataclass_fields__) - {"preset", "metric_from_preset", "given"}
 KNOWN_KEYS = SETTINGS | {"cpu"}
 
 

@@ -16,7 +16,7 @@ from gic_models import create_model
 from search.artifacts import attach
 from search.config import PROJECT_ROOT
 from search.data import load_dataset
-from search.data.loader import LAYOUTS, detect_layout
+from search.data.loader import LAYOUTS, detect_layout, load_test_split
 from search.data.prepare import DataOptions, prepare
 from search.device import describe, resolve_device, setup
 from search.ensemble import Member, member_dirs, needs_own_cuts, own_cuts, predict, write_ensemble
@@ -263,23 +263,24 @@ def export(
     if not root.is_dir():
         raise UserError(f"{root}: dataset folder does not exist")
     layout = detect_layout(root) if options.layout == "auto" else options.layout
-    ds = load_dataset(root, layout, image_size=options.image_size)
-    if ds.test_x is None:
+    # Only the test images: the model carries its own statistics, so the other splits are not read.
+    test_names, test_x = load_test_split(root, layout, image_size=options.image_size)
+    if test_x is None:
         raise UserError(f"{root / LAYOUTS[layout].TEST_SPLIT}: missing; nothing to predict")
     for m in metas:
-        if list(ds.in_shape) != m["in_shape"]:
-            raise UserError(f"{root}: images are {ds.in_shape} but the model was trained on {m['in_shape']}")
+        if list(test_x.shape[1:]) != m["in_shape"]:
+            raise UserError(f"{root}: images are {test_x.shape[1:]} but the model was trained on {m['in_shape']}")
     task = meta.get("task", "multiclass")
-    probs = predict(members, torch.from_numpy(ds.test_x).to(device), task=task, tta=tta)
+    probs = predict(members, torch.from_numpy(test_x).to(device), task=task, tta=tta)
     names = meta["class_names"]
     if task == "multilabel":  # Image, then one 0/1 column per label in label order
-        cuts = _multilabel_cuts(members, meta, ds, options, tta, device)
+        cuts = _multilabel_cuts(members, meta, root, layout, options, tta, device)
         header = ["Image", *names]
-        rows = [[image, *row] for image, row in zip(ds.test_names, (probs >= cuts).int().tolist(), strict=True)]
+        rows = [[image, *row] for image, row in zip(test_names, (probs >= cuts).int().tolist(), strict=True)]
     else:
         labels = (probs > 0.5).long().tolist() if task == "binary" else probs.argmax(1).tolist()
         header = ["Image", "Class"]
-        rows = [[image, names[c]] for image, c in zip(ds.test_names, labels, strict=True)]
+        rows = [[image, names[c]] for image, c in zip(test_names, labels, strict=True)]
 
     def write(path: Path) -> None:
         with open(path, "w", newline="") as f:
@@ -294,14 +295,14 @@ def export(
     return out
 
 
-def _multilabel_cuts(members: list[Member], meta: dict, ds, options: DataOptions, tta: bool,
+def _multilabel_cuts(members: list[Member], meta: dict, root: Path, layout: str, options: DataOptions, tta: bool,
                      device: torch.device) -> torch.Tensor:
     """The per-label cuts for the probabilities export writes: a single model's own, as retrain saved
     them; for an ensemble or TTA, cuts tuned now on the validation split (made again exactly as the
     search made it) for that same average, since the saved ones fit a single model's answers only."""
     if not needs_own_cuts(members, tta):
         return torch.tensor(meta.get("thresholds") or [0.5] * len(meta["class_names"]), device=device)
-    val = prepare(ds, options)
+    val = prepare(load_dataset(root, layout, image_size=options.image_size), options)
     cuts = own_cuts(members, torch.from_numpy(val.val_x).to(device), torch.from_numpy(val.val_y).to(device), tta)
     what = f"{len(members)} models" if len(members) > 1 else "one model"
     log(f"label cuts tuned on {len(val.val_x)} validation images for the average of {what}"

@@ -8,10 +8,17 @@ older than ``grace_period`` is stale. Optuna's own optimize loop then fails it a
 stale-trial callback (RetryHeartbeatStaleTrialCallback queues the same parameters again), exactly
 as it does for an RDB storage. The beat is wall-clock time: machines sharing one journal file over
 a network file system need clocks that agree to well within the grace period (NTP does).
+
+The file is Optuna's JSON-lines journal, checked on the way: a line that is not a record (a write cut
+short by a killed process, a stray ``echo >>``) stops every command with a line naming the file and
+line, and nothing is ever appended behind it (Optuna reads past a bad last line, so it would append,
+and the next read would fail on the buried line).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,9 +26,12 @@ from pathlib import Path
 import optuna
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.storages.journal._file import get_lock_file
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["HEARTBEAT_ATTR", "HeartbeatJournalStorage", "journal_path"]
+from search.errors import UserError
+
+__all__ = ["HEARTBEAT_ATTR", "CheckedJournalFile", "HeartbeatJournalStorage", "journal_path"]
 
 HEARTBEAT_ATTR = "gic:heartbeat"
 PREFIX = "journal://"
@@ -39,6 +49,56 @@ def journal_path(url: str) -> Path | None:
     return None
 
 
+class CheckedJournalFile(JournalFileBackend):
+    """Optuna's journal file backend that refuses to read or append past a line that is not a record."""
+
+    def __init__(self, path: Path):
+        super().__init__(str(path))
+        self._path = path
+        self._good_bytes = 0  # the file's first bytes already checked, and how many lines they hold
+        self._good_lines = 0
+
+    def _check(self, writing: bool) -> None:
+        with open(self._path, "rb") as f:
+            f.seek(self._good_bytes)
+            for line in f:
+                if not line.endswith(b"\n"):
+                    if writing:  # under the lock no other writer is midway: this write never finished
+                        self._refuse("cut short (a write that never finished)")
+                    return  # another process may be writing it right now; it is checked once complete
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    record = None
+                if not (isinstance(record, dict) and "op_code" in record):
+                    self._refuse(f"not a journal record: {line[:40]!r}")
+                self._good_bytes += len(line)
+                self._good_lines += 1
+
+    def _refuse(self, what: str) -> None:
+        line = self._good_lines + 1
+        raise UserError(
+            f"{self._path}, line {line}: {what}; the study cannot be read past it and nothing was written "
+            f"behind it. To recover, delete that line (the lines before it are intact), keeping a copy: "
+            f"sed -i.bak '{line}d' {self._path}"
+        )
+
+    def read_logs(self, log_number_from: int):
+        self._check(writing=False)
+        return super().read_logs(log_number_from)
+
+    def append_logs(self, logs: list[dict]) -> None:
+        # Optuna's append, with the check inside its lock (the lock is not re-entrant, so super()'s
+        # append cannot be called from here).
+        with get_lock_file(self._lock):
+            self._check(writing=True)
+            text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
+            with open(self._path, "ab") as f:
+                f.write(text.encode("utf-8"))
+                f.flush()
+                os.fsync(f.fileno())
+
+
 class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
     def __init__(
         self,
@@ -48,7 +108,7 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
         stale_trial_callback: Callable[[optuna.Study, FrozenTrial], None] | None = None,
     ):
         path.parent.mkdir(parents=True, exist_ok=True)
-        super().__init__(JournalFileBackend(str(path)))
+        super().__init__(CheckedJournalFile(path))
         self._interval = heartbeat_interval
         self._grace = grace_period if grace_period is not None else 3 * (heartbeat_interval or 0)
         self._callback = stale_trial_callback
@@ -58,6 +118,8 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
             self.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
         except optuna.exceptions.UpdateFinishedTrialError:
             pass  # finished (or failed as stale by another worker) between two beats: nothing to keep alive
+        except UserError:
+            pass  # a damaged file: the trial's own next write stops the worker with the line that says so
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
         now = time.time()

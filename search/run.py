@@ -26,6 +26,7 @@ from search.objective import Objective
 from search.pareto import FrontRules, MultiObjective, directions, parse_objectives
 from search.prior_sampler import PriorSampler
 from search.progress import Progress
+from search.resume import keep_recorded
 from search.study import make_pruner, make_sampler, open_study
 from search.time_budget import TimeBudget
 from search.train import COMPILE_MODES, Tensors
@@ -158,6 +159,8 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
     (its settings come from the study; its sampler gets its own random seed so that workers never
     draw the same parameters). ``launch(study)``: instead of running trials here, hand the prepared
     study to that function (``run --workers``)."""
+    if not join:
+        cfg = keep_recorded(cfg)  # a continued study keeps what its command line does not change
     costs: tuple[str, ...] = ()
     if cfg.objectives:  # the first objective is the metric the trials report; the rest are costs
         names = parse_objectives(cfg.objectives)
@@ -257,6 +260,9 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
                 else f"trial {stop.requeued} is marked failed and queued again")
         log(f"interrupted ({stop}): {what}; rerun the same command to continue")
         raise SystemExit(128 + stop.signum) from None
+    except UserError:  # repeated crashes, a damaged storage: the bar ends before the error's line
+        bar.close()
+        raise
     bar.close(study)
     done = counted(study)[0]
     if cfg.timeout is not None and cfg.trials is not None and done < cfg.trials:

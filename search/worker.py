@@ -7,6 +7,9 @@ finished + running trials are fewer than the budget, and once its trial exists i
 finished trials and lower-numbered running or queued ones already fill the budget. While the last trials
 run elsewhere it waits rather than leaves: if one of their workers dies, heartbeats fail that
 trial, queue its parameters again, and a waiting worker runs them.
+
+A trial whose objective raises (a bug, a CUDA fault) is failed with its traceback kept on the trial;
+a few such crashes in a row stop the worker with one line, since the next trials would crash alike.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 
@@ -24,8 +28,16 @@ from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 
 from search.budget import FINISHED, MAX_REJECTIONS_PER_TRIAL, takes_budget
+from search.errors import UserError
 
-__all__ = ["Interrupted", "budget_counts", "requeue", "stop_signals", "work"]
+__all__ = ["MAX_CRASHES", "Crashing", "Interrupted", "budget_counts", "requeue", "stop_signals", "work"]
+
+# Consecutive crashed trials after which a worker stops: one crash may be the configuration's (a
+# network the code mishandles), several in a row are the code's or the device's, and every later
+# trial would only fail the same way, as fast as the sampler can draw.
+MAX_CRASHES = 3
+TRACEBACK_ATTR = "traceback"
+TRACEBACK_CHARS = 8000  # a traceback's end says what failed; a storage's attribute should stay small
 
 
 def log(msg: str) -> None:
@@ -39,6 +51,10 @@ class Interrupted(Exception):
     def __init__(self, signum: int, requeued: int | None = None):
         super().__init__(signal.Signals(signum).name)
         self.signum, self.requeued = signum, requeued
+
+
+class Crashing(UserError):
+    """MAX_CRASHES trials in a row raised: the worker stops (the CLI's one line, a non-zero exit)."""
 
 
 class _Surplus(Exception):
@@ -116,6 +132,7 @@ class _Guarded:
         self.current: int | None = None  # the trial id this process runs now
         self.withdrawn = False
         self.interrupted = False
+        self.crash: str | None = None  # "Type: message" of the exception the running trial raised
 
     def __call__(self, trial: optuna.Trial) -> float:
         self.current, self.withdrawn = trial._trial_id, False
@@ -128,6 +145,13 @@ class _Guarded:
         except KeyboardInterrupt:
             self.interrupted = True
             trial.set_user_attr("fail_reason", "interrupted (Ctrl-C or SIGTERM); queued again")
+            raise
+        except (optuna.TrialPruned, optuna.exceptions.UpdateFinishedTrialError, UserError):
+            raise  # a verdict, another worker's heartbeat check, or the user's to fix: no crash
+        except Exception as e:
+            self.crash = f"{type(e).__name__}: {e}".splitlines()[0]
+            trial.set_user_attr("fail_reason", f"crashed: {self.crash}")
+            trial.set_user_attr(TRACEBACK_ATTR, traceback.format_exc()[-TRACEBACK_CHARS:])
             raise
 
 
@@ -148,6 +172,7 @@ def work(
     deadline = None if timeout is None else time.monotonic() + timeout
     guarded = _Guarded(objective, budget)
     waits = is_heartbeat_enabled(study._storage)  # without heartbeats a dead peer's trial never frees up
+    crashes = 0  # consecutive trials that raised
     with stop_signals() as received, _quiet_expected_ends(guarded):
         try:
             while deadline is None or time.monotonic() < deadline:
@@ -167,18 +192,11 @@ def work(
                         return
                     time.sleep(poll)  # polling the storage is all Optuna offers; no event to wait on
                     continue
-                guarded.current, guarded.withdrawn = None, False
-                try:
-                    study.optimize(guarded, n_trials=1, callbacks=list(callbacks), catch=(*catch, _Surplus))
-                except (ValueError, RuntimeError, AssertionError):
-                    # This process was too slow to beat (a starved host) and another worker failed
-                    # the trial as stale and queued it again: that retry runs it; carry on. Optuna
-                    # reports the late result as UpdateFinishedTrialError (a RuntimeError), which its
-                    # own clean-up turns into an AssertionError when the objective had returned.
-                    trial = _trial(study, guarded.current)
-                    if trial is None or trial.state != TrialState.FAIL:
-                        raise
-                    log(f"trial {trial.number} was failed by another worker's heartbeat check; it runs again")
+                guarded.current, guarded.withdrawn, guarded.crash = None, False, None
+                crashes = crashes + 1 if _run_one(study, guarded, callbacks, catch) else 0
+                if crashes >= MAX_CRASHES:
+                    raise Crashing(f"{crashes} trials in a row crashed, the last with {guarded.crash}; stopping "
+                                   f"this worker (each trial's {TRACEBACK_ATTR!r} attribute has its traceback)")
                 if guarded.withdrawn:
                     _give_back(study, _trial(study, guarded.current))
                 guarded.current = None  # a Ctrl-C from here on interrupts no trial
@@ -189,6 +207,28 @@ def work(
                 requeue(study, trial)
             raise Interrupted(received[-1] if received else signal.SIGINT,
                               trial.number if stopped else None) from None
+
+
+def _run_one(study: optuna.Study, guarded: _Guarded, callbacks: Sequence, catch: tuple[type[Exception], ...]) -> bool:
+    """Runs one trial; True when its objective crashed (Optuna has failed it; one line says so)."""
+    try:
+        study.optimize(guarded, n_trials=1, callbacks=list(callbacks), catch=(*catch, _Surplus))
+    except Exception as e:
+        if guarded.crash is not None:
+            log(f"trial {_trial(study, guarded.current).number} crashed: {guarded.crash} (failed; its "
+                f"traceback is kept as its {TRACEBACK_ATTR!r} attribute)")
+            return True
+        if not isinstance(e, (ValueError, RuntimeError, AssertionError)):
+            raise
+        # This process was too slow to beat (a starved host) and another worker failed the trial as
+        # stale and queued it again: that retry runs it; carry on. Optuna reports the late result as
+        # UpdateFinishedTrialError (a RuntimeError), which its own clean-up turns into an
+        # AssertionError when the objective had returned.
+        trial = _trial(study, guarded.current)
+        if trial is None or trial.state != TrialState.FAIL:
+            raise
+        log(f"trial {trial.number} was failed by another worker's heartbeat check; it runs again")
+    return False
 
 
 def _trial(study: optuna.Study, trial_id: int | None) -> optuna.trial.FrozenTrial | None:
@@ -208,11 +248,12 @@ def _give_back(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
 def _quiet_expected_ends(guarded: _Guarded) -> Iterator[None]:
     """Optuna logs a trial that ends in an exception as a warning with a traceback. Neither a
     withdrawn trial nor an interrupted one is an error: their records give way to the one line
-    ``_give_back`` or ``run`` prints (a Ctrl-C must not answer with a screen of traceback)."""
+    ``_give_back`` or ``run`` prints (a Ctrl-C must not answer with a screen of traceback); a crashed
+    one's, to ``_run_one``'s line."""
     logger = optuna.logging.get_logger("optuna.study._optimize")  # where Optuna reports a trial's end
 
-    def keep(record) -> bool:
-        return not (guarded.withdrawn or guarded.interrupted)
+    def keep(record) -> bool:  # a crash's traceback is kept on its trial, and _run_one says it in one line
+        return not (guarded.withdrawn or guarded.interrupted or guarded.crash)
 
     logger.addFilter(keep)
     try:

@@ -16,6 +16,7 @@ import optuna
 import pytest
 import torch
 
+import search.cli
 import search.journal
 import search.launch
 import search.objective
@@ -266,6 +267,60 @@ def test_a_trial_failed_by_another_workers_heartbeat_check_does_not_stop_this_wo
     work(study, starved, budget=1)  # carries on to a second trial, which finishes the budget
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]
     assert "was failed by another worker's heartbeat check" in capfd.readouterr().err
+
+
+def test_crashing_trials_are_failed_with_their_traceback_and_three_in_a_row_stop_the_worker(capfd):
+    # The crash was taken for another worker's heartbeat check: one worker failed 419 trials in 2 s.
+    verbosity, optuna_log = optuna.logging.get_verbosity(), logging.StreamHandler(io.StringIO())
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # as the CLI runs: Optuna's warnings show
+    logging.getLogger("optuna").addHandler(optuna_log)
+    study = optuna.create_study()
+
+    fault = "CUDA error: an illegal memory access was encountered"
+
+    def buggy(trial):
+        trial.suggest_float("x", 0, 1)
+        raise RuntimeError(fault)
+
+    try:
+        with pytest.raises(search.worker.Crashing, match="3 trials in a row crashed, the last with RuntimeError: "
+                                                         "CUDA error: an illegal memory access"):
+            work(study, buggy, budget=10, timeout=5)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+        logging.getLogger("optuna").removeHandler(optuna_log)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 3
+    for trial in study.trials:
+        assert trial.user_attrs["fail_reason"] == f"crashed: RuntimeError: {fault}"
+        assert trial.user_attrs["traceback"].startswith("Traceback") and "in buggy" in trial.user_attrs["traceback"]
+    err = optuna_log.stream.getvalue() + capfd.readouterr().err
+    assert "heartbeat" not in err and "Traceback" not in err, err
+    assert err.count("crashed: RuntimeError") == 3, err  # one line a trial
+
+
+def test_a_crash_now_and_then_does_not_stop_the_worker(capfd):
+    study = optuna.create_study()
+
+    def flaky(trial):
+        if trial.number % 3 == 2:
+            raise ValueError("a configuration the code mishandles")
+        return trial.suggest_float("x", 0, 1)
+
+    work(study, flaky, budget=6, timeout=30)
+    states = [t.state for t in study.trials]
+    assert states.count(optuna.trial.TrialState.COMPLETE) == 6 and states.count(optuna.trial.TrialState.FAIL) == 2
+
+
+def test_a_worker_stopped_by_crashes_is_one_line_and_a_non_zero_exit(small_data, tmp_path, monkeypatch, capfd):
+    def broken(self, trial):
+        raise AssertionError("a bug")
+
+    monkeypatch.setattr(search.objective.Objective, "__call__", broken)
+    code = search.cli.main(["run", "cnn", "--data", str(small_data), "--storage", f"sqlite:///{tmp_path / 's.db'}",
+                            "--trials", "5", "--epochs", "1", "--device", "cpu", "--no-progress", "--timeout", "60"])
+    err = capfd.readouterr().err
+    assert code == 2 and err.splitlines()[-1].startswith("error: 3 trials in a row crashed"), err
+    assert "Traceback" not in err, err
 
 
 def finish_elsewhere_during_the_check(monkeypatch):

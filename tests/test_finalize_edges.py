@@ -108,6 +108,17 @@ def test_export_of_a_model_folder_needs_no_storage(binary, tmp_path, monkeypatch
     assert not (project / "studies").exists()  # no default storage was made or opened
 
 
+def test_export_reads_only_the_test_images(binary, tmp_path):
+    # It decoded every split, so a training image gone stopped an export that needs none of them.
+    data = tmp_path / "data"
+    shutil.copytree(binary["data"], data)
+    next((data / "train_images").iterdir()).unlink()
+    common = ["export", "--model", str(binary["model"]), "--device", "cpu"]
+    assert main([*common, "--data", str(data), "--out", str(tmp_path / "sub.csv")]) == 0
+    assert main([*common, "--out", str(tmp_path / "whole.csv")]) == 0  # from the untouched data
+    assert (tmp_path / "sub.csv").read_text() == (tmp_path / "whole.csv").read_text()
+
+
 def test_an_out_path_that_cannot_be_written_is_one_line(binary, tmp_path, capsys):
     # It was a traceback (IsADirectoryError, FileExistsError) from the atomic write.
     folder, file = tmp_path / "taken", tmp_path / "a-file"

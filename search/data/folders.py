@@ -15,7 +15,7 @@ import numpy as np
 from search.data.dataset import DataError, Dataset
 from search.data.images import decode_all, list_images
 
-__all__ = ["LOOKS_FOR", "TEST_SPLIT", "detect", "files", "read"]
+__all__ = ["LOOKS_FOR", "TEST_SPLIT", "detect", "files", "read", "submission_images"]
 
 LOOKS_FOR = "train/<class>/ folders"
 TEST_SPLIT = "test/"
@@ -67,13 +67,19 @@ def _read_split(folder: Path, classes: list[str] | None) -> tuple[list[str], lis
     return classes, paths, np.array(labels, dtype=np.int64)
 
 
+def submission_images(root: Path) -> tuple[list[str], list[Path]]:
+    """The test images' names and files, in name order."""
+    paths = list_images(root / "test") if (root / "test").is_dir() else []
+    return [p.name for p in paths], paths
+
+
 def read(root: Path, progress=None, size: tuple[int, int] | None = None) -> Dataset:
     classes, train_paths, train_y = _read_split(root / "train", None)
     val_paths: list[Path] = []
     val_y = None
     if (root / "val").is_dir():
         _, val_paths, val_y = _read_split(root / "val", classes)
-    test_paths = list_images(root / "test") if (root / "test").is_dir() else []
+    test_names, test_paths = submission_images(root)
     everything = decode_all(train_paths + val_paths + test_paths, progress=progress, size=size)
     n, m = len(train_paths), len(train_paths) + len(val_paths)
     return Dataset(
@@ -84,5 +90,5 @@ def read(root: Path, progress=None, size: tuple[int, int] | None = None) -> Data
         val_x=everything[n:m] if val_paths else None,
         val_y=val_y,
         test_x=everything[m:] if test_paths else None,
-        test_names=[p.name for p in test_paths],
+        test_names=test_names,
     )

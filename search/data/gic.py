@@ -10,7 +10,7 @@ import numpy as np
 from search.data.dataset import DataError, Dataset
 from search.data.images import decode_all
 
-__all__ = ["LOOKS_FOR", "TEST_SPLIT", "detect", "files", "read"]
+__all__ = ["LOOKS_FOR", "TEST_SPLIT", "detect", "files", "read", "submission_images"]
 
 SPLITS = ("train", "val", "test")
 LOOKS_FOR = "train.csv and train_images/"  # what detection checks, for the "no layout found" error
@@ -35,6 +35,8 @@ def safe_path(folder: Path, name: str, where: str) -> Path:
     """The image's path, refusing names that would leave ``folder`` (``../x.png``, ``/etc/x``)."""
     if not name:
         raise DataError(f"{where}: empty image name")
+    if "\0" in name:  # no file system allows it; the OS calls would raise "embedded null byte"
+        raise DataError(f"{where}: image name {name!r} contains a NUL byte")
     path = folder / name
     if Path(name).is_absolute() or not path.resolve().is_relative_to(folder.resolve()):
         raise DataError(f"{where}: image name {name!r} leaves the folder {folder}")
@@ -49,7 +51,13 @@ def read_csv(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
             missing = [c for c in columns if c not in header]
             if missing:
                 raise DataError(f"{path}: missing column {', '.join(missing)} (header is {header})")
-            rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k} for row in reader]
+            rows: list[dict[str, str]] = []
+            try:
+                for row in reader:
+                    rows.append({k.strip(): (v or "").strip() for k, v in row.items() if k})
+            except csv.Error as e:  # the csv module's own limit (131072 characters a field) is far
+                # beyond any image name: such a field is a broken quote or not a CSV at all
+                raise DataError(f"{path}, row {len(rows) + 2}: field too long or malformed ({e})") from None
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not a UTF-8 text CSV ({e.reason})") from None
     if not rows:
@@ -97,12 +105,19 @@ def check_class_range(labels: np.ndarray, csv_path: Path) -> None:
                         f"0..K-1 and {csv_path.name} has only {len(labels)} rows")
 
 
+def submission_images(root: Path) -> tuple[list[str], list[Path]]:
+    """The test images' names (as the submission writes them) and files, in test.csv's order."""
+    if not (root / "test.csv").is_file():
+        return [], []
+    names, paths, _ = read_split(root, "test", labelled=False)
+    return names, paths
+
+
 def read(root: Path, progress=None, size: tuple[int, int] | None = None) -> Dataset:
     _, train_paths, train_y = read_split(root, "train", labelled=True)
     check_class_range(train_y, root / "train.csv")
     num_classes = int(train_y.max()) + 1
     val_x = val_y = test_x = None
-    test_names: list[str] = []
     val_paths: list[Path] = []
     if (root / "val.csv").is_file():
         _, val_paths, val_y = read_split(root, "val", labelled=True)
@@ -112,9 +127,7 @@ def read(root: Path, progress=None, size: tuple[int, int] | None = None) -> Data
                 f"{root / 'val.csv'}: class {unseen[0]} is out of range: it never occurs in train.csv "
                 f"(whose classes are 0..{num_classes - 1})"
             )
-    test_paths: list[Path] = []
-    if (root / "test.csv").is_file():
-        test_names, test_paths, _ = read_split(root, "test", labelled=False)
+    test_names, test_paths = submission_images(root)
     everything = decode_all(train_paths + val_paths + test_paths, progress=progress, size=size)
     train_x = everything[: len(train_paths)]
     if val_paths:

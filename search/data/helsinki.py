@@ -15,7 +15,7 @@ import numpy as np
 from search.data.dataset import DataError, Dataset
 from search.data.images import decode_all, list_images
 
-__all__ = ["LOOKS_FOR", "TEST_SPLIT", "detect", "files", "read"]
+__all__ = ["LOOKS_FOR", "TEST_SPLIT", "detect", "files", "read", "submission_images"]
 
 LOOKS_FOR = "train/images/ and train/annotations/"
 TEST_SPLIT = "test/images/"
@@ -75,6 +75,13 @@ def _read_annotation(path: Path, known: dict[int, int]) -> list[int]:
     return rows
 
 
+def submission_images(root: Path) -> tuple[list[str], list[Path]]:
+    """The test images' names and files, in number order."""
+    folder = root / "test" / "images"
+    paths = list(_numbered(folder).values()) if folder.is_dir() else []
+    return [p.name for p in paths], paths
+
+
 def read(root: Path, progress=None, size: tuple[int, int] | None = None) -> Dataset:
     train = _numbered(root / "train" / "images")
     if not train:
@@ -86,8 +93,7 @@ def read(root: Path, progress=None, size: tuple[int, int] | None = None) -> Data
     labels = np.zeros((len(train), len(annotations)), dtype=np.uint8)
     for j, path in enumerate(annotations):
         labels[_read_annotation(path, row_of), j] = 1
-    test_folder = root / "test" / "images"
-    test = list(_numbered(test_folder).values()) if test_folder.is_dir() else []
+    test_names, test = submission_images(root)
     everything = decode_all([*train.values(), *test], progress=progress, size=size)
     return Dataset(
         name=root.name,
@@ -97,6 +103,6 @@ def read(root: Path, progress=None, size: tuple[int, int] | None = None) -> Data
         val_x=None,
         val_y=None,
         test_x=everything[len(train) :] if test else None,
-        test_names=[p.name for p in test],
+        test_names=test_names,
         task="multilabel",
     )

@@ -11,6 +11,7 @@ shrinking. Without a target size all images must already share one size.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -44,6 +45,8 @@ def decode(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
             return np.asarray(rgb).transpose(2, 0, 1)
     except FileNotFoundError:
         raise DataError(f"{path}: image file is missing") from None
+    except Image.DecompressionBombError as e:  # a header claiming billions of pixels: refused unread
+        raise DataError(f"{path}: image too large to decode safely ({e})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise DataError(f"{path}: cannot decode image ({e})") from None
 
@@ -58,21 +61,36 @@ def decode_all(
         return np.zeros((0, 3, 1, 1), dtype=np.uint8)
     first = decode(paths[0], size)
     out = np.empty((len(paths), *first.shape), dtype=np.uint8)
+    odd: dict[int, tuple[int, ...]] = {}  # index -> shape, for images not of the first one's size
 
     def put(i: int) -> None:
         img = decode(paths[i], size)
         if img.shape != first.shape:
-            raise DataError(
-                f"{paths[i]}: image is {img.shape[2]}x{img.shape[1]} but {paths[0].name} is "
-                f"{first.shape[2]}x{first.shape[1]}; all images must have one size (or pass --image-size)"
-            )
-        out[i] = img
+            odd[i] = img.shape
+        else:
+            out[i] = img
 
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         for done, _ in enumerate(pool.map(put, range(len(paths))), start=1):
             if progress is not None and (done % 1000 == 0 or done == len(paths)):
                 progress(done, len(paths))
+    if odd:
+        _refuse_mixed_sizes(paths, first.shape, odd)
     return out
+
+
+def _refuse_mixed_sizes(paths: Sequence[Path], first: tuple[int, ...], odd: dict[int, tuple[int, ...]]) -> None:
+    """Names an image of a minority size: the first image may be the odd one out, and blaming the
+    good ones sends the user looking at the wrong file."""
+    shapes = Counter({first: len(paths) - len(odd)})
+    shapes.update(odd.values())
+    common, count = shapes.most_common(1)[0]
+    culprit = next(i for i in range(len(paths)) if odd.get(i, first) != common)
+    shape = odd.get(culprit, first)
+    raise DataError(
+        f"{paths[culprit]}: image is {shape[2]}x{shape[1]} but {count} of the {len(paths)} images are "
+        f"{common[2]}x{common[1]}; all images must have one size (or pass --image-size)"
+    )
 
 
 # The extensions torchvision's ImageFolder accepts: the class-folder layout follows it.

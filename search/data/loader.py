@@ -18,8 +18,11 @@ import numpy as np
 
 from search.data import folders, gic, helsinki
 from search.data.dataset import DataError, Dataset
+from search.data.images import decode_all
 
-__all__ = ["LAYOUTS", "cache_dir", "dataset_key", "detect_layout", "load_dataset"]
+__all__ = [
+    "LAYOUTS", "cache_dir", "dataset_key", "detect_layout", "load_dataset", "load_test_split", "refuse_links_out",
+]
 
 # Detection tries them in this order: the class-folder test (train/ has sub-folders) is the loosest.
 LAYOUTS = {"gic": gic, "helsinki": helsinki, "folders": folders}
@@ -49,6 +52,17 @@ def dataset_key(root: Path, layout: str, size: tuple[int, int] | None = None) ->
         if path.is_file():
             digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def refuse_links_out(root: Path, paths: list[Path]) -> None:
+    """Refuses a file that is a link out of its split folder (``train_images/x.png`` to ``/etc/...``):
+    a dataset must not read files beyond what it ships. A split folder that is itself a link (kept on
+    another disk) is fine: its files stay inside it."""
+    for path in paths:
+        rel = path.relative_to(root)
+        folder = root / rel.parts[0] if len(rel.parts) > 1 else root
+        if not path.resolve().is_relative_to(folder.resolve()):
+            raise DataError(f"{path}: a link to {path.resolve()}, which leaves the folder {folder}")
 
 
 def _save(ds: Dataset, folder: Path) -> None:
@@ -96,6 +110,7 @@ def load_dataset(
         raise DataError(f"unknown layout {layout!r}; known: {', '.join(LAYOUTS)}")
     elif not LAYOUTS[layout].detect(root):
         raise DataError(f"{root}: not in the {layout} layout (looked for {LAYOUTS[layout].LOOKS_FOR})")
+    refuse_links_out(root, LAYOUTS[layout].files(root))  # before the cache: its key sees bytes, not links
     if not use_cache:
         return LAYOUTS[layout].read(root, progress=progress, size=image_size)
     entry = cache_dir() / dataset_key(root, layout, image_size)
@@ -111,3 +126,17 @@ def load_dataset(
         except OSError:
             pass  # a read-only or full cache must not stop the run; the next load decodes again
     return ds
+
+
+def load_test_split(
+    path: str | Path, layout: str, image_size: tuple[int, int] | None = None,
+) -> tuple[list[str], np.ndarray | None]:
+    """The test images' names and arrays (None: the data has no test split), decoding nothing else: a
+    submission needs only these and the model's own statistics, so a damaged training image must not
+    stop it. Not cached: the cache key covers every split's files, which is what this avoids reading."""
+    root = Path(path)
+    refuse_links_out(root, LAYOUTS[layout].files(root))
+    names, paths = LAYOUTS[layout].submission_images(root)
+    if not paths:
+        return names, None
+    return names, decode_all(paths, size=tuple(image_size) if image_size else None)

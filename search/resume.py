@@ -1,0 +1,73 @@
+"""A continued study keeps the settings it recorded: rerunning `run` without a flag must not put the
+preset's value in its place (a study made with --epochs 15 went on at the quick preset's 3). A flag
+on the command line still changes its setting, and one line says what changed."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from search.config import StudyConfig
+from search.journal import journal_path
+from search.study import open_storage
+
+__all__ = ["CHANGEABLE", "keep_recorded", "recorded_settings"]
+
+# Recorded settings a continued study may change when a flag names them (StudyConfig field names).
+CHANGEABLE = ("epochs", "trials", "sampler", "pruner", "front", "max_mflops", "compile", "preset", "prior")
+# Settings that make the study what it is: a different value is refused later (run._check_same_study),
+# so here they are only kept when no flag names them.
+IDENTITY = ("seed", "metric", "objectives")
+DATA_FIELDS = ("layout", "image_size", "task", "val_fraction", "test_fraction")  # of "data_options"
+
+
+def recorded_settings(name: str, url: str) -> dict[str, Any]:
+    """The user attributes of study ``name`` in ``url``; {} when there is no such study (nor storage:
+    a storage file is not created just to look)."""
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        return {}
+    journal = journal_path(url)
+    if journal is not None and not journal.is_file():
+        return {}
+    storage = open_storage(url)
+    try:
+        return storage.get_study_user_attrs(storage.get_study_id_from_name(name))
+    except KeyError:
+        return {}
+
+
+def _same(key: str, a: Any, b: Any) -> bool:
+    if key == "compile":  # a preset writes "off" for what the study records as None
+        a, b = (None if v == "off" else v for v in (a, b))
+    return a == b
+
+
+def keep_recorded(cfg: StudyConfig) -> StudyConfig:
+    """``cfg`` with the recorded value of every setting its command line did not name, when the study
+    exists already; says in one line which recorded settings the command line changes."""
+    if cfg.given is None:
+        return cfg
+    attrs = recorded_settings(cfg.study_name(), cfg.storage_url())
+    if not attrs:
+        return cfg
+    kept: dict[str, Any] = {}
+    changes = []
+    for key in (*CHANGEABLE, *IDENTITY):
+        if key not in attrs:  # a study made before the setting was recorded
+            continue
+        if key not in cfg.given:
+            kept[key] = attrs[key]
+        elif key in CHANGEABLE and not _same(key, attrs[key], getattr(cfg, key)):
+            changes.append(f"{key} {attrs[key]!r} -> {getattr(cfg, key)!r}")
+    if "metric" in kept:
+        kept["metric_from_preset"] = False  # resolved for this data when the study was made
+    options = attrs.get("data_options") or {}
+    for key in DATA_FIELDS:
+        if key in options and key not in cfg.given:
+            kept[key] = tuple(options[key]) if key == "image_size" and options[key] else options[key]
+    if changes:
+        print(f"study {cfg.study_name()!r}: the command line changes {', '.join(changes)}; its other "
+              f"settings stay as recorded", file=sys.stderr, flush=True)
+    return replace(cfg, **kept)

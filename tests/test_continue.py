@@ -1,0 +1,28 @@
+"""Running `run` again continues the study with the settings it was made with: a flag left off keeps
+the recorded value (it took the preset's), and a flag given changes it with one line saying so."""
+
+from __future__ import annotations
+
+import optuna
+
+from search.cli import main
+
+
+def test_a_continued_study_keeps_its_settings_unless_a_flag_changes_them(small_data, tmp_path, capfd):
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    # --workers 0 makes the study ready (settings recorded, designs queued) without training a trial.
+    base = ["run", "cnn", "--data", str(small_data), "--storage", storage, "--study", "s", "--workers", "0"]
+    assert main([*base, "--epochs", "15", "--trials", "7", "--pruner", "median", "--image-size", "20"]) == 0
+    capfd.readouterr()
+
+    assert main(base) == 0  # no flags: everything as recorded (it became the preset's 20 epochs)
+    attrs = optuna.load_study(study_name="s", storage=storage).user_attrs
+    assert (attrs["epochs"], attrs["trials"], attrs["pruner"]) == (15, 7, {"name": "median"})
+    assert attrs["data_options"]["image_size"] == [20, 20]  # it was refused as a different study
+    assert "changes" not in capfd.readouterr().err
+
+    assert main([*base, "--epochs", "4", "--trials", "7"]) == 0  # the same trials is no change
+    attrs = optuna.load_study(study_name="s", storage=storage).user_attrs
+    assert (attrs["epochs"], attrs["trials"], attrs["pruner"]) == (4, 7, {"name": "median"})
+    said = [line for line in capfd.readouterr().err.splitlines() if "changes" in line]
+    assert said == ["study 's': the command line changes epochs 15 -> 4; its other settings stay as recorded"]

@@ -1,0 +1,56 @@
+"""A journal file with a line that is not a record (a stray echo, a write cut short by a killed
+process): every command names the file and line and says how to recover, and nothing is ever
+appended behind the bad line (Optuna's reader skips a bad last line, so a writer appended behind it
+and buried it, and from then on no command could read the study)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import optuna
+import pytest
+
+from search.cli import main
+from search.errors import UserError
+from search.study import open_storage
+
+
+@pytest.fixture
+def journal(tmp_path):
+    path = tmp_path / "study.log"
+    study = optuna.create_study(study_name="s", storage=open_storage(str(path)), direction="maximize")
+    for x in (0.25, 0.5):
+        study.enqueue_trial({"x": x})
+        study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    return path
+
+
+def test_a_stray_line_stops_run_with_the_file_and_line_and_nothing_is_appended(journal, small_data, capsys):
+    lines = len(journal.read_text().splitlines())
+    with open(journal, "a") as f:
+        f.write("oops, an echo\n")
+    before = journal.read_bytes()
+    for argv in (["best"], ["run", "cnn", "--data", str(small_data), "--trials", "3", "--epochs", "1",
+                            "--device", "cpu", "--no-progress"]):
+        assert main([*argv, "--storage", str(journal), "--study", "s"]) == 2
+        err = capsys.readouterr().err.splitlines()[-1]  # run has said what data it read first
+        assert err.startswith(f"error: {journal}, line {lines + 1}: not a journal record")
+        assert f"sed -i.bak '{lines + 1}d' {journal}" in err
+        assert journal.read_bytes() == before
+    # The recovery the message gives works: the study reads again with both trials.
+    subprocess.run(["sed", "-i.bak", f"{lines + 1}d", str(journal)], check=True)
+    assert main(["best", "--storage", str(journal), "--study", "s"]) == 0
+    assert "best: trial 1" in capsys.readouterr().out
+
+
+def test_a_write_cut_short_is_read_past_but_never_written_behind(journal):
+    records = journal.read_bytes().splitlines(keepends=True)
+    record, cut = records[-1], len(records) + 1
+    with open(journal, "ab") as f:
+        f.write(record[: len(record) // 2])  # a killed process's half-written record
+    before = journal.read_bytes()
+    study = optuna.load_study(study_name="s", storage=open_storage(str(journal)))
+    assert len(study.trials) == 2  # a reader cannot tell it from a write under way: it waits for the end
+    with pytest.raises(UserError, match=rf"line {cut}: cut short .* sed -i.bak '{cut}d'"):
+        study.set_user_attr("note", "x")
+    assert journal.read_bytes() == before
