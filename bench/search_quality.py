@@ -153,7 +153,7 @@ def summary(rows: list[dict], keys: list[str]) -> str:
             if not values:  # never happened in any run (the seed design was never beaten, say)
                 lines.append(f"| {data} | {arm} | {key} | never | | {len(runs)} |")
                 continue
-            fmt = "{:.2f}" if abs(statistics.median(values)) < 10 else "{:.0f}"
+            fmt = "{:+.1f}" if "points" in key else "{:.2f}" if abs(statistics.median(values)) < 10 else "{:.0f}"
             lines.append(f"| {data} | {arm} | {key} | {fmt.format(statistics.median(values))} | "
                          f"{fmt.format(min(values))} - {fmt.format(max(values))} | {len(values)} |")
     return "\n".join(lines)
