@@ -148,7 +148,7 @@ def make_study_sampler(cfg: StudyConfig, space, device: torch.device, seed: int 
     """The preset's sampler, its start-up draws taken from the space's priors unless ``prior`` is off.
     A grid is its own design: nothing to start it from."""
     base = make_sampler(cfg.sampler, seed)
-    if cfg.prior == "off" or cfg.sampler.get("name") == "grid":
+    if cfg.prior == "off" or cfg.sampler.get("name") == "grid" or not hasattr(space, "priors"):
         return base
     n_startup = int(cfg.sampler.get("n_startup_trials", 10))
     return PriorSampler(base, space.priors(Budget(cfg.epochs, device.type)), n_startup, seed)
@@ -221,7 +221,7 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
             if cfg.sampler.get("name") != "grid":
                 for name, params in space.SEED_DESIGNS.items():
                     study.enqueue_trial(params, user_attrs={"design": name}, skip_if_exists=True)
-                if cfg.prior == "on":  # what the priors recommend: a strong start beside the hand design
+                if cfg.prior == "on" and hasattr(space, "priors"):  # what the priors recommend: a strong start beside the hand design
                     study.enqueue_trial(recommended_design(space, Budget(cfg.epochs, device.type)),
                                         user_attrs={"design": "recommended"}, skip_if_exists=True)
     if launch is not None:

@@ -41,7 +41,7 @@ PARAMS = {
     "n_layers": 1, "units_l0": 32, "dropout_l0": 0.0, "activation": "relu", "norm": False,
     "optimizer": "adam", "lr": 3e-3, "weight_decay": 1e-6,
     "batch_size": 32, "schedule": "constant", "label_smoothing": 0.0,
-    "mix": "none", "flip": False, "translate": 0, "cutout": 0, "jitter": 0.0,
+    "mix": "none", "flip": False, "translate": 0, "cutout": 0, "jitter": 0.0, "ema": False, "tta": False,
 }
 
 
