@@ -221,7 +221,7 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
             if cfg.sampler.get("name") != "grid":
                 for name, params in space.SEED_DESIGNS.items():
                     study.enqueue_trial(params, user_attrs={"design": name}, skip_if_exists=True)
-                if cfg.prior == "on" and hasattr(space, "priors"):  # what the priors recommend: a strong start beside the hand design
+                if cfg.prior == "on" and hasattr(space, "priors"):
                     study.enqueue_trial(recommended_design(space, Budget(cfg.epochs, device.type)),
                                         user_attrs={"design": "recommended"}, skip_if_exists=True)
     if launch is not None:
