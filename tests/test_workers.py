@@ -150,7 +150,8 @@ def test_sigterm_stops_cleanly_and_the_next_worker_continues(tmp_path, small_dat
     assert stopped.state == optuna.trial.TrialState.FAIL  # not left RUNNING for anyone to wait on
     assert "interrupted" in stopped.user_attrs["fail_reason"]
     waiting = [t for t in trials.values() if t.state == optuna.trial.TrialState.WAITING]
-    assert [t.params for t in waiting] == [stopped.params]  # queued again as it was
+    requeued = [t for t in waiting if t.system_attrs.get("failed_trial") == trial.number]
+    assert [t.params for t in requeued] == [stopped.params]  # queued again, once, as it was
 
     wait_all([start_worker(replace(cfg))])  # the same command again continues the study
     study = study_of(cfg)
@@ -169,7 +170,9 @@ def test_run_with_local_workers(tmp_path, small_data, monkeypatch, capfd):
     assert main([*common, "--workers", "0"]) == 0  # ready for workers elsewhere, no trial run
     assert "start workers with: python -m search worker --study local" in capfd.readouterr().out
     study = load_study("local", url)
-    assert [t.state for t in study.trials] == [optuna.trial.TrialState.WAITING]  # the seed design
+    # The seed design and the recommended design, queued for the workers; nothing run.
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.WAITING] * 2
+    assert [t.user_attrs.get("design") for t in study.trials] == ["seed000-cnn", "recommended"]
     assert main([*common, "--workers", "2"]) == 0
     err = capfd.readouterr().err
     assert "[worker 0]" in err and "[worker 1]" in err
