@@ -62,15 +62,24 @@ def study_figures(study: optuna.Study, timeout: float | None) -> dict:
             final.append(t.value)
     rho = spearmanr(first, final).statistic if len(first) >= 4 else float("nan")
     best = max((t.value for t in complete), default=seed_value)
+    by_drawer = {who: [t for t in trained if t.user_attrs.get("drawn_from") == who] for who in ("prior", "sampler")}
     time_to_beat = min(beaten) if beaten else float("nan")
     return {
         "best": best, "seed design": seed_value, "gain points": 100 * (best - seed_value),
         "near chance share": sum(v < 2 * chance for v in best_epochs) / max(1, len(trained)),
+        # Which draws stay near chance: the prior's (start-up and its decaying share) or the wrapped sampler's.
+        **{f"near chance, {who} draws": _near_chance_share(drawn, chance) for who, drawn in by_drawer.items()},
+        "sampler draws": len(by_drawer["sampler"]),
         "seconds to beat seed": time_to_beat,
         "share of budget to beat seed": time_to_beat / timeout if timeout else float("nan"),
         "trials trained": len(trained), "rejected untrained": len(trials) - len(trained),
         "first-verdict rank correlation": rho,
     }
+
+
+def _near_chance_share(trials: list, chance: float) -> float:
+    best_epochs = [max(t.intermediate_values.values(), default=0.0) for t in trials]
+    return sum(v < 2 * chance for v in best_epochs) / len(trials) if trials else float("nan")
 
 
 def score_submission(submission: Path, answers: Path) -> float:
@@ -168,6 +177,7 @@ def main() -> None:
     p.add_argument("--flags", type=shlex.split, default=[], help="more `run` flags for every study")
     p.add_argument("--timeout", type=float, help="the study's timeout (default: the preset's)")
     p.add_argument("--user-question", type=float, metavar="SEC", help="also ask the user's question in SEC s")
+    p.add_argument("--storage", help="keep the studies in this storage URL (default: a temporary SQLite file)")
     p.add_argument("--out", type=Path, help="append each result as a JSON line here (a cut run keeps its rows)")
     args = p.parse_args()
     rows: list[dict] = []
@@ -180,7 +190,7 @@ def main() -> None:
                 f.write(json.dumps(row) + "\n")
 
     with tempfile.TemporaryDirectory() as tmp:
-        storage = f"sqlite:///{Path(tmp) / 'quality.db'}"
+        storage = args.storage or f"sqlite:///{Path(tmp) / 'quality.db'}"
         # Seeds outermost: a run cut short still has every benchmark and arm at its first seeds.
         for seed in args.seeds:
             for data in args.data:
@@ -202,7 +212,8 @@ def main() -> None:
                           "engine seconds": engine["seconds"], "plain seed 000 held-out accuracy": plain["accuracy"],
                           "plain epochs": plain["epochs"],
                           "engine minus plain, points": 100 * (engine["accuracy"] - plain["accuracy"])})
-    keys = ["gain points", "near chance share", "seconds to beat seed", "share of budget to beat seed",
+    keys = ["gain points", "near chance share", "near chance, prior draws", "near chance, sampler draws",
+            "sampler draws", "seconds to beat seed", "share of budget to beat seed",
             "trials trained", "rejected untrained", "first-verdict rank correlation", "best", "seed design", "wall",
             "engine held-out accuracy", "plain seed 000 held-out accuracy", "engine minus plain, points",
             "plain epochs", "engine seconds"]

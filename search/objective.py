@@ -80,6 +80,9 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         cfg = self.space.suggest(trial)
+        drawn_from = getattr(trial.study.sampler, "drawn_from", lambda number: None)(trial.number)
+        if drawn_from is not None:  # the prior or the sampler: the dashboard and bench/ tell them apart by this
+            trial.set_user_attr("drawn_from", drawn_from)
         seed = trial_seed(self.seed, origin_number(trial))
         torch.manual_seed(seed)  # the initial weights belong to the trial's seed too
         try:

@@ -44,6 +44,7 @@ class PriorSampler(optuna.samplers.BaseSampler):
         self.base, self.priors, self.n_startup = base, priors, n_startup
         self._rng = np.random.RandomState(seed)
         self._from_prior: dict[int, bool] = {}  # by trial number: decided once a trial, not once a parameter
+        self._queued: set[int] = set()  # trials that came with fixed parameters (designs, retries)
 
     def draws_from_prior(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         """Whether this trial draws from the prior: always in the start-up, then ever less often."""
@@ -93,7 +94,15 @@ class PriorSampler(optuna.samplers.BaseSampler):
             return int(value) if isinstance(dist, IntDistribution) else float(value)
         return float(value)
 
+    def drawn_from(self, number: int) -> str | None:
+        """Who drew this process's trial ``number``: "prior", "sampler", or None (queued, or not drawn here)."""
+        if number in self._queued or number not in self._from_prior:
+            return None
+        return "prior" if self._from_prior[number] else "sampler"
+
     def before_trial(self, study, trial) -> None:
+        if "fixed_params" in trial.system_attrs:
+            self._queued.add(trial.number)
         self.base.before_trial(study, trial)
 
     def after_trial(self, study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> None:

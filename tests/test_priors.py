@@ -82,6 +82,10 @@ def test_queued_designs_take_no_prior_slot():
     sampled = study.trials[len(space.SEED_DESIGNS):]
     in_region = [priors["optimizer"].region[0] == t.params["optimizer"] and t.params["norm"] == "bn" for t in sampled]
     assert in_region[:2] == [True, True]
+    sampler = study.sampler
+    assert [sampler.drawn_from(t.number) for t in study.trials[:len(space.SEED_DESIGNS)]] == [None] * len(
+        space.SEED_DESIGNS)  # the user's designs are nobody's draw
+    assert [sampler.drawn_from(t.number) for t in sampled[:2]] == ["prior", "prior"]
 
 
 def test_prior_off_draws_uniformly_from_the_sampler_alone():
