@@ -75,7 +75,7 @@ def study_part(args, out: Path, save: Save) -> None:
     log = out / "study-output.log"
     r = run_study("cnn", storage, STUDY, *flags, log=log, preset_timeout=True)
     # read as bench/search_quality.py reads every study: one definition of the gain and the time to beat
-    f = search_quality.study_figures(r.study, args.study_timeout)
+    f = search_quality.study_figures(r.study, args.study_timeout, verdict_epoch=2)  # hyperband: min_resource 2
     rows = [Row("study", setting, "wall s, launch to exit", [r.wall], "{:.0f}"),
             Row("study", setting, "trials trained (the budget)", [f["trials trained"]], "{:.0f}"),
             Row("study", setting, "rejected untrained", [f["rejected untrained"]], "{:.0f}"),

@@ -11,7 +11,8 @@ CPU its quick variant's timeout). From each study's storage:
 - the wall time until a trial first beat the seed design, and that as a share of the timeout;
 - trials trained and rejected untrained;
 - the pruner's premise: Spearman's rank correlation, over the completed trials, between the metric
-  at the pruner's first verdict (epoch 1 on the quick preset) and the final metric.
+  at the pruner's first verdict (the preset's pruner's `n_warmup_steps`: epoch 3 on the quick
+  preset) and the final metric.
 
 ``--user-question SEC`` asks the question a user comes with, on every benchmark that has test
 answers beside it (DIR-answers.csv): given SEC seconds of wall time, does `run` (half of it, as
@@ -44,7 +45,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 SEED_DESIGN = "seed000-cnn"
 
 
-def study_figures(study: optuna.Study, timeout: float | None) -> dict:
+def study_figures(study: optuna.Study, timeout: float | None, verdict_epoch: int = 1) -> dict:
     trials = study.get_trials(deepcopy=False)
     trained = [t for t in trials if takes_budget(t)]
     seed = next(t for t in trials if t.user_attrs.get("design") == SEED_DESIGN)
@@ -57,8 +58,8 @@ def study_figures(study: optuna.Study, timeout: float | None) -> dict:
     beaten = [(t.datetime_complete - start).total_seconds() for t in complete if t.value > seed_value]
     first, final = [], []
     for t in complete:
-        if t.intermediate_values:
-            first.append(t.intermediate_values[min(t.intermediate_values)])
+        if verdict_epoch in t.intermediate_values:
+            first.append(t.intermediate_values[verdict_epoch])
             final.append(t.value)
     rho = spearmanr(first, final).statistic if len(first) >= 4 else float("nan")
     best = max((t.value for t in complete), default=seed_value)
@@ -201,7 +202,7 @@ def main() -> None:
                     run = run_study("cnn", storage, name, *where, "--seed", str(seed), "--prior", prior,
                                     *timeout, *args.flags, preset_timeout=True)
                     keep({"data": Path(data).name, "arm": f"prior {prior}", "seed": seed, "wall": run.wall,
-                          **study_figures(run.study, args.timeout or _preset_timeout())})
+                          **study_figures(run.study, args.timeout or _preset_timeout(), _first_verdict_epoch())})
             for data in args.data:
                 answers = Path(data).parent / f"{Path(data).name}-answers.csv"
                 if args.user_question and data != "synth" and answers.is_file():
@@ -224,6 +225,13 @@ def _preset_timeout() -> float | None:
     from search.config import load_preset
 
     return load_preset("cnn", "cpu").timeout
+
+
+def _first_verdict_epoch() -> int:
+    """The first epoch the preset's pruner may stop a trial at (epochs are steps 1, 2, ...)."""
+    from search.config import load_preset
+
+    return max(1, int(load_preset("cnn", "cpu").pruner.get("n_warmup_steps", 1)))
 
 
 if __name__ == "__main__":
