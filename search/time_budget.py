@@ -11,8 +11,9 @@ and takes no trial budget (search/budget.py).
 from __future__ import annotations
 
 import math
+import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["EVAL_COST", "TimeBudget", "predict_seconds"]
 
@@ -29,18 +30,30 @@ def predict_seconds(per_image: float, train_images: int, val_images: int, epochs
 @dataclass
 class TimeBudget:
     """``deadline``: the monotonic time after which the study starts no trial (None: no timeout).
-    ``share``: a sampled trial may take at most this many times its fair share of the time left
-    (the time left over the trials still to run), so that one slow draw cannot eat the study."""
+    ``share``: a sampled trial may take at most this many times its fair share of the time left,
+    so that one slow draw cannot eat the study. The fair share is the time left over the trials
+    still to run, or over the trials that can still fit at the typical (median) predicted cost when
+    fewer fit: a study that its timeout will end before its trial count must not shrink the share
+    towards nothing and turn every draw away (in one quick study 50 draws were, in its last minute)."""
 
     deadline: float | None = None
     share: float = 3.0
-    cheapest: float = float("inf")  # the shortest trial any probe predicted so far
+    predictions: list[float] = field(default_factory=list)  # every probe's predicted seconds so far
+
+    @property
+    def cheapest(self) -> float:
+        return min(self.predictions, default=float("inf"))
 
     def closed(self) -> bool:
-        """Once even the cheapest trial seen cannot fit the time left, starting more only burns the
-        rest of it on probes that end in rejections (40 of them in one quick study)."""
+        """Once three draws in four would not fit the time left (the lower quartile of the costs
+        predicted so far; the cheapest until four are known), starting more only burns the rest of
+        it on probes that end in rejections."""
         left = self.left()
-        return left is not None and math.isfinite(self.cheapest) and left < self.cheapest
+        if left is None or not self.predictions:
+            return False
+        if len(self.predictions) < 4:
+            return left < self.cheapest
+        return left < statistics.quantiles(self.predictions, n=4, method="inclusive")[0]
 
     @classmethod
     def from_timeout(cls, timeout: float | None, share: float = 3.0) -> TimeBudget:
@@ -53,7 +66,8 @@ class TimeBudget:
         """Why a trial predicted to take ``predicted`` seconds must not run, or None if it may.
         A queued design (the seed designs: the baseline a study is judged against) is only held to
         the deadline, not to a share."""
-        self.cheapest = min(self.cheapest, predicted)
+        typical = statistics.median(self.predictions) if self.predictions else None
+        self.predictions.append(predicted)
         left = self.left()
         if left is None:
             return None
@@ -61,6 +75,8 @@ class TimeBudget:
             return f"predicted {predicted:.0f}s, but the study has {left:.0f}s left"
         if design or not trials_left:
             return None
+        if typical:
+            trials_left = min(trials_left, max(1, math.floor(left / typical)))
         fair = left / trials_left
         if predicted > self.share * fair:
             return (f"predicted {predicted:.0f}s, over {self.share:g}x its share of the time left "

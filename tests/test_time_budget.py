@@ -22,12 +22,32 @@ from spaces import get_space
 
 
 def test_a_trial_that_cannot_fit_the_time_left_is_refused_and_a_design_only_by_the_deadline():
-    budget = TimeBudget(deadline=time.monotonic() + 100, share=3.0)
-    assert budget.verdict(150, trials_left=5) .startswith("predicted 150s, but the study has")
-    assert "over 3x its share" in budget.verdict(70, trials_left=5)  # 100 s / 5 trials = 20 s a trial
-    assert budget.verdict(50, trials_left=5) is None
-    assert budget.verdict(70, trials_left=5, design=True) is None  # the hand design is the baseline
+    def budget():
+        return TimeBudget(deadline=time.monotonic() + 100, share=3.0)
+
+    assert budget().verdict(150, trials_left=5) .startswith("predicted 150s, but the study has")
+    assert "over 3x its share" in budget().verdict(70, trials_left=5)  # 100 s / 5 trials = 20 s a trial
+    assert budget().verdict(50, trials_left=5) is None
+    assert budget().verdict(70, trials_left=5, design=True) is None  # the hand design is the baseline
     assert TimeBudget().verdict(1e9, trials_left=1) is None  # no timeout: no limit
+
+
+def test_a_study_its_timeout_ends_early_shares_the_time_by_the_trials_that_fit():
+    budget = TimeBudget(deadline=time.monotonic() + 100, share=3.0)
+    for cost in (40, 50, 60):  # the typical trial takes 50 s: two more fit, not the 30 still counted
+        budget.predictions.append(cost)
+    assert budget.verdict(90, trials_left=30) is None  # 3x of 100 s over 2 trials, not of 100 s over 30
+    assert "over 3x its share of the time left (100s for 30 trials)" in TimeBudget(
+        deadline=time.monotonic() + 100).verdict(90, trials_left=30)  # nothing known yet: the count stands
+
+
+def test_the_study_closes_once_most_draws_could_not_fit():
+    budget = TimeBudget(deadline=time.monotonic() + 30)
+    budget.predictions += [20, 25]
+    assert not budget.closed()  # the cheapest (20 s) still fits
+    budget.predictions += [40, 50, 60, 80, 90, 100]
+    assert budget.closed()  # three draws in four take over 30 s: probing more only burns the rest
+    assert not TimeBudget().closed()  # no timeout: never
 
 
 def test_predicted_seconds_count_training_and_evaluation():
