@@ -49,7 +49,8 @@ def test_start_up_draws_fall_in_every_prior_region(budget):
 
 def test_after_start_up_the_priors_share_decays():
     space = get_space("cnn")
-    sampler = PriorSampler(optuna.samplers.RandomSampler(seed=6), space.priors(Budget(3)), n_startup=5, seed=6)
+    sampler = PriorSampler(optuna.samplers.RandomSampler(seed=6), space.priors(Budget(3)), n_startup=5, seed=6,
+                           decay=5)
     trials = _draws(sampler, space, 65)
     from_prior = [sampler._from_prior[t.number] for t in trials]
     assert all(from_prior[:5])
