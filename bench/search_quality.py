@@ -160,8 +160,9 @@ def summary(rows: list[dict], keys: list[str]) -> str:
             if not any(key in r for r in runs):
                 continue
             values = [r[key] for r in runs if key in r and not math.isnan(r[key])]
-            if not values:  # never happened in any run (the seed design was never beaten, say)
-                lines.append(f"| {data} | {arm} | {key} | never | | {len(runs)} |")
+            if not values:  # never happened in any run (the seed design was never beaten, say), or not defined
+                what = "never" if "beat" in key else "n/a"
+                lines.append(f"| {data} | {arm} | {key} | {what} | | {len(runs)} |")
                 continue
             fmt = "{:+.1f}" if "points" in key else "{:.2f}" if abs(statistics.median(values)) < 10 else "{:.0f}"
             lines.append(f"| {data} | {arm} | {key} | {fmt.format(statistics.median(values))} | "
