@@ -11,11 +11,12 @@ from typing import Any
 
 from torch import nn
 
-from search.errors import UserError
+from search.errors import TrialVerdict
 
 __all__ = ["InputTooSmall", "create_model", "list_models", "register_model"]
 
-class InputTooSmall(UserError):
+
+class InputTooSmall(TrialVerdict):
     """The network cannot take images this small: its downsampling leaves nothing to convolve. A
     search prunes such a trial with this reason; it is a verdict on the configuration, not a crash."""
 

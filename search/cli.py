@@ -10,7 +10,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from search.errors import UserError
+from search.errors import TrialVerdict, UserError
 
 __all__ = ["main"]
 
@@ -502,7 +502,7 @@ def _main(argv: list[str] | None) -> int:
                 print(f"interrupted ({signal.Signals(signum).name}): what it was writing is not saved; files "
                       f"from before are as they were", file=sys.stderr)
                 return 128 + signum
-    except UserError as e:
+    except (UserError, TrialVerdict) as e:  # a verdict here: retraining a trial the search rejected
         if args.debug:
             raise
         print(f"error: {e}", file=sys.stderr)

@@ -107,7 +107,8 @@ def retrain(
             model = create_model(cfg.model, cfg.arch, ds.num_outputs, ds.in_shape)
             log(f"retraining trial {trial.number} of {study.study_name!r} on {train_on} for {epochs} epochs "
                 f"(seed {seed}) on {describe(device)}")
-            metrics = _fit_and_score(model, tensors, cfg, ds, epochs, seed, train_on, f"trial {trial.number}")
+            metrics = _fit_and_score(model, tensors, cfg, ds, epochs, seed, train_on, f"trial {trial.number}",
+                                     compile=attrs.get("compile"))
             meta = {
                 "study": study.study_name, "trial": trial.number, "space": attrs["space"], "model": cfg.model,
                 "params": trial.params, "num_classes": ds.num_outputs, "in_shape": list(ds.in_shape),
@@ -142,8 +143,10 @@ def fitted_epochs(trial: optuna.trial.FrozenTrial, seconds: float, scale: float 
     return max(1, int(seconds // per_epoch))
 
 
-def _fit_and_score(model: nn.Module, tensors, cfg, ds, epochs: int, seed: int, train_on: str, what: str) -> dict:
-    """Trains one seed, logging each epoch, and returns its validation (and held-out) metrics."""
+def _fit_and_score(model: nn.Module, tensors, cfg, ds, epochs: int, seed: int, train_on: str, what: str,
+                   compile: str | None = None) -> dict:
+    """Trains one seed, logging each epoch, and returns its validation (and held-out) metrics.
+    ``compile``: the study's torch.compile mode, so the retrain runs the kernels its trial ran."""
     shown = TASK_METRICS[ds.task]
 
     def show(r) -> None:
@@ -151,7 +154,7 @@ def _fit_and_score(model: nn.Module, tensors, cfg, ds, epochs: int, seed: int, t
         log(f"  epoch {r.epoch:>3}/{epochs}: loss {r.train_loss:.4f}, {values}, {r.seconds:.1f}s")
 
     try:
-        fit(model, tensors, cfg.train, epochs=epochs, seed=seed, on_epoch=show)
+        fit(model, tensors, cfg.train, epochs=epochs, seed=seed, on_epoch=show, compile=compile)
         metrics = {k: v for k, v in evaluate(model, tensors, tta=cfg.train.tta).items() if k != "confusion"}
     except Diverged as e:  # a rate at the edge of stability can diverge on another device or seed
         raise UserError(f"retraining {what} (seed {seed}) diverged: {e}; that seed's model "

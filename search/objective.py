@@ -15,9 +15,10 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from gic_models import InputTooSmall, create_model
+from gic_models import create_model
 from search.budget import counted, reject
 from search.device import describe
+from search.errors import TrialVerdict
 from search.oom import oom_verdict
 from search.time_budget import TimeBudget, predict_seconds
 from search.train import Diverged, EpochResult, Tensors, fit
@@ -87,13 +88,15 @@ class Objective:
         torch.manual_seed(seed)  # the initial weights belong to the trial's seed too
         try:
             model = create_model(cfg.model, cfg.arch, self.data.num_classes, self.in_shape)
-        except InputTooSmall as e:  # a verdict on the configuration at this image size, as the sampler should learn
+        except TrialVerdict as e:  # a verdict on the configuration at this image size, as the sampler should learn
             trial.set_user_attr("pruned_reason", str(e))
             raise reject(trial, str(e)) from None  # untrained: it takes no budget (search/budget.py)
         device = self.data.train_x.device
         trial.set_user_attr("seed", seed)
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         trial.set_user_attr("device", describe(device))
+        if device.type == "cpu":  # a reduction split over other threads rounds differently: rerun restores it
+            trial.set_user_attr("threads", torch.get_num_threads())
         trial.set_user_attr("params", sum(p.numel() for p in model.parameters()))
         trial.set_user_attr("flops_per_image", count_flops(model, self.in_shape))
         history: list[EpochResult] = []

@@ -7,7 +7,6 @@ differently). On a GPU, cuDNN's kernel choice makes small differences normal.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,11 +49,6 @@ class _Done(Exception):
     """The rerun reached the last epoch the trial reported."""
 
 
-def _threads(device_attr: str) -> int | None:
-    match = re.fullmatch(r"cpu \((\d+) threads\)", device_attr or "")
-    return int(match.group(1)) if match else None
-
-
 def rerun_trial(study: optuna.Study, number: int, device_name: str = "cpu", show=log) -> Rerun:
     attrs = run_attrs(study)
     trial = choose_trial(study, number)
@@ -68,9 +62,9 @@ def rerun_trial(study: optuna.Study, number: int, device_name: str = "cpu", show
     cfg = rebuild(space, trial.params, f"trial {number}")
     device = resolve_device(device_name)
     setup(device)
-    threads = _threads(trial.user_attrs.get("device", ""))
+    threads = trial.user_attrs.get("threads")  # recorded by the objective for a trial on the CPU
     if device.type == "cpu" and threads is not None:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(int(threads))
     ds = load_data(Path(attrs["data"]), DataOptions.from_json(attrs.get("data_options")))  # the search's splits
     tensors = to_device(ds, device)
     seed = int(trial.user_attrs["seed"])

@@ -158,10 +158,12 @@ def open_study(
     name: str, storage: str, sampler: optuna.samplers.BaseSampler, pruner: optuna.pruners.BasePruner,
     direction: str = "maximize", directions: list[str] | None = None, heartbeat: int | None = None,
 ) -> optuna.Study:
-    if directions is not None and len(directions) > 1:
+    # Optuna takes either one `direction` or a list of `directions`; a one-element list is the
+    # single-objective case and must keep its own direction (a minimised metric stays minimised).
+    if directions is not None and len(directions) == 1:
+        direction, directions = directions[0], None
+    elif directions is not None:
         direction = None
-    else:
-        directions = None
     study = optuna.create_study(
         study_name=name, storage=open_storage(storage, heartbeat), sampler=sampler, pruner=pruner,
         direction=direction, directions=directions, load_if_exists=True,

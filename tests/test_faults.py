@@ -162,6 +162,34 @@ def test_rerun_reproduces_a_learning_curve_exactly(small_data, tmp_path, one_thr
     assert "reproduced exactly (2 epochs)" in capsys.readouterr().out
 
 
+def test_rerun_restores_the_recorded_thread_count_not_one_read_from_the_device_text(small_data, monkeypatch):
+    # The count was parsed back out of the device description ("cpu (N threads)") with a regex; the
+    # objective now records it as a number of its own.
+    study = optuna.create_study(direction="maximize")
+    for key, value in (("space", "cnn"), ("data", str(small_data)), ("epochs", 1), ("metric", "accuracy")):
+        study.set_user_attr(key, value)
+    study.enqueue_trial(SMALL)
+
+    def untrained(trial):  # a finished trial with the stored attributes a rerun reads, and no training
+        cnn.suggest(trial)
+        trial.report(0.5, 1)
+        for key, value in (("seed", 1), ("device", "a CPU described otherwise"), ("threads", 1),
+                           ("train_loss", [1.0])):
+            trial.set_user_attr(key, value)
+        return 0.5
+
+    study.optimize(untrained, n_trials=1)
+    seen = []
+    monkeypatch.setattr(search.rerun, "fit", lambda *args, **kwargs: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        rerun_trial(study, 0, "cpu", show=lambda line: None)
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1]
+
+
 @pytest.mark.slow
 def test_rerun_of_a_multi_objective_trial_compares_its_stored_curve(small_data, tmp_path, one_thread):
     # Optuna takes no intermediate values from a multi-objective trial; its curve is a user attribute.

@@ -13,7 +13,7 @@ import spaces.mlp
 from gic_models.mlp import MLPSpec
 from search.config import StudyConfig, load_preset
 from search.run import run_study
-from search.study import PRUNERS, SAMPLERS, make_pruner, make_sampler
+from search.study import PRUNERS, SAMPLERS, make_pruner, make_sampler, open_study
 from search.train import TrainConfig
 from spaces.common import TrialConfig
 
@@ -150,3 +150,13 @@ def test_a_resumed_study_samples_new_configurations(tmp_path, tiny_data, monkeyp
     study = tiny_study(tmp_path, tiny_data, monkeypatch, trials=2)
     first, second = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert first.params != second.params
+
+
+def test_a_one_element_directions_list_keeps_its_direction(tmp_path):
+    # A single cost objective is minimised; open_study used to drop a one-element list and maximise.
+    study = open_study("one", f"sqlite:///{tmp_path / 's.db'}", optuna.samplers.RandomSampler(0),
+                       optuna.pruners.NopPruner(), directions=["minimize"])
+    assert study.direction == optuna.study.StudyDirection.MINIMIZE
+    both = open_study("two", f"sqlite:///{tmp_path / 's.db'}", optuna.samplers.RandomSampler(0),
+                      optuna.pruners.NopPruner(), directions=["maximize", "minimize"])
+    assert both.directions == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]

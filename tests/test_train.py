@@ -172,3 +172,15 @@ def test_objective_rejects_a_network_over_the_cost_ceiling_untrained(monkeypatch
     assert trial.state == optuna.trial.TrialState.PRUNED
     assert "over the preset's max_mflops 1" in trial.user_attrs["pruned_reason"]
     assert rejected(trial)  # so it takes no budget (search/budget.py)
+
+
+def test_colour_jitter_builds_no_tensor_from_a_list_each_batch(monkeypatch):
+    # The luma weights were a torch.tensor([...]) every batch: a host-to-device copy in the hot loop.
+    x = torch.rand(4, 3, 8, 8)
+    colour_jitter(x, 0.2)  # the first batch on a device may make them
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("torch.tensor called in a batch after the first")
+
+    monkeypatch.setattr(torch, "tensor", refuse)
+    assert colour_jitter(x, 0.2).shape == x.shape
