@@ -199,8 +199,8 @@ def _heartbeat_arg(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_data(args) -> None:
+    from search.console import count_progress
     from search.data.synth import answers_path, generate
-    from search.run import count_progress
 
     if args.out.exists() and not args.out.is_dir():
         raise UserError(f"{args.out}: is a file, not a folder; choose another --out")
@@ -273,8 +273,9 @@ def _variant_here(args) -> str:
 
 def _run_workers(args, cfg, variant: str) -> None:
     from search.config import PRESETS
+    from search.console import log
     from search.launch import check_storage, launch_workers, placements
-    from search.run import log, run_study
+    from search.run import run_study
 
     places = placements(args.workers, args.gpus, args.trials_per_gpu)
     if not places:  # --workers 0: the study is made ready here and its trials run elsewhere

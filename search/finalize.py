@@ -9,64 +9,26 @@ from pathlib import Path
 
 import optuna
 import torch
-from optuna.trial import TrialState
 from torch import nn
 
-from gic_models import create_model
 from search.artifacts import attach
 from search.config import PROJECT_ROOT
-from search.data import load_dataset
+from search.console import log
 from search.data.loader import LAYOUTS, detect_layout, load_test_split
-from search.data.prepare import DataOptions, prepare
-from search.device import describe, resolve_device, setup
+from search.data.prepare import DataOptions
+from search.device import describe, resolve_device
 from search.ensemble import Member, member_dirs, needs_own_cuts, own_cuts, predict, write_ensemble
 from search.errors import UserError
 from search.metrics import TASK_METRICS
 from search.model_files import META, is_model_entry, load_model, read_meta, save_model
-from search.run import load_data, log, to_device
+from search.rebuild import RebuiltTrial, load_data, rebuild_trial
 from search.saving import refuse_foreign, replace_folder, settle_folder, write_atomic
-from search.train import Diverged, evaluate, fit
-from spaces import get_space, rebuild
+from search.train import Diverged, Tensors, evaluate, fit
 
 __all__ = [
-    "choose_trial", "ensemble_top", "export", "load_members", "load_model", "model_meta", "retrain", "run_attrs",
-    "top_trials", "trial_dir", "write_atomic",
+    "ensemble_top", "export", "load_members", "load_model", "model_meta", "retrain", "top_trials", "trial_dir",
+    "write_atomic",
 ]
-
-
-_TRAINABLE = (TrialState.COMPLETE, TrialState.PRUNED)
-_STATE_WORDS = {TrialState.RUNNING: "is still running", TrialState.WAITING: "is waiting (queued, not started)",
-                TrialState.FAIL: "failed"}
-
-
-def choose_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTrial:
-    if number is None:
-        if len(study.directions) > 1:
-            front = ", ".join(str(t.number) for t in study.best_trials)
-            raise UserError(f"study {study.study_name!r} has several objectives; choose a Pareto member "
-                            f"with --trial: {front}")
-        try:
-            return study.best_trial
-        except ValueError:
-            raise UserError(f"study {study.study_name!r} has no completed trial yet") from None
-    trials = {t.number: t for t in study.trials}
-    if number not in trials:
-        raise UserError(f"study {study.study_name!r} has no trial {number} (it has 0..{len(trials) - 1})")
-    trial = trials[number]
-    if trial.state not in _TRAINABLE:  # its parameters may be partial: FixedTrial could not rebuild it
-        raise UserError(f"trial {number} of {study.study_name!r} {_STATE_WORDS[trial.state]}; only a complete "
-                        f"or pruned trial can be trained again")
-    return trial
-
-
-def run_attrs(study: optuna.Study) -> dict:
-    """The study's user attributes, checked to hold what `run` records and retraining needs."""
-    attrs = study.user_attrs
-    missing = [k for k in ("space", "data", "epochs") if k not in attrs]
-    if missing:
-        raise UserError(f"study {study.study_name!r} was not made by `run` (it records no {', '.join(missing)}); "
-                        f"only a study `run` made can be retrained or rerun")
-    return attrs
 
 
 def retrain(
@@ -83,38 +45,33 @@ def retrain(
     is trained: a stop at any moment leaves the model that was there before. With ``storage_url``
     the checkpoints are also attached to the trial as Optuna artifacts.
     """
-    attrs = run_attrs(study)
-    trial = choose_trial(study, number)
-    space = get_space(attrs["space"])
-    cfg = rebuild(space, trial.params, f"trial {trial.number}")
+    def refuse_early(trial: optuna.trial.FrozenTrial) -> None:  # before minutes of training, not after
+        refuse_foreign(out or trial_dir(PROJECT_ROOT / "runs" / study.study_name, trial.number, train_on),
+                       owned=is_model_entry)
+
+    again = rebuild_trial(study, number, device_name, check=refuse_early)
+    trial, ds = again.trial, again.data
     out = out or trial_dir(PROJECT_ROOT / "runs" / study.study_name, trial.number, train_on)
-    refuse_foreign(out, owned=is_model_entry)  # before minutes of training, not after
-    device = resolve_device(device_name)
-    setup(device)
-    options = DataOptions.from_json(attrs.get("data_options"))  # the search's own splits and size
-    ds = load_data(Path(attrs["data"]), options)
-    tensors = to_device(ds, device, train_on=train_on)
-    base_seed = trial.user_attrs.get("seed", 0)
+    tensors = again.tensors(train_on)
     if seconds is not None:
         epochs = fitted_epochs(trial, seconds / seeds, len(tensors.train_x) / len(ds.train_x))
-    epochs = epochs or int(attrs["epochs"])
+    epochs = epochs or again.epochs
     mean, std = ds.stats()
     shown = TASK_METRICS[ds.task]
     runs = []
     with replace_folder(out, owned=is_model_entry) as staging:
-        for seed in range(base_seed, base_seed + seeds):
-            torch.manual_seed(seed)
-            model = create_model(cfg.model, cfg.arch, ds.num_outputs, ds.in_shape)
+        for seed in range(again.seed, again.seed + seeds):
+            model = again.model(seed)
             log(f"retraining trial {trial.number} of {study.study_name!r} on {train_on} for {epochs} epochs "
-                f"(seed {seed}) on {describe(device)}")
-            metrics = _fit_and_score(model, tensors, cfg, ds, epochs, seed, train_on, f"trial {trial.number}",
-                                     compile=attrs.get("compile"))
+                f"(seed {seed}) on {describe(again.device)}")
+            metrics = _fit_and_score(model, tensors, again, epochs, seed, train_on)
             meta = {
-                "study": study.study_name, "trial": trial.number, "space": attrs["space"], "model": cfg.model,
-                "params": trial.params, "num_classes": ds.num_outputs, "in_shape": list(ds.in_shape),
-                "task": ds.task, "thresholds": metrics.get("thresholds"), "data_options": options.to_json(),
-                "class_names": ds.class_names, "mean": mean.tolist(), "std": std.tolist(), "data": attrs["data"],
-                "train_on": train_on, "epochs": epochs, "seed": seed, "metrics": metrics,
+                "study": study.study_name, "trial": trial.number, "space": again.attrs["space"],
+                "model": again.config.model, "params": trial.params, "num_classes": ds.num_outputs,
+                "in_shape": list(ds.in_shape), "task": ds.task, "thresholds": metrics.get("thresholds"),
+                "data_options": again.options.to_json(), "class_names": ds.class_names, "mean": mean.tolist(),
+                "std": std.tolist(), "data": again.attrs["data"], "train_on": train_on, "epochs": epochs,
+                "seed": seed, "metrics": metrics,
             }
             name = "." if seeds == 1 else f"seed-{seed}"
             save_model(model, meta, staging / name)
@@ -143,10 +100,11 @@ def fitted_epochs(trial: optuna.trial.FrozenTrial, seconds: float, scale: float 
     return max(1, int(seconds // per_epoch))
 
 
-def _fit_and_score(model: nn.Module, tensors, cfg, ds, epochs: int, seed: int, train_on: str, what: str,
-                   compile: str | None = None) -> dict:
-    """Trains one seed, logging each epoch, and returns its validation (and held-out) metrics.
-    ``compile``: the study's torch.compile mode, so the retrain runs the kernels its trial ran."""
+def _fit_and_score(model: nn.Module, tensors: Tensors, again: RebuiltTrial, epochs: int, seed: int,
+                   train_on: str) -> dict:
+    """Trains one seed, logging each epoch, and returns its validation (and held-out) metrics. It
+    compiles with the study's torch.compile mode, so the retrain runs the kernels its trial ran."""
+    cfg, ds = again.config, again.data
     shown = TASK_METRICS[ds.task]
 
     def show(r) -> None:
@@ -154,10 +112,10 @@ def _fit_and_score(model: nn.Module, tensors, cfg, ds, epochs: int, seed: int, t
         log(f"  epoch {r.epoch:>3}/{epochs}: loss {r.train_loss:.4f}, {values}, {r.seconds:.1f}s")
 
     try:
-        fit(model, tensors, cfg.train, epochs=epochs, seed=seed, on_epoch=show, compile=compile)
+        fit(model, tensors, cfg.train, epochs=epochs, seed=seed, on_epoch=show, compile=again.attrs.get("compile"))
         metrics = {k: v for k, v in evaluate(model, tensors, tta=cfg.train.tta).items() if k != "confusion"}
     except Diverged as e:  # a rate at the edge of stability can diverge on another device or seed
-        raise UserError(f"retraining {what} (seed {seed}) diverged: {e}; that seed's model "
+        raise UserError(f"retraining {again.what} (seed {seed}) diverged: {e}; that seed's model "
                         f"is not saved") from None
     metrics["held_out"] = train_on == "train"  # on train+val the validation split was trained on
     if ds.holdout_x is not None:  # the labelled test part no trial saw, scored with val's thresholds
@@ -305,7 +263,7 @@ def _multilabel_cuts(members: list[Member], meta: dict, root: Path, layout: str,
     search made it) for that same average, since the saved ones fit a single model's answers only."""
     if not needs_own_cuts(members, tta):
         return torch.tensor(meta.get("thresholds") or [0.5] * len(meta["class_names"]), device=device)
-    val = prepare(load_dataset(root, layout, image_size=options.image_size), options)
+    val = load_data(root, replace(options, layout=layout), quiet=True)
     cuts = own_cuts(members, torch.from_numpy(val.val_x).to(device), torch.from_numpy(val.val_y).to(device), tta)
     what = f"{len(members)} models" if len(members) > 1 else "one model"
     log(f"label cuts tuned on {len(val.val_x)} validation images for the average of {what}"

@@ -19,11 +19,11 @@ from plotly.subplots import make_subplots
 from sklearn.metrics import confusion_matrix, f1_score
 from torch import nn
 
-from search.data import load_dataset
-from search.data.prepare import DataOptions, prepare
+from search.data.prepare import DataOptions
 from search.ensemble import needs_own_cuts, predict
 from search.errors import UserError
 from search.metrics import tune_thresholds
+from search.rebuild import load_data
 
 __all__ = ["ModelView", "activation_maps", "confusions", "first_filters", "load_view", "misclassified",
            "per_class_f1"]
@@ -53,7 +53,7 @@ def load_view(model_dir: Path, device: torch.device) -> ModelView:
     # The validation split as the search and retrain made it: same image size, same split of train
     # when the data has no validation split of its own.
     options = DataOptions.from_json(meta.get("data_options"))
-    ds = prepare(load_dataset(Path(meta["data"]), options.layout, image_size=options.image_size), options)
+    ds = load_data(Path(meta["data"]), options, quiet=True)
     if ds.val_x is None:
         raise UserError(f"{meta['data']}: no validation split to judge the model on")
     task = meta.get("task", "multiclass")

@@ -15,11 +15,11 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from gic_models import create_model
 from search.budget import counted, reject
 from search.device import describe
 from search.errors import TrialVerdict
 from search.oom import oom_verdict
+from search.rebuild import seeded_model
 from search.time_budget import TimeBudget, predict_seconds
 from search.train import Diverged, EpochResult, Tensors, fit
 
@@ -85,9 +85,8 @@ class Objective:
         if drawn_from is not None:  # the prior or the sampler: the dashboard and bench/ tell them apart by this
             trial.set_user_attr("drawn_from", drawn_from)
         seed = trial_seed(self.seed, origin_number(trial))
-        torch.manual_seed(seed)  # the initial weights belong to the trial's seed too
-        try:
-            model = create_model(cfg.model, cfg.arch, self.data.num_classes, self.in_shape)
+        try:  # the initial weights belong to the trial's seed too
+            model = seeded_model(cfg, seed, self.data.num_classes, self.in_shape)
         except TrialVerdict as e:  # a verdict on the configuration at this image size, as the sampler should learn
             trial.set_user_attr("pruned_reason", str(e))
             raise reject(trial, str(e)) from None  # untrained: it takes no budget (search/budget.py)

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import time
 import warnings
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import optuna
 import torch
 
 from search.budget import counted
 from search.config import StudyConfig
-from search.data import Dataset, load_dataset
-from search.data.prepare import DataOptions, prepare
+from search.console import count_progress, log
 from search.data.synth import generate
 from search.device import describe, resolve_device, setup
 from search.errors import UserError
@@ -26,20 +23,17 @@ from search.objective import Objective
 from search.pareto import FrontRules, MultiObjective, directions, parse_objectives
 from search.prior_sampler import PriorSampler
 from search.progress import Progress
+from search.rebuild import load_data, to_device
 from search.resume import keep_recorded
 from search.study import make_pruner, make_sampler, open_study
 from search.time_budget import TimeBudget
-from search.train import COMPILE_MODES, Tensors
+from search.train import COMPILE_MODES
 from search.warmstart import warm_start
 from search.worker import Interrupted, work
 from spaces import get_space, recommended_design
 from spaces.priors import Budget
 
-__all__ = ["ensure_synth", "load_data", "resolve_metric", "run_study", "to_device"]
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
+__all__ = ["ensure_synth", "resolve_metric", "run_study"]
 
 
 def ensure_synth(cfg: StudyConfig) -> None:
@@ -51,58 +45,6 @@ def ensure_synth(cfg: StudyConfig) -> None:
     start = time.perf_counter()
     generate(root, **s, progress=count_progress("generating images"))
     log(f"  done in {time.perf_counter() - start:.0f}s")
-
-
-def count_progress(what: str):
-    """A progress(done, total) callback that keeps one line on stderr up to date."""
-
-    def show(done: int, total: int) -> None:
-        print(f"\r{what} {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
-
-    return show
-
-
-def load_data(root: Path, options: DataOptions | None = None) -> Dataset:
-    """The dataset read (or taken from the cache), its task decided and its splits made."""
-    options = options or DataOptions()
-    start = time.perf_counter()
-    decoded = []
-
-    def progress(done: int, total: int) -> None:
-        decoded.append(done)
-        print(f"\rdecoding images {done}/{total}", end="", file=sys.stderr, flush=True)
-
-    ds = load_dataset(root, options.layout, progress=progress, image_size=options.image_size)
-    if decoded:
-        print(file=sys.stderr)
-    ds = prepare(ds, options)
-    held_out = "" if ds.holdout_x is None else f", {len(ds.holdout_x)} held out"
-    log(
-        f"data {root}: {len(ds.train_x)} train, {0 if ds.val_x is None else len(ds.val_x)} val{held_out}, "
-        f"{0 if ds.test_x is None else len(ds.test_x)} test, {ds.task} with {ds.num_classes} "
-        f"{'labels' if ds.task == 'multilabel' else 'classes'}, "
-        f"{ds.in_shape[2]}x{ds.in_shape[1]} ({time.perf_counter() - start:.1f}s)"
-    )
-    return ds
-
-
-def to_device(ds: Dataset, device: torch.device, train_on: str = "train") -> Tensors:
-    """The dataset as device tensors; ``train+val`` folds the validation split into training."""
-    mean, std = ds.stats()
-    train_x, train_y = ds.train_x, ds.train_y
-    val_x, val_y = ds.val_x, ds.val_y
-    if train_on == "train+val" and val_x is not None:
-        train_x, train_y = np.concatenate([train_x, val_x]), np.concatenate([train_y, val_y])
-    if val_x is None:
-        raise UserError(f"{ds.name}: no validation split (val.csv); the search needs one to score trials")
-
-    def put(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(a)).to(device)
-
-    return Tensors(
-        train_x=put(train_x), train_y=put(train_y), val_x=put(val_x), val_y=put(val_y),
-        mean=put(mean), std=put(std), num_classes=ds.num_outputs, task=ds.task,
-    )
 
 
 def resumed_seed(study_seed: int, trials: int) -> int:

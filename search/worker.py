@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import sys
 import threading
 import time
 import traceback
@@ -28,6 +27,7 @@ from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 
 from search.budget import FINISHED, MAX_REJECTIONS_PER_TRIAL, takes_budget
+from search.console import log
 from search.errors import UserError
 
 __all__ = ["MAX_CRASHES", "Crashing", "Interrupted", "budget_counts", "requeue", "stop_signals", "work"]
@@ -38,10 +38,6 @@ __all__ = ["MAX_CRASHES", "Crashing", "Interrupted", "budget_counts", "requeue",
 MAX_CRASHES = 3
 TRACEBACK_ATTR = "traceback"
 TRACEBACK_CHARS = 8000  # a traceback's end says what failed; a storage's attribute should stay small
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 class Interrupted(Exception):

@@ -29,7 +29,7 @@ from search.ensemble import predict, write_ensemble
 from search.finalize import export, load_members
 from search.metrics import tune_thresholds
 from search.model_plots import load_view
-from search.run import to_device
+from search.rebuild import to_device
 from search.train import evaluate, fit
 from spaces import get_space, rebuild
 

@@ -7,7 +7,7 @@ import optuna
 import pytest
 from test_samplers_pruners import TinySpace, tiny_study
 
-import search.finalize
+import search.rebuild
 from search.budget import counted, rejected
 from search.cli import main
 from search.errors import UserError
@@ -92,7 +92,7 @@ def test_a_multi_objective_study_yields_a_front(objectives, sampler, tmp_path, t
     if names[1] == "latency":
         assert "images/s" in out
     else:  # retrain takes a trial of the front by number, and refuses to guess one
-        monkeypatch.setattr(search.finalize, "get_space", lambda name: TinySpace)
+        monkeypatch.setattr(search.rebuild, "get_space", lambda name: TinySpace)
         assert main(["retrain", *storage, "--device", "cpu"]) == 2
         assert "several objectives; choose a Pareto member" in capsys.readouterr().err
         assert main(["retrain", *storage, "--trial", str(members[0].number), "--device", "cpu",

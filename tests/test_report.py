@@ -12,8 +12,8 @@ import pytest
 from search import report
 from search.budget import reject
 from search.errors import UserError
-from search.finalize import choose_trial
 from search.importance import TRUSTED_FROM
+from search.rebuild import choose_trial
 from search.report import learning_curves, study_sections, write_report
 
 FLOAT = optuna.distributions.FloatDistribution(0.0, 1.0)

@@ -15,7 +15,7 @@ from search.data.prepare import DataOptions, prepare
 from search.finalize import fitted_epochs
 from search.objective import Objective
 from search.progress import Progress
-from search.run import to_device
+from search.rebuild import to_device
 from search.time_budget import TimeBudget, predict_seconds
 from search.train import TrainConfig, evaluate, fit, predict_logits
 from spaces import get_space
