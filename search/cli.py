@@ -272,7 +272,7 @@ def _variant_here(args) -> str:
 
 
 def _run_workers(args, cfg, variant: str) -> None:
-    from search.config import PRESETS
+    from search.config import PRESETS, StudyConfig
     from search.console import log
     from search.launch import check_storage, launch_workers, placements
     from search.run import run_study
@@ -282,9 +282,9 @@ def _run_workers(args, cfg, variant: str) -> None:
         if cfg.storage is None:
             raise UserError("--workers 0 leaves the trials to workers elsewhere: give them a shared --storage")
         study = run_study(cfg, progress=False, launch=lambda study: study)
-        other, kept = "gpu" if variant == "cpu" else "cpu", study.user_attrs  # a continued study's own
-        log(f"recorded the {variant} variant of preset {kept['preset']!r}: {kept['epochs']} epochs a trial, "
-            f"{kept['pruner'].get('name')} pruner, {kept['trials']} trials (`--for {other}` records the other)")
+        other, kept = "gpu" if variant == "cpu" else "cpu", StudyConfig.of_study(study)  # a continued study's own
+        log(f"recorded the {variant} variant of preset {kept.preset!r}: {kept.epochs} epochs a trial, "
+            f"{kept.pruner.get('name')} pruner, {kept.trials} trials (`--for {other}` records the other)")
         print(f"study {study.study_name!r} is ready; start workers with: "
               f"python -m search worker --study {study.study_name} --storage {cfg.storage}")
         return
@@ -303,34 +303,18 @@ def _run_workers(args, cfg, variant: str) -> None:
         raise SystemExit(codes[0])
 
 
-def _data_fields(raw: dict | None) -> dict:
-    """StudyConfig's data fields from the options a study recorded, so a worker reads the same splits."""
-    from search.data.prepare import DataOptions
-
-    options = DataOptions.from_json(raw)
-    return {"layout": options.layout, "image_size": options.image_size, "task": options.task,
-            "val_fraction": options.val_fraction, "test_fraction": options.test_fraction}
-
-
 def cmd_worker(args) -> None:
     from search.config import StudyConfig
     from search.run import run_study
     from search.study import load_study
 
-    attrs = load_study(args.study, args.storage).user_attrs
-    if "space" not in attrs:
-        raise UserError(f"study {args.study!r} was not made by `run` (it records no space); start it with `run`")
-    cfg = StudyConfig(
-        space=attrs["space"], data=Path(attrs["data"]), study=args.study, storage=args.storage,
-        trials=args.trials or attrs.get("trials"), timeout=args.timeout, epochs=int(attrs["epochs"]),
-        device=args.device or "auto", seed=int(attrs["seed"]), metric=attrs["metric"],
-        sampler=attrs.get("sampler", {"name": "tpe"}), pruner=attrs.get("pruner", {"name": "hyperband"}),
-        preset=attrs.get("preset", ""), **_data_fields(attrs.get("data_options")),
-        objectives=attrs.get("objectives"), front=attrs.get("front") or {}, max_mflops=attrs.get("max_mflops"),
-        compile=attrs.get("compile"), prior=attrs.get("prior", "off"),
-        heartbeat=StudyConfig.heartbeat if args.heartbeat is None else (args.heartbeat or None),
-    )
-    study = run_study(cfg, progress=not args.no_progress, join=True)
+    study = load_study(args.study, args.storage)
+    overrides = {"storage": args.storage, "timeout": args.timeout, "device": args.device or "auto"}
+    if args.trials is not None:
+        overrides["trials"] = args.trials
+    if args.heartbeat is not None:
+        overrides["heartbeat"] = args.heartbeat or None
+    study = run_study(StudyConfig.of_study(study, **overrides), progress=not args.no_progress, join=True)
     _print_best(study)
 
 

@@ -66,11 +66,11 @@ def retrain(
                 f"(seed {seed}) on {describe(again.device)}")
             metrics = _fit_and_score(model, tensors, again, epochs, seed, train_on)
             meta = {
-                "study": study.study_name, "trial": trial.number, "space": again.attrs["space"],
+                "study": study.study_name, "trial": trial.number, "space": again.settings.space,
                 "model": again.config.model, "params": trial.params, "num_classes": ds.num_outputs,
                 "in_shape": list(ds.in_shape), "task": ds.task, "thresholds": metrics.get("thresholds"),
                 "data_options": again.options.to_json(), "class_names": ds.class_names, "mean": mean.tolist(),
-                "std": std.tolist(), "data": again.attrs["data"], "train_on": train_on, "epochs": epochs,
+                "std": std.tolist(), "data": str(again.settings.data), "train_on": train_on, "epochs": epochs,
                 "seed": seed, "metrics": metrics,
             }
             name = "." if seeds == 1 else f"seed-{seed}"
@@ -112,7 +112,7 @@ def _fit_and_score(model: nn.Module, tensors: Tensors, again: RebuiltTrial, epoc
         log(f"  epoch {r.epoch:>3}/{epochs}: loss {r.train_loss:.4f}, {values}, {r.seconds:.1f}s")
 
     try:
-        fit(model, tensors, cfg.train, epochs=epochs, seed=seed, on_epoch=show, compile=again.attrs.get("compile"))
+        fit(model, tensors, cfg.train, epochs=epochs, seed=seed, on_epoch=show, compile=again.settings.compile)
         metrics = {k: v for k, v in evaluate(model, tensors, tta=cfg.train.tta).items() if k != "confusion"}
     except Diverged as e:  # a rate at the edge of stability can diverge on another device or seed
         raise UserError(f"retraining {again.what} (seed {seed}) diverged: {e}; that seed's model "

@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 from torch import nn
 
 from gic_models import create_model
+from search.config import StudyConfig
 from search.console import log
 from search.data import Dataset, load_dataset
 from search.data.prepare import DataOptions, prepare
@@ -27,7 +28,7 @@ from search.train import Tensors
 from spaces import get_space, rebuild
 from spaces.common import TrialConfig
 
-__all__ = ["RebuiltTrial", "choose_trial", "load_data", "rebuild_trial", "run_attrs", "seeded_model", "to_device"]
+__all__ = ["RebuiltTrial", "choose_trial", "load_data", "rebuild_trial", "seeded_model", "to_device"]
 
 _TRAINABLE = (TrialState.COMPLETE, TrialState.PRUNED)
 _STATE_WORDS = {TrialState.RUNNING: "is still running", TrialState.WAITING: "is waiting (queued, not started)",
@@ -107,22 +108,12 @@ def choose_trial(study: optuna.Study, number: int | None) -> optuna.trial.Frozen
     return trial
 
 
-def run_attrs(study: optuna.Study) -> dict:
-    """The study's user attributes, checked to hold what `run` records and retraining needs."""
-    attrs = study.user_attrs
-    missing = [k for k in ("space", "data", "epochs") if k not in attrs]
-    if missing:
-        raise UserError(f"study {study.study_name!r} was not made by `run` (it records no {', '.join(missing)}); "
-                        f"only a study `run` made can be retrained or rerun")
-    return attrs
-
-
 @dataclass(frozen=True)
 class RebuiltTrial:
     """Everything a stored trial trained with, ready to train it again."""
 
     trial: optuna.trial.FrozenTrial
-    attrs: dict  # the study's recorded settings
+    settings: StudyConfig  # as the study recorded them
     space: ModuleType
     config: TrialConfig
     data: Dataset  # split as the search split it
@@ -150,15 +141,15 @@ def rebuild_trial(
 ) -> RebuiltTrial:
     """Trial ``number`` (None: the best) of a study `run` made, rebuilt on ``device``. ``check`` runs
     once the configuration is rebuilt and before the data are read, for a caller's own refusals."""
-    attrs = run_attrs(study)
+    settings = StudyConfig.of_study(study)
     trial = choose_trial(study, number)
-    space = get_space(attrs["space"])
+    space = get_space(settings.space)
     config = rebuild(space, trial.params, f"trial {trial.number}")
     if check is not None:
         check(trial)
     torch_device = resolve_device(device)
     setup(torch_device)
-    options = DataOptions.from_json(attrs.get("data_options"))  # the search's own splits and size
-    data = load_data(Path(attrs["data"]), options)
-    return RebuiltTrial(trial, attrs, space, config, data, options, torch_device,
-                        int(trial.user_attrs.get("seed", 0)), int(attrs["epochs"]))
+    options = settings.data_options()  # the search's own splits and size
+    data = load_data(settings.data, options)
+    return RebuiltTrial(trial, settings, space, config, data, options, torch_device,
+                        int(trial.user_attrs.get("seed", 0)), settings.epochs)

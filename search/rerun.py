@@ -59,7 +59,7 @@ def rerun_trial(study: optuna.Study, number: int, device_name: str = "cpu", show
     if device.type == "cpu" and threads is not None:
         torch.set_num_threads(int(threads))
     tensors = again.tensors()
-    metric = again.attrs.get("metric", "accuracy")
+    metric = again.settings.metric
     model = again.model()  # as the objective does: the initial weights come from the trial's seed
     log(f"rerunning trial {number} of {study.study_name!r} ({len(stored)} epochs, seed {again.seed}) "
         f"on {describe(device)}")
@@ -80,7 +80,7 @@ def rerun_trial(study: optuna.Study, number: int, device_name: str = "cpu", show
     try:
         # compiled as the trial was, so the rerun runs the very kernels the trial ran
         fit(model, tensors, again.config.train, epochs=again.epochs, seed=again.seed, on_epoch=line,
-            compile=again.attrs.get("compile"))
+            compile=again.settings.compile)
     except _Done:
         pass
     except Diverged as e:  # the stored trial got further: on this device or build it does not reproduce

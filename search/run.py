@@ -7,7 +7,6 @@ import json
 import time
 import warnings
 from dataclasses import replace
-from pathlib import Path
 
 import optuna
 import torch
@@ -27,7 +26,6 @@ from search.rebuild import load_data, to_device
 from search.resume import keep_recorded
 from search.study import make_pruner, make_sampler, open_study
 from search.time_budget import TimeBudget
-from search.train import COMPILE_MODES
 from search.warmstart import warm_start
 from search.worker import Interrupted, work
 from spaces import get_space, recommended_design
@@ -74,14 +72,14 @@ def resolve_metric(requested: str, task: str, preset: str | None = None) -> str:
     return requested
 
 
-def _check_same_study(study: optuna.Study, cfg: StudyConfig, data: Path, metric: str, task: str) -> None:
+def _check_same_study(study: optuna.Study, cfg: StudyConfig, task: str) -> None:
+    """A continued study must be the same study: settings that make it what it is may not change."""
     attrs = study.user_attrs
-    options = json.loads(json.dumps(cfg.data_options().to_json()))  # as the storage returns it
-    for key, value in (("space", cfg.space), ("data", str(data)), ("metric", metric), ("task", task),
-                       ("data_options", options), ("objectives", cfg.objectives)):
-        if key in attrs and attrs[key] != value:
+    wanted = json.loads(json.dumps(cfg.to_attrs(task)))  # as the storage returns it
+    for key in ("space", "data", "metric", "task", "data_options", "objectives"):
+        if key in attrs and attrs[key] != wanted[key]:
             raise UserError(
-                f"study {study.study_name!r} was made with {key} {attrs[key]!r}, not {value!r}; "
+                f"study {study.study_name!r} was made with {key} {attrs[key]!r}, not {wanted[key]!r}; "
                 f"use --study to name a new one"
             )
 
@@ -108,15 +106,7 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
         names = parse_objectives(cfg.objectives)
         costs = names[1:]
         cfg = replace(cfg, metric=names[0], objectives=",".join(names) if costs else None, metric_from_preset=False)
-    known = {m for ms in TASK_METRICS.values() for m in ms}
-    if cfg.metric != "auto" and cfg.metric not in known:
-        raise UserError(f"unknown metric {cfg.metric!r}; known: auto, {', '.join(sorted(known))}")
-    if cfg.compile == "off":  # what a preset writes for eager (TOML has no None)
-        cfg = replace(cfg, compile=None)
-    if cfg.compile is not None and cfg.compile not in COMPILE_MODES:
-        raise UserError(f"unknown compile mode {cfg.compile!r}; known: off, {', '.join(COMPILE_MODES)}")
-    if cfg.prior not in ("on", "off"):
-        raise UserError(f"prior must be on or off, not {cfg.prior!r}")
+    cfg = cfg.checked()
     space = get_space(cfg.space)
     device = resolve_device(cfg.device)
     sampler = make_study_sampler(cfg, space, device, None if join else cfg.seed)
@@ -133,22 +123,18 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
     options = cfg.data_options()
     ds = load_data(data_dir, options)  # bad data fails here, before a study is created for it
     metric = resolve_metric(cfg.metric, ds.task, cfg.preset if cfg.metric_from_preset else None)
+    cfg = replace(cfg, metric=metric, metric_from_preset=False)  # resolved for this data: what the study records
     objectives = (metric, *costs)
     study = open_study(cfg.study_name(), cfg.storage_url(), sampler, pruner, directions=directions(objectives),
                        heartbeat=cfg.heartbeat)
-    _check_same_study(study, cfg, data_dir, metric, ds.task)
+    _check_same_study(study, cfg, ds.task)
     if not join and study.trials and cfg.sampler.get("name") != "qmc":  # QMC keeps its place in the study
         study.sampler = make_study_sampler(cfg, space, device, resumed_seed(cfg.seed, len(study.trials)))
     if len(study.directions) != len(objectives):  # Optuna loads a study whatever directions it is asked for
         raise UserError(f"study {study.study_name!r} has {len(study.directions)} objective(s), not "
                         f"{len(objectives)} ({', '.join(objectives)}); use --study to name a new one")
     if not join:
-        for key, value in (("space", cfg.space), ("data", str(data_dir)), ("metric", metric),
-                           ("epochs", cfg.epochs), ("seed", cfg.seed), ("preset", cfg.preset), ("task", ds.task),
-                           ("data_options", options.to_json()), ("objectives", cfg.objectives),
-                           ("trials", cfg.trials), ("sampler", cfg.sampler), ("pruner", cfg.pruner),
-                           ("front", cfg.front), ("max_mflops", cfg.max_mflops), ("compile", cfg.compile),
-                           ("prior", cfg.prior)):
+        for key, value in cfg.to_attrs(ds.task).items():
             study.set_user_attr(key, value)
         if study.metric_names is None:  # else the dashboard says "Objective 0"
             with warnings.catch_warnings():  # experimental in Optuna; it labels the dashboard's and report's axes
