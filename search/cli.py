@@ -381,8 +381,8 @@ def cmd_best(args) -> None:
 
 def cmd_retrain(args) -> None:
     from search.config import default_storage
-    from search.finalize import retrain
     from search.metrics import TASK_METRICS
+    from search.retrain import retrain
     from search.study import load_study
 
     storage = args.storage or default_storage()
@@ -403,8 +403,10 @@ def cmd_retrain(args) -> None:
 
 def cmd_export(args) -> None:
     from search.config import PROJECT_ROOT, default_storage
-    from search.finalize import ensemble_top, export, model_meta
+    from search.ensemble import model_meta
+    from search.export import export
     from search.study import load_study
+    from search.top_ensemble import ensemble_top
 
     if args.ensemble and args.model:
         raise UserError("--ensemble picks its own models; give --ensemble or --model, not both")

@@ -18,10 +18,12 @@ from torch import nn
 
 from search.errors import UserError
 from search.metrics import tune_thresholds
-from search.saving import write_atomic
+from search.model_files import META, load_model, read_meta
+from search.saving import settle_folder, write_atomic
 from search.train import predict_scores
 
-__all__ = ["Member", "member_dirs", "needs_own_cuts", "own_cuts", "predict", "write_ensemble"]
+__all__ = ["Member", "load_members", "member_dirs", "model_meta", "needs_own_cuts", "own_cuts", "predict",
+           "write_ensemble"]
 
 
 @dataclass
@@ -52,6 +54,27 @@ def write_ensemble(out: Path, members: list[Path], info: dict) -> Path:
     entries = [str(m.relative_to(out) if m.is_relative_to(out) else m.resolve()) for m in members]
     write_atomic(listing, lambda p: p.write_text(json.dumps({"members": entries, **info}, indent=1)))
     return listing
+
+
+def model_meta(model_dir: Path) -> dict:
+    """The model.json of the model a folder stands for (an ensemble's first member's)."""
+    settle_folder(model_dir)
+    return read_meta(member_dirs(model_dir)[0] / META)
+
+
+def load_members(model_dir: Path, device: torch.device) -> tuple[list[Member], list[dict]]:
+    """The models a folder stands for (itself, or its ensemble.json's members) and their metadata."""
+    members, metas = [], []
+    settle_folder(model_dir)  # a retrain killed while replacing the folder: its new model, or the old
+    for folder in member_dirs(model_dir):
+        model, meta = load_model(folder, device)
+        if metas and meta["class_names"] != metas[0]["class_names"]:
+            raise UserError(f"{folder}: its classes differ from {member_dirs(model_dir)[0]}'s; cannot average them")
+        mean = torch.tensor(meta["mean"], device=device)
+        std = torch.tensor(meta["std"], device=device)
+        members.append(Member(model, mean, std, tta=bool(meta["params"].get("tta", False))))
+        metas.append(meta)
+    return members, metas
 
 
 @torch.no_grad()

@@ -20,7 +20,7 @@ from sklearn.metrics import confusion_matrix, f1_score
 from torch import nn
 
 from search.data.prepare import DataOptions
-from search.ensemble import needs_own_cuts, predict
+from search.ensemble import load_members, needs_own_cuts, predict
 from search.errors import UserError
 from search.metrics import tune_thresholds
 from search.rebuild import load_data
@@ -46,8 +46,6 @@ class ModelView:
 
 
 def load_view(model_dir: Path, device: torch.device) -> ModelView:
-    from search.finalize import load_members  # finalize imports the training stack; load it late
-
     members, metas = load_members(model_dir, device)
     meta = metas[0]
     # The validation split as the search and retrain made it: same image size, same split of train

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from search.artifacts import attach_json
 from search.budget import counted, reject
 from search.device import describe
 from search.errors import TrialVerdict
@@ -180,8 +181,6 @@ class Objective:
     def _attach(self, trial: optuna.Trial, history: list[EpochResult]) -> None:
         """The learning curve and the last epoch's confusion matrix (none for multilabel: no single
         one exists) as files on the trial, where the dashboard's trial page lists them."""
-        from search.artifacts import attach_json
-
         curve = {"metric": self.metric, "epochs": [
             {"epoch": r.epoch, self.metric: getattr(r, self.metric), "train_loss": r.train_loss,
              "val_loss": r.val_loss, "lr": r.lr, "seconds": round(r.seconds, 4)} for r in history]}

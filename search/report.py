@@ -8,6 +8,7 @@ importances, no retrained model yet) becomes a one-line note in its place, never
 from __future__ import annotations
 
 import html
+import json
 import sys
 import warnings
 from collections.abc import Callable
@@ -21,11 +22,14 @@ import plotly.offline
 from optuna.trial import FrozenTrial, TrialState
 
 from search import model_plots
+from search.artifacts import attach
 from search.budget import rejected
 from search.device import resolve_device
+from search.ensemble import member_dirs
 from search.errors import UserError
 from search.importance import caveat, importances
 from search.objective import stored_curve
+from search.saving import write_atomic
 
 __all__ = ["learning_curves", "study_sections", "write_report"]
 
@@ -200,9 +204,6 @@ def write_report(
     study: optuna.Study, out: Path, model_dir: Path | None = None, device_name: str = "auto",
     storage_url: str | None = None, progress: Callable[[int, int, str], None] = _progress,
 ) -> Path:
-    from search.artifacts import attach
-    from search.finalize import write_atomic
-
     if model_dir is None and "model_dir" in study.user_attrs:
         model_dir = Path(study.user_attrs["model_dir"])
     sections = study_sections(study)
@@ -246,10 +247,6 @@ def write_report(
 
 def _report_trial(study: optuna.Study, model_dir: Path | None) -> int | None:
     """The trial the report belongs to: the final model's (first member's), else the best one."""
-    import json
-
-    from search.ensemble import member_dirs
-
     if model_dir is not None:
         meta = member_dirs(model_dir)[0] / "model.json"
         if meta.is_file():

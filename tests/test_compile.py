@@ -58,8 +58,8 @@ def test_retrain_compiles_as_the_study_did(small_data, tmp_path, monkeypatch):
     # retrain trained eagerly whatever the study's compile mode, where rerun honoured it.
     import torch
 
-    import search.finalize
-    from search.finalize import retrain
+    import search.retrain
+    from search.retrain import retrain
     from spaces import cnn
 
     study = optuna.create_study(direction="maximize")
@@ -74,13 +74,13 @@ def test_retrain_compiles_as_the_study_did(small_data, tmp_path, monkeypatch):
         return 0.5
 
     study.optimize(untrained, n_trials=1)
-    real_fit, modes = search.finalize.fit, []
+    real_fit, modes = search.retrain.fit, []
 
     def eager_fit(*args, compile=None, **kwargs):  # notes the mode, trains eagerly (compiling takes long)
         modes.append(compile)
         return real_fit(*args, **kwargs)
 
-    monkeypatch.setattr(search.finalize, "fit", eager_fit)
+    monkeypatch.setattr(search.retrain, "fit", eager_fit)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -25,8 +25,8 @@ from torch import nn
 from gic_models import create_model
 from search.data import load_dataset
 from search.data.prepare import DataOptions, prepare
-from search.ensemble import predict, write_ensemble
-from search.finalize import export, load_members
+from search.ensemble import load_members, predict, write_ensemble
+from search.export import export
 from search.metrics import tune_thresholds
 from search.model_plots import load_view
 from search.rebuild import to_device

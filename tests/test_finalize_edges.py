@@ -17,9 +17,9 @@ import search.config
 from search.cli import main
 from search.data.synth import generate
 from search.ensemble import member_dirs
-from search.finalize import retrain
 from search.model_plots import activation_maps, confusions, load_view, misclassified, per_class_f1
 from search.rerun import rerun_trial
+from search.retrain import retrain
 
 pytestmark = pytest.mark.slow
 
@@ -193,10 +193,12 @@ def test_multilabel_view_names_label_sets_and_has_no_confusion_matrix():
 
 
 def test_a_top_k_export_neither_overwrites_nor_retrains_the_trials_saved_models(binary, tmp_path, monkeypatch):
-    import search.finalize
-    from search.finalize import ensemble_top
+    import search.retrain
+    import search.top_ensemble
+    from search.top_ensemble import ensemble_top
 
-    monkeypatch.setattr(search.finalize, "PROJECT_ROOT", tmp_path)
+    for module in (search.retrain, search.top_ensemble):  # where retrain's and the top-k's folders go
+        monkeypatch.setattr(module, "PROJECT_ROOT", tmp_path)
     study = _load(binary)
     runs = tmp_path / "runs" / "bin"
     best = study.best_trial.number
@@ -215,14 +217,14 @@ def test_a_top_k_export_neither_overwrites_nor_retrains_the_trials_saved_models(
 
 
 def test_a_retrain_that_diverges_is_one_line(binary, tmp_path, monkeypatch):
-    import search.finalize
+    import search.retrain
     from search.errors import UserError
     from search.train import Diverged
 
     def diverge(*args, **kwargs):
         raise Diverged("training loss became nan in epoch 2 (lr 0.1)")
 
-    monkeypatch.setattr(search.finalize, "fit", diverge)  # it raised Diverged's traceback
+    monkeypatch.setattr(search.retrain, "fit", diverge)  # it raised Diverged's traceback
     with pytest.raises(UserError, match=r"retraining trial \d+ \(seed \d+\) diverged: training loss became nan"):
         retrain(_load(binary), None, "train", tmp_path / "trial", "cpu", remember=False)
     assert not (tmp_path / "trial").exists()

@@ -15,8 +15,9 @@ from PIL import Image
 
 from search.artifacts import list_artifacts
 from search.cli import main
-from search.finalize import ensemble_top, export, top_trials
+from search.export import export
 from search.report import write_report
+from search.top_ensemble import ensemble_top, top_trials
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ import pytest
 from safetensors.torch import load_file, save_file
 
 from search.cli import main
-from search.finalize import retrain
+from search.retrain import retrain
 
 pytestmark = pytest.mark.slow
 

@@ -12,10 +12,10 @@ import torch
 from search.budget import rejected
 from search.data.loader import load_dataset
 from search.data.prepare import DataOptions, prepare
-from search.finalize import fitted_epochs
 from search.objective import Objective
 from search.progress import Progress
 from search.rebuild import to_device
+from search.retrain import fitted_epochs
 from search.time_budget import TimeBudget, predict_seconds
 from search.train import TrainConfig, evaluate, fit, predict_logits
 from spaces import get_space
