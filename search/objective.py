@@ -20,6 +20,7 @@ from search.budget import counted, reject
 from search.device import describe
 from search.errors import TrialVerdict
 from search.oom import oom_verdict
+from search.optuna_private import trial_id
 from search.rebuild import seeded_model
 from search.time_budget import TimeBudget, predict_seconds
 from search.train import Diverged, EpochResult, Tensors, fit
@@ -48,7 +49,7 @@ def count_flops(model: nn.Module, in_shape: tuple[int, int, int]) -> int:
 def origin_number(trial: optuna.Trial) -> int:
     """The number a trial's seed comes from: its own, or for a retry (a killed or interrupted
     worker's trial queued again) the original trial's, so a retry trains exactly as it would have."""
-    system_attrs = trial.storage.get_trial_system_attrs(trial._trial_id)
+    system_attrs = trial.storage.get_trial_system_attrs(trial_id(trial))
     return int(system_attrs.get("failed_trial", trial.number))
 
 

@@ -23,12 +23,12 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 
 import optuna
-from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 
 from search.budget import FINISHED, MAX_REJECTIONS_PER_TRIAL, takes_budget
 from search.console import log
 from search.errors import UserError
+from search.optuna_private import OPTIMIZE_LOGGER, heartbeats_on, study_storage, trial_id
 
 __all__ = ["MAX_CRASHES", "Crashing", "Interrupted", "budget_counts", "requeue", "stop_signals", "work"]
 
@@ -114,7 +114,7 @@ def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
 
 
 def _fail_stale(study: optuna.Study) -> None:
-    if is_heartbeat_enabled(study._storage):
+    if heartbeats_on(study):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
@@ -131,7 +131,7 @@ class _Guarded:
         self.crash: str | None = None  # "Type: message" of the exception the running trial raised
 
     def __call__(self, trial: optuna.Trial) -> float:
-        self.current, self.withdrawn = trial._trial_id, False
+        self.current, self.withdrawn = trial_id(trial), False
         if self.budget is not None and _counted_before(trial.study, trial.number) >= self.budget:
             trial.set_user_attr("fail_reason", "withdrawn: other workers' trials fill the budget")
             self.withdrawn = True
@@ -167,7 +167,7 @@ def work(
     continues where it stopped."""
     deadline = None if timeout is None else time.monotonic() + timeout
     guarded = _Guarded(objective, budget)
-    waits = is_heartbeat_enabled(study._storage)  # without heartbeats a dead peer's trial never frees up
+    waits = heartbeats_on(study)  # without heartbeats a dead peer's trial never frees up
     crashes = 0  # consecutive trials that raised
     with stop_signals() as received, _quiet_expected_ends(guarded):
         try:
@@ -227,8 +227,8 @@ def _run_one(study: optuna.Study, guarded: _Guarded, callbacks: Sequence, catch:
     return False
 
 
-def _trial(study: optuna.Study, trial_id: int | None) -> optuna.trial.FrozenTrial | None:
-    return None if trial_id is None else study._storage.get_trial(trial_id)
+def _trial(study: optuna.Study, storage_id: int | None) -> optuna.trial.FrozenTrial | None:
+    return None if storage_id is None else study_storage(study).get_trial(storage_id)
 
 
 def _give_back(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -246,7 +246,7 @@ def _quiet_expected_ends(guarded: _Guarded) -> Iterator[None]:
     withdrawn trial nor an interrupted one is an error: their records give way to the one line
     ``_give_back`` or ``run`` prints (a Ctrl-C must not answer with a screen of traceback); a crashed
     one's, to ``_run_one``'s line."""
-    logger = optuna.logging.get_logger("optuna.study._optimize")  # where Optuna reports a trial's end
+    logger = optuna.logging.get_logger(OPTIMIZE_LOGGER)  # where Optuna reports a trial's end
 
     def keep(record) -> bool:  # a crash's traceback is kept on its trial, and _run_one says it in one line
         return not (guarded.withdrawn or guarded.interrupted or guarded.crash)
