@@ -7,19 +7,36 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from search.errors import TrialVerdict, UserError
 
 __all__ = ["main"]
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _bounded(name: str, kind: type, ok: Callable[[Any], bool], message: str) -> Callable[[str], Any]:
+    """An argparse ``type``: ``kind(text)`` refused with ``message`` (formatted with ``value`` and
+    ``text``) unless ``ok(value)``. ``name`` is what argparse calls it when ``kind`` itself refuses."""
+
+    def parse(text: str):
+        value = kind(text)
+        if not ok(value):
+            raise argparse.ArgumentTypeError(message.format(value=value, text=text))
+        return value
+
+    parse.__name__ = name
+    return parse
+
+
+_positive_int = _bounded("_positive_int", int, lambda v: v >= 1, "must be at least 1, got {value}")
+_count = _bounded("_count", int, lambda v: v >= 0, "must be 0 or more, got {value}")
+_fraction = _bounded("_fraction", float, lambda v: 0 <= v < 1, "must be in [0, 1), got {value}")
+_seconds = _bounded("_seconds", float, lambda v: v > 0, "must be more than 0 seconds, got {text}")  # NaN too
+# the socket's own refusal of a port out of range is an OverflowError with a traceback
+_port = _bounded("_port", int, lambda v: 0 <= v <= 65535, "must be a port number from 0 to 65535, got {value}")
 
 
 def _image_size(text: str) -> tuple[int, int]:
@@ -29,34 +46,6 @@ def _image_size(text: str) -> tuple[int, int]:
         return parse_image_size(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = float(text)
-    if not value > 0:  # also NaN
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
-    return value
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:  # the socket's own refusal is an OverflowError with a traceback
-        raise argparse.ArgumentTypeError(f"must be a port number from 0 to 65535, got {value}")
-    return value
-
-
-def _count(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
 
 
 def _study_args(p: argparse.ArgumentParser) -> None:

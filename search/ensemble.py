@@ -22,7 +22,7 @@ from search.model_files import META, load_model, read_meta
 from search.saving import settle_folder, write_atomic
 from search.train import predict_scores
 
-__all__ = ["Member", "load_members", "member_dirs", "model_meta", "needs_own_cuts", "own_cuts", "predict",
+__all__ = ["Member", "decide", "load_members", "member_dirs", "model_meta", "needs_own_cuts", "own_cuts", "predict",
            "write_ensemble"]
 
 
@@ -97,6 +97,18 @@ def predict(
             p = (p + predict_scores(m.model, x.flip(-1), m.mean, m.std, task, batch)) / 2
         total = p if total is None else total + p
     return total / len(members)
+
+
+def decide(probs: torch.Tensor, task: str, cuts: torch.Tensor | list[float] | None = None) -> torch.Tensor:
+    """Predicted labels from probabilities, as a submission states them: the likeliest class, a
+    binary model's second class above 0.5, or each label at or above its cut (0.5 where none)."""
+    if task == "multiclass":
+        return probs.argmax(1)
+    if task == "binary":
+        return (probs > 0.5).long()
+    if cuts is None or len(cuts) == 0:
+        cuts = [0.5] * probs.shape[1]
+    return (probs >= (cuts if isinstance(cuts, torch.Tensor) else probs.new_tensor(cuts))).long()
 
 
 def needs_own_cuts(members: list[Member], tta: bool) -> bool:

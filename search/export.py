@@ -15,7 +15,7 @@ from search.console import log
 from search.data.loader import LAYOUTS, detect_layout, load_test_split
 from search.data.prepare import DataOptions
 from search.device import resolve_device
-from search.ensemble import Member, load_members, needs_own_cuts, own_cuts, predict
+from search.ensemble import Member, decide, load_members, needs_own_cuts, own_cuts, predict
 from search.errors import UserError
 from search.rebuild import load_data
 from search.saving import write_atomic
@@ -50,9 +50,9 @@ def export(
     if task == "multilabel":  # Image, then one 0/1 column per label in label order
         cuts = _multilabel_cuts(members, meta, root, layout, options, tta, device)
         header = ["Image", *names]
-        rows = [[image, *row] for image, row in zip(test_names, (probs >= cuts).int().tolist(), strict=True)]
+        rows = [[image, *row] for image, row in zip(test_names, decide(probs, task, cuts).tolist(), strict=True)]
     else:
-        labels = (probs > 0.5).long().tolist() if task == "binary" else probs.argmax(1).tolist()
+        labels = decide(probs, task).tolist()
         header = ["Image", "Class"]
         rows = [[image, names[c]] for image, c in zip(test_names, labels, strict=True)]
 

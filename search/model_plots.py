@@ -20,7 +20,7 @@ from sklearn.metrics import confusion_matrix, f1_score
 from torch import nn
 
 from search.data.prepare import DataOptions
-from search.ensemble import load_members, needs_own_cuts, predict
+from search.ensemble import decide, load_members, needs_own_cuts, predict
 from search.errors import UserError
 from search.metrics import tune_thresholds
 from search.rebuild import load_data
@@ -61,19 +61,9 @@ def load_view(model_dir: Path, device: torch.device) -> ModelView:
         thresholds = tune_thresholds(probs, torch.from_numpy(ds.val_y).to(device)).tolist()
     return ModelView(
         members[0].model, members[0].mean, members[0].std, meta["class_names"], ds.val_x, ds.val_y,
-        _decide(probs, task, thresholds).cpu().numpy(), all(m["train_on"] == "train" for m in metas),
+        decide(probs, task, thresholds).cpu().numpy(), all(m["train_on"] == "train" for m in metas),
         len(members), task,
     )
-
-
-def _decide(probs: torch.Tensor, task: str, thresholds: list[float] | None) -> torch.Tensor:
-    """Predicted labels as export writes them: the likeliest class, a binary model's second class
-    above 0.5, or each label above its threshold tuned on validation."""
-    if task == "multiclass":
-        return probs.argmax(1)
-    if task == "binary":
-        return (probs > 0.5).long()
-    return (probs >= probs.new_tensor(thresholds or [0.5] * probs.shape[1])).long()
 
 
 def _labels(v: ModelView, y: np.ndarray) -> str:

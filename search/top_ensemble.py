@@ -11,6 +11,7 @@ from search.config import PROJECT_ROOT
 from search.ensemble import member_dirs, write_ensemble
 from search.errors import UserError
 from search.model_files import META, read_meta
+from search.ranking import best_completed
 from search.retrain import retrain, trial_dir
 from search.saving import settle_folder
 
@@ -25,11 +26,10 @@ def top_trials(study: optuna.Study, k: int) -> list[optuna.trial.FrozenTrial]:
         front = ", ".join(str(t.number) for t in study.best_trials) or "none completed yet"
         raise UserError(f"study {study.study_name!r} has several objectives, so no top {k} to average: "
                         f"retrain a Pareto member with `retrain --trial N` (front: {front}), then export it")
-    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    if len(done) < k:
-        raise UserError(f"study {study.study_name!r} has {len(done)} completed trials; --ensemble {k} needs {k}")
-    sign = -1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1
-    return sorted(done, key=lambda t: (sign * t.value, t.number))[:k]
+    best = best_completed(study, k)
+    if len(best) < k:
+        raise UserError(f"study {study.study_name!r} has {len(best)} completed trials; --ensemble {k} needs {k}")
+    return best
 
 
 def ensemble_top(

@@ -25,12 +25,12 @@ from collections.abc import Callable, Iterator, Sequence
 import optuna
 from optuna.trial import TrialState
 
-from search.budget import FINISHED, MAX_REJECTIONS_PER_TRIAL, takes_budget
+from search.budget import FINISHED, MAX_REJECTIONS_PER_TRIAL, budget_counts, takes_budget
 from search.console import log
 from search.errors import UserError
 from search.optuna_private import OPTIMIZE_LOGGER, heartbeats_on, study_storage, trial_id
 
-__all__ = ["MAX_CRASHES", "Crashing", "Interrupted", "budget_counts", "requeue", "stop_signals", "work"]
+__all__ = ["MAX_CRASHES", "Crashing", "Interrupted", "requeue", "stop_signals", "work"]
 
 # Consecutive crashed trials after which a worker stops: one crash may be the configuration's (a
 # network the code mishandles), several in a row are the code's or the device's, and every later
@@ -78,15 +78,6 @@ def stop_signals() -> Iterator[list[int]]:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-
-
-def budget_counts(study: optuna.Study) -> tuple[int, int, list[int]]:
-    """Finished trials that take budget (search/budget.py), those rejected untrained, and the numbers
-    of running ones."""
-    trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
-    finished = sum(takes_budget(t) for t in trials)
-    rejected = sum(t.state in FINISHED for t in trials) - finished
-    return finished, rejected, sorted(t.number for t in trials if t.state == TrialState.RUNNING)
 
 
 def _counted_before(study: optuna.Study, number: int) -> int:
