@@ -55,6 +55,16 @@ def _study_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # The choices come from the registries themselves (imported here, not at the top, so that an
+    # error in `python -m search` before this point stays quick).
+    from search.data.dataset import TASKS
+    from search.data.loader import LAYOUTS
+    from search.metrics import METRICS
+    from search.registry import either
+    from search.study import PRUNERS, SAMPLERS
+    from search.train import COMPILE_MODES
+    from spaces import SPACES
+
     parser = argparse.ArgumentParser(prog="python -m search", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -70,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=0, help="random seed (same seed, same files)")
 
     run = sub.add_parser("run", help="search a space on a dataset (continues the study if it exists)")
-    run.add_argument("space", help="search space: cnn, resnet, mlp or timm")
+    run.add_argument("space", help=f"search space: {either(SPACES)}")
     run.add_argument("--data", type=Path, help="dataset folder (default: the embedded synthetic benchmark)")
     _study_args(run)
     run.add_argument("--preset", help="study preset in studies/ (default: the space's name)")
@@ -83,13 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--epochs", type=_positive_int, help="epochs per trial (the most a trial may train)")
     run.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
     run.add_argument("--seed", type=int, help="study seed: the sampler's and, with trial numbers, each trial's")
-    run.add_argument("--metric", choices=["auto", "accuracy", "macro_f1", "roc_auc", "micro_f1", "samples_f1"],
+    run.add_argument("--metric", choices=["auto", *METRICS],
                      help="validation metric to maximise (auto: accuracy, or micro_f1 for multilabel); "
                           "multiclass: accuracy, macro_f1; binary: accuracy, roc_auc; "
                           "multilabel: micro_f1, macro_f1, samples_f1")
-    run.add_argument("--task", choices=["auto", "multiclass", "binary", "multilabel"],
+    run.add_argument("--task", choices=["auto", *TASKS],
                      help="auto (default): multilabel for the Helsinki layout, binary for 2 classes, else multiclass")
-    run.add_argument("--layout", choices=["auto", "gic", "helsinki", "folders"],
+    run.add_argument("--layout", choices=["auto", *LAYOUTS],
                      help="dataset layout (default: detected from the files)")
     run.add_argument("--image-size", type=_image_size, metavar="N|WxH",
                      help="resize every image to N x N or W x H pixels, stretching (no crop) when the aspect "
@@ -107,13 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--gpus", help="GPU numbers for the workers, e.g. 0,1,2,3 (each worker sees one)")
     run.add_argument("--trials-per-gpu", type=_positive_int, help="workers (trials at once) per GPU (default 1)")
     _heartbeat_arg(run)
-    run.add_argument("--sampler", help="tpe, random, cmaes, gp, qmc, grid, nsga2 or nsga3 (default: the preset's; "
+    run.add_argument("--sampler", help=f"{either(SAMPLERS)} (default: the preset's; "
                      "its [sampler] settings apply only to the sampler it names)")
-    run.add_argument("--pruner", help="median, percentile, asha, hyperband, patient, wilcoxon or none "
+    run.add_argument("--pruner", help=f"{either(PRUNERS)} "
                      "(default: the preset's)")
     run.add_argument("--objectives", help="multi-objective: a metric then costs, e.g. accuracy,params or "
                      "accuracy,latency (latency: inference images/s)")
-    run.add_argument("--compile", choices=["off", "default", "reduce-overhead", "max-autotune"],
+    run.add_argument("--compile", choices=["off", *COMPILE_MODES],
                      help="torch.compile each trial's network (reduce-overhead: with CUDA graphs); costs seconds "
                           "a trial, repaid only by long trials (bench/RESULTS.md); default: the preset's, else off")
     run.add_argument("--prior", choices=["on", "off"],

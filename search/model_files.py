@@ -21,6 +21,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from gic_models import create_model
+from search.data.dataset import TASKS
 from search.errors import UserError
 from search.saving import write_atomic
 from spaces import get_space, rebuild
@@ -32,7 +33,6 @@ WEIGHTS, META = "model.safetensors", "model.json"
 BUILT_FROM = ("space", "model", "params", "num_classes", "in_shape", "task", "class_names", "mean", "std")
 # The fields the commands read from model.json with no default.
 REQUIRED = ("space", "params", "num_classes", "in_shape", "class_names", "mean", "std", "data", "train_on", "trial")
-TASKS = ("multiclass", "binary", "multilabel")
 # What a model folder may hold: its files, an ensemble listing and seed folders (retrain --seeds), and
 # the temporary files an older version's killed retrain left there.
 _ENTRY = re.compile(r"model\.json|model\.safetensors|ensemble\.json|seed-\d+|\.(model\.json|model\.safetensors|"

@@ -14,6 +14,7 @@ import sqlalchemy.exc
 
 from search.errors import UserError
 from search.journal import HeartbeatJournalStorage, journal_path
+from search.registry import Registry
 
 __all__ = [
     "GRACE_BEATS", "PRUNERS", "SAMPLERS", "load_study", "make_pruner", "make_sampler", "open_storage", "open_study",
@@ -42,7 +43,7 @@ def _grid(seed: int, search_space: dict[str, list] | None = None, **options) -> 
 
 # Model-based samplers fall back to random sampling for parameters outside their joint space
 # (conditional ones such as filters_l5); that is expected here, so their warning is turned off.
-SAMPLERS: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
+SAMPLERS: Registry[Callable[..., optuna.samplers.BaseSampler]] = Registry("sampler", {
     "tpe": _tpe,
     "random": lambda seed, **o: optuna.samplers.RandomSampler(seed=seed, **o),
     "cmaes": lambda seed, **o: optuna.samplers.CmaEsSampler(seed=seed, **{"warn_independent_sampling": False, **o}),
@@ -51,7 +52,7 @@ SAMPLERS: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
     "grid": _grid,
     "nsga2": lambda seed, **o: optuna.samplers.NSGAIISampler(seed=seed, **o),
     "nsga3": lambda seed, **o: optuna.samplers.NSGAIIISampler(seed=seed, **o),
-}
+})
 
 
 def _build(kind: str, table: dict, name: str, factory: Callable[..., Any], *args, **options) -> Any:
@@ -74,8 +75,6 @@ def make_sampler(settings: dict[str, Any], seed: int) -> optuna.samplers.BaseSam
     """
     options = {k: v for k, v in settings.items() if k not in ("name", "fixed")}
     name = settings.get("name", "tpe")
-    if name not in SAMPLERS:
-        raise UserError(f"unknown sampler {name!r}; known samplers: {', '.join(SAMPLERS)}")
     sampler = _build("sampler", "sampler", name, SAMPLERS[name], seed, **options)
     if settings.get("fixed"):
         sampler = _build("sampler", "sampler.fixed", name, optuna.samplers.PartialFixedSampler,
@@ -92,7 +91,7 @@ def _patient(wrapped: dict[str, Any] | str | None = None, patience: int = 2, **o
     return optuna.pruners.PatientPruner(inner, patience=patience, **options)
 
 
-PRUNERS: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
+PRUNERS: Registry[Callable[..., optuna.pruners.BasePruner]] = Registry("pruner", {
     # Hyperband with TPE did best in Optuna's own benchmarks, and it needs no hand-set warm-up:
     # its brackets both stop weak trials after one epoch and let slow starters run longer.
     "hyperband": optuna.pruners.HyperbandPruner,
@@ -105,14 +104,12 @@ PRUNERS: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
     # a trial whose curve is significantly below the best one's, not one that is merely behind once.
     "wilcoxon": optuna.pruners.WilcoxonPruner,
     "none": lambda: optuna.pruners.NopPruner(),
-}
+})
 
 
 def make_pruner(settings: dict[str, Any]) -> optuna.pruners.BasePruner:
     options = {k: v for k, v in settings.items() if k != "name"}
     name = settings.get("name", "hyperband")
-    if name not in PRUNERS:
-        raise UserError(f"unknown pruner {name!r}; known pruners: {', '.join(PRUNERS)}")
     return _build("pruner", "pruner", name, PRUNERS[name], **options)
 
 

@@ -12,17 +12,17 @@ from types import ModuleType
 import optuna
 
 from search.errors import UserError
+from search.registry import Registry
 from spaces.priors import Budget
 
 __all__ = ["SPACES", "get_space", "rebuild", "recommended_design"]
 
-SPACES = ("cnn", "resnet", "mlp", "timm")
+# Space name -> its module, imported on first use (timm's pulls in the timm package).
+SPACES: Registry[str] = Registry("space", {name: f"spaces.{name}" for name in ("cnn", "resnet", "mlp", "timm")})
 
 
 def get_space(name: str) -> ModuleType:
-    if name not in SPACES:
-        raise UserError(f"unknown space {name!r}; known spaces: {', '.join(SPACES)}")
-    return importlib.import_module(f"spaces.{name}")
+    return importlib.import_module(SPACES[name])
 
 
 def rebuild(space: ModuleType, params: dict, what: str):
