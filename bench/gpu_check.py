@@ -98,7 +98,7 @@ def study_part(args, out: Path, save: Save) -> None:
             f.write(done.stdout + done.stderr)
         if done.returncode != 0:
             raise RuntimeError(f"{shlex.join(cmd)} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
-        from search.study import load_study
+        from search.storage import load_study
 
         model_dir = Path(load_study(STUDY, storage).user_attrs["model_dir"])  # where retrain recorded it
         meta = json.loads((model_dir / "model.json").read_text())

@@ -127,7 +127,7 @@ def run_study(space: str, storage: str, name: str, *flags: str, log: Path | None
         log.write_text(output)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed (exit {done.returncode}):\n{output[-3000:]}")
-    from search.study import load_study
+    from search.storage import load_study
 
     return StudyRun(wall, load_study(name, storage), output)
 

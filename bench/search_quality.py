@@ -115,7 +115,7 @@ def plain_answer(data: Path, answers: Path, seconds: float, seed: int) -> dict:
 
     from gic_models import create_model
     from search.data.prepare import DataOptions
-    from search.rebuild import load_data, to_device
+    from search.inputs import load_data, to_device
     from search.train import fit, predict_scores
     from spaces import get_space
 

@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     from search.data.loader import LAYOUTS
     from search.metrics import METRICS
     from search.registry import either
-    from search.study import PRUNERS, SAMPLERS
+    from search.samplers import PRUNERS, SAMPLERS
     from search.train import COMPILE_MODES
     from spaces import SPACES
 
@@ -305,7 +305,7 @@ def _run_workers(args, cfg, variant: str) -> None:
 def cmd_worker(args) -> None:
     from search.config import StudyConfig
     from search.run import run_study
-    from search.study import load_study
+    from search.storage import load_study
 
     study = load_study(args.study, args.storage)
     overrides = {"storage": args.storage, "timeout": args.timeout, "device": args.device or "auto"}
@@ -320,7 +320,7 @@ def cmd_worker(args) -> None:
 def cmd_rerun(args) -> None:
     from search.config import default_storage
     from search.rerun import rerun_trial
-    from search.study import load_study
+    from search.storage import load_study
 
     study = load_study(args.study, args.storage or default_storage())
     result = rerun_trial(study, args.trial, args.device)
@@ -363,7 +363,7 @@ def _print_front(study) -> None:
 
 def cmd_best(args) -> None:
     from search.config import default_storage
-    from search.study import load_study
+    from search.storage import load_study
 
     study = load_study(args.study, args.storage or default_storage())
     _print_best(study)
@@ -382,7 +382,7 @@ def cmd_retrain(args) -> None:
     from search.config import default_storage
     from search.metrics import TASK_METRICS
     from search.retrain import retrain
-    from search.study import load_study
+    from search.storage import load_study
 
     storage = args.storage or default_storage()
     study = load_study(args.study, storage)
@@ -404,7 +404,7 @@ def cmd_export(args) -> None:
     from search.config import PROJECT_ROOT, default_storage
     from search.ensemble import model_meta
     from search.export import export
-    from search.study import load_study
+    from search.storage import load_study
     from search.top_ensemble import ensemble_top
 
     if args.ensemble and args.model:
@@ -437,7 +437,7 @@ def cmd_dashboard(args) -> None:
 def cmd_report(args) -> None:
     from search.config import PROJECT_ROOT, default_storage
     from search.report import write_report
-    from search.study import load_study
+    from search.storage import load_study
 
     storage = args.storage or default_storage()
     study = load_study(args.study, storage)

@@ -58,7 +58,7 @@ class StudyConfig:
     task: str = "auto"
     val_fraction: float = 0.1
     test_fraction: float = 0.0
-    heartbeat: int | None = 30  # seconds between a running trial's heartbeats; None: off (see study.py)
+    heartbeat: int | None = 30  # seconds between a running trial's heartbeats; None: off (see search/storage.py)
     objectives: str | None = None  # "accuracy,params": multi-objective (search/pareto.py); None: `metric`
     front: dict[str, Any] = field(default_factory=dict)  # multi-objective pruning (pareto.FrontRules)
     from_study: str | None = None  # warm start: enqueue the best `warm_start` trials of this study

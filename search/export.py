@@ -17,7 +17,7 @@ from search.data.prepare import DataOptions
 from search.device import resolve_device
 from search.ensemble import Member, decide, load_members, needs_own_cuts, own_cuts, predict
 from search.errors import UserError
-from search.rebuild import load_data
+from search.inputs import load_data
 from search.saving import write_atomic
 
 __all__ = ["export"]

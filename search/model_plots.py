@@ -22,8 +22,8 @@ from torch import nn
 from search.data.prepare import DataOptions
 from search.ensemble import decide, load_members, needs_own_cuts, predict
 from search.errors import UserError
+from search.inputs import load_data
 from search.metrics import tune_thresholds
-from search.rebuild import load_data
 
 __all__ = ["ModelView", "activation_maps", "confusions", "first_filters", "load_view", "misclassified",
            "per_class_f1"]

@@ -19,9 +19,9 @@ from search.artifacts import attach_json
 from search.budget import counted, reject
 from search.device import describe
 from search.errors import TrialVerdict
+from search.inputs import seeded_model
 from search.oom import oom_verdict
 from search.optuna_private import trial_id
-from search.rebuild import seeded_model
 from search.time_budget import TimeBudget, predict_seconds
 from search.train import Diverged, EpochResult, Tensors, fit
 

@@ -31,7 +31,7 @@ OPTIMIZE_LOGGER = "optuna.study._optimize"
 def study_storage(study: optuna.Study) -> optuna.storages.BaseStorage:
     """The storage a study is open on: artifacts are uploaded with it, the dashboard serves it, a
     trial is read back by id from it. Public replacement: none on Study; keeping the storage object
-    that opened the study (search.study.open_storage) and passing it along would do."""
+    that opened the study (search.storage.open_storage) and passing it along would do."""
     return study._storage
 
 

@@ -17,14 +17,15 @@ from search.console import count_progress, log
 from search.data.synth import generate
 from search.device import describe, resolve_device, setup
 from search.errors import UserError
+from search.inputs import load_data, to_device
 from search.metrics import TASK_METRICS, default_metric
 from search.objective import Objective
 from search.pareto import FrontRules, MultiObjective, directions, parse_objectives
 from search.prior_sampler import PriorSampler
 from search.progress import Progress
-from search.rebuild import load_data, to_device
 from search.resume import keep_recorded
-from search.study import make_pruner, make_sampler, open_study
+from search.samplers import make_pruner, make_sampler
+from search.storage import open_study
 from search.time_budget import TimeBudget
 from search.warmstart import warm_start
 from search.worker import Interrupted, work

@@ -6,7 +6,7 @@ import optuna
 
 from search.errors import UserError
 from search.ranking import best_completed
-from search.study import load_study
+from search.storage import load_study
 
 __all__ = ["warm_start"]
 

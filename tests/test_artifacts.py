@@ -11,7 +11,7 @@ from optuna.artifacts import get_all_artifact_meta
 
 from search.artifacts import artifact_dir, artifact_store, attach
 from search.config import PROJECT_ROOT
-from search.study import open_storage
+from search.storage import open_storage
 
 
 def test_artifacts_lie_beside_the_storage_file(tmp_path, monkeypatch):

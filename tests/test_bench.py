@@ -143,7 +143,7 @@ def test_gpu_check_writes_every_part_table_from_a_real_run(seed_sized_data, tmp_
     import optuna
     from floor import activation_values, seed_cnn
 
-    from search.study import load_study
+    from search.storage import load_study
 
     done = gpu_check(tmp_path, data=seed_sized_data)
     assert done.returncode == 0, done.stderr[-3000:]

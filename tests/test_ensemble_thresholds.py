@@ -27,9 +27,9 @@ from search.data import load_dataset
 from search.data.prepare import DataOptions, prepare
 from search.ensemble import load_members, predict, write_ensemble
 from search.export import export
+from search.inputs import to_device
 from search.metrics import tune_thresholds
 from search.model_plots import load_view
-from search.rebuild import to_device
 from search.train import evaluate, fit
 from spaces import get_space, rebuild
 

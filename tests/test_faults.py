@@ -24,12 +24,12 @@ import search.rerun
 import search.worker
 from search.config import StudyConfig
 from search.errors import UserError
+from search.inputs import load_data, to_device
 from search.launch import check_storage, launch_workers, placements
 from search.oom import OOM_CONSTRAINT, oom_verdict
-from search.rebuild import load_data, to_device
 from search.rerun import rerun_trial
 from search.run import run_study
-from search.study import open_storage
+from search.storage import open_storage
 from search.train import Diverged, EpochResult
 from search.worker import _Guarded, _Surplus, work
 from spaces import cnn

@@ -13,7 +13,8 @@ import spaces.mlp
 from gic_models.mlp import MLPSpec
 from search.config import StudyConfig, load_preset
 from search.run import run_study
-from search.study import PRUNERS, SAMPLERS, make_pruner, make_sampler, open_study
+from search.samplers import PRUNERS, SAMPLERS, make_pruner, make_sampler
+from search.storage import open_study
 from search.train import TrainConfig
 from spaces.common import TrialConfig
 

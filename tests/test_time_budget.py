@@ -12,9 +12,9 @@ import torch
 from search.budget import rejected
 from search.data.loader import load_dataset
 from search.data.prepare import DataOptions, prepare
+from search.inputs import to_device
 from search.objective import Objective
 from search.progress import Progress
-from search.rebuild import to_device
 from search.retrain import fitted_epochs
 from search.time_budget import TimeBudget, predict_seconds
 from search.train import TrainConfig, evaluate, fit, predict_logits

@@ -19,7 +19,7 @@ import pytest
 
 from search.config import StudyConfig
 from search.run import run_study
-from search.study import load_study
+from search.storage import load_study
 from search.worker import FINISHED
 
 pytestmark = pytest.mark.slow
