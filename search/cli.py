@@ -59,10 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     # error in `python -m search` before this point stays quick).
     from search.data.dataset import TASKS
     from search.data.loader import LAYOUTS
-    from search.metrics import METRICS
     from search.registry import either
-    from search.samplers import PRUNERS, SAMPLERS
-    from search.train import COMPILE_MODES
+    from search.trial.metrics import METRICS
+    from search.trial.train import COMPILE_MODES
+    from search.workers.samplers import PRUNERS, SAMPLERS
     from spaces import SPACES
 
     parser = argparse.ArgumentParser(prog="python -m search", description=__doc__)
@@ -219,7 +219,7 @@ def cmd_data(args) -> None:
 
 def cmd_run(args) -> None:
     from search.config import load_preset
-    from search.run import run_study
+    from search.workers.run import run_study
     from spaces import get_space
 
     get_space(args.space)  # an unknown space fails here, with the list, before anything else
@@ -263,7 +263,7 @@ def _variant_here(args) -> str:
     """The preset variant for trials run by this command: that of the device they run on. With
     --workers 0 they run elsewhere and this machine (often a cluster's login node, with no GPU) says
     nothing about theirs; the batch workers of deploy/ have GPUs, so the full study."""
-    from search.device import resolve_device
+    from search.trial.device import resolve_device
 
     if args.workers == 0:
         return "gpu"
@@ -273,8 +273,8 @@ def _variant_here(args) -> str:
 def _run_workers(args, cfg, variant: str) -> None:
     from search.config import PRESETS, StudyConfig
     from search.console import log
-    from search.launch import check_storage, launch_workers, placements
-    from search.run import run_study
+    from search.workers.launch import check_storage, launch_workers, placements
+    from search.workers.run import run_study
 
     places = placements(args.workers, args.gpus, args.trials_per_gpu)
     if not places:  # --workers 0: the study is made ready here and its trials run elsewhere
@@ -304,8 +304,8 @@ def _run_workers(args, cfg, variant: str) -> None:
 
 def cmd_worker(args) -> None:
     from search.config import StudyConfig
-    from search.run import run_study
-    from search.storage import load_study
+    from search.workers.run import run_study
+    from search.workers.storage import load_study
 
     study = load_study(args.study, args.storage)
     overrides = {"storage": args.storage, "timeout": args.timeout, "device": args.device or "auto"}
@@ -318,9 +318,9 @@ def cmd_worker(args) -> None:
 
 
 def cmd_rerun(args) -> None:
+    from search.after.rerun import rerun_trial
     from search.config import default_storage
-    from search.rerun import rerun_trial
-    from search.storage import load_study
+    from search.workers.storage import load_study
 
     study = load_study(args.study, args.storage or default_storage())
     result = rerun_trial(study, args.trial, args.device)
@@ -346,7 +346,7 @@ def _print_best(study) -> None:
 
 
 def _print_front(study) -> None:
-    from search.pareto import UNITS, front
+    from search.trial.pareto import UNITS, front
 
     members = front(study)
     if not members:
@@ -363,7 +363,7 @@ def _print_front(study) -> None:
 
 def cmd_best(args) -> None:
     from search.config import default_storage
-    from search.storage import load_study
+    from search.workers.storage import load_study
 
     study = load_study(args.study, args.storage or default_storage())
     _print_best(study)
@@ -379,10 +379,10 @@ def cmd_best(args) -> None:
 
 
 def cmd_retrain(args) -> None:
+    from search.after.retrain import retrain
     from search.config import default_storage
-    from search.metrics import TASK_METRICS
-    from search.retrain import retrain
-    from search.storage import load_study
+    from search.trial.metrics import TASK_METRICS
+    from search.workers.storage import load_study
 
     storage = args.storage or default_storage()
     study = load_study(args.study, storage)
@@ -401,11 +401,11 @@ def cmd_retrain(args) -> None:
 
 
 def cmd_export(args) -> None:
+    from search.after.ensemble import model_meta
+    from search.after.export import export
+    from search.after.top_ensemble import ensemble_top
     from search.config import PROJECT_ROOT, default_storage
-    from search.ensemble import model_meta
-    from search.export import export
-    from search.storage import load_study
-    from search.top_ensemble import ensemble_top
+    from search.workers.storage import load_study
 
     if args.ensemble and args.model:
         raise UserError("--ensemble picks its own models; give --ensemble or --model, not both")
@@ -429,15 +429,15 @@ def cmd_export(args) -> None:
 
 def cmd_dashboard(args) -> None:
     from search.config import default_storage
-    from search.dashboard import serve
+    from search.shown.dashboard import serve
 
     serve(args.storage or default_storage(), args.study, args.host, args.port)
 
 
 def cmd_report(args) -> None:
     from search.config import PROJECT_ROOT, default_storage
-    from search.report import write_report
-    from search.storage import load_study
+    from search.shown.report import write_report
+    from search.workers.storage import load_study
 
     storage = args.storage or default_storage()
     study = load_study(args.study, storage)
@@ -471,7 +471,7 @@ def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     import optuna
 
-    from search.worker import stop_signals
+    from search.workers.worker import stop_signals
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # our own lines say what matters
     try:

@@ -10,8 +10,8 @@ import tomllib
 
 from search.data.prepare import DataOptions, parse_image_size
 from search.errors import UserError
-from search.metrics import TASK_METRICS
-from search.train import COMPILE_MODES
+from search.trial.metrics import TASK_METRICS
+from search.trial.train import COMPILE_MODES
 
 __all__ = ["PROJECT_ROOT", "StudyConfig", "data_fields", "default_storage", "load_preset", "synth_dir"]
 
@@ -45,7 +45,7 @@ class StudyConfig:
     epochs: int = 10
     device: str = "auto"
     seed: int = 0
-    metric: str = "auto"  # auto: the task's default (search.metrics.TASK_METRICS)
+    metric: str = "auto"  # auto: the task's default (search.trial.metrics.TASK_METRICS)
     # True when `metric` is the preset's rather than the user's: a preset is written for one kind of
     # data, so its metric gives way to the task's default where the task lacks it (run.resolve_metric)
     metric_from_preset: bool = False
@@ -58,20 +58,20 @@ class StudyConfig:
     task: str = "auto"
     val_fraction: float = 0.1
     test_fraction: float = 0.0
-    heartbeat: int | None = 30  # seconds between a running trial's heartbeats; None: off (see search/storage.py)
-    objectives: str | None = None  # "accuracy,params": multi-objective (search/pareto.py); None: `metric`
+    heartbeat: int | None = 30  # seconds between a running trial's heartbeats; None: off (workers/storage.py)
+    objectives: str | None = None  # "accuracy,params": multi-objective (search/trial/pareto.py); None: `metric`
     front: dict[str, Any] = field(default_factory=dict)  # multi-objective pruning (pareto.FrontRules)
     from_study: str | None = None  # warm start: enqueue the best `warm_start` trials of this study
     warm_start: int = 5
     max_mflops: float | None = None  # trials whose network costs more an image are rejected untrained
-    # torch.compile mode for each trial's forward pass (search.train.COMPILE_MODES); None: eager. Compiling
+    # torch.compile mode for each trial's forward pass (search.trial.train.COMPILE_MODES); None: eager. Compiling
     # costs seconds per architecture: bench/RESULTS.md says when a study's trials earn it back.
     compile: str | None = None
     # "on": the start-up trials draw from the space's priors and its recommended design is queued
     # (search/prior_sampler.py); "off": uniform start-up draws, the seed designs only (for comparison)
     prior: str = "on"
     # The settings the command line named: a continued study keeps its recorded value of every other
-    # one (search/resume.py). None: all of them are deliberate (a config built in code, a worker's).
+    # one (search/workers/resume.py). None: all of them are deliberate (a config built in code, a worker's).
     given: frozenset[str] | None = None
 
     def data_dir(self) -> Path:

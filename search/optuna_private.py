@@ -23,7 +23,7 @@ __all__ = [
     "OPTIMIZE_LOGGER", "Heartbeat", "heartbeats_on", "journal_lock", "study_id", "study_storage", "trial_id",
 ]
 
-# The logger Optuna reports a trial's end on (with a traceback for an exception); search/worker.py
+# The logger Optuna reports a trial's end on (with a traceback for an exception); search/workers/worker.py
 # filters it for ends that are not errors. Public replacement: none; optuna.logging sets levels only.
 OPTIMIZE_LOGGER = "optuna.study._optimize"
 
@@ -31,7 +31,7 @@ OPTIMIZE_LOGGER = "optuna.study._optimize"
 def study_storage(study: optuna.Study) -> optuna.storages.BaseStorage:
     """The storage a study is open on: artifacts are uploaded with it, the dashboard serves it, a
     trial is read back by id from it. Public replacement: none on Study; keeping the storage object
-    that opened the study (search.storage.open_storage) and passing it along would do."""
+    that opened the study (search.workers.storage.open_storage) and passing it along would do."""
     return study._storage
 
 

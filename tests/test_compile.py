@@ -37,7 +37,7 @@ def test_compiled_trial_learns_as_the_eager_one(tmp_path, tiny_data):
     # The first epoch carries the compilation; it is recorded apart from the median epoch.
     assert b.user_attrs["first_epoch_seconds"] > b.user_attrs["epoch_seconds"]
     # A rerun compiles as the trial did and, on the CPU, reproduces its curve exactly.
-    from search.rerun import rerun_trial
+    from search.after.rerun import rerun_trial
 
     assert rerun_trial(compiled, 0, "cpu", show=lambda *_: None).identical
 
@@ -58,8 +58,8 @@ def test_retrain_compiles_as_the_study_did(small_data, tmp_path, monkeypatch):
     # retrain trained eagerly whatever the study's compile mode, where rerun honoured it.
     import torch
 
-    import search.retrain
-    from search.retrain import retrain
+    import search.after.retrain
+    from search.after.retrain import retrain
     from spaces import cnn
 
     study = optuna.create_study(direction="maximize")
@@ -74,13 +74,13 @@ def test_retrain_compiles_as_the_study_did(small_data, tmp_path, monkeypatch):
         return 0.5
 
     study.optimize(untrained, n_trials=1)
-    real_fit, modes = search.retrain.fit, []
+    real_fit, modes = search.after.retrain.fit, []
 
     def eager_fit(*args, compile=None, **kwargs):  # notes the mode, trains eagerly (compiling takes long)
         modes.append(compile)
         return real_fit(*args, **kwargs)
 
-    monkeypatch.setattr(search.retrain, "fit", eager_fit)
+    monkeypatch.setattr(search.after.retrain, "fit", eager_fit)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

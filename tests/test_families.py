@@ -156,7 +156,7 @@ def test_a_timm_network_the_images_are_too_small_for_is_a_pruned_trial():
     from types import SimpleNamespace
 
     from gic_models import InputTooSmall
-    from search.objective import Objective
+    from search.trial.objective import Objective
 
     # ConvNeXt's 2x2 downsampling raised a RuntimeError on 16px images: the study stopped with a traceback.
     with pytest.raises(InputTooSmall, match="convnext_atto cannot take 16x16 images without the small stem"):

@@ -8,14 +8,14 @@ from dataclasses import replace
 import optuna
 import pytest
 
-import search.run
+import search.workers.run
 import spaces.mlp
 from gic_models.mlp import MLPSpec
 from search.config import StudyConfig, load_preset
-from search.run import run_study
-from search.samplers import PRUNERS, SAMPLERS, make_pruner, make_sampler
-from search.storage import open_study
-from search.train import TrainConfig
+from search.trial.train import TrainConfig
+from search.workers.run import run_study
+from search.workers.samplers import PRUNERS, SAMPLERS, make_pruner, make_sampler
+from search.workers.storage import open_study
 from spaces.common import TrialConfig
 
 SAMPLER_CLASSES = {"tpe": "TPESampler", "random": "RandomSampler", "cmaes": "CmaEsSampler", "gp": "GPSampler",
@@ -49,7 +49,7 @@ class TinySpace:
 
 
 def tiny_study(tmp_path, tiny_data, monkeypatch, space=TinySpace, space_name="mlp", **settings) -> optuna.Study:
-    monkeypatch.setattr(search.run, "get_space", lambda name: space)
+    monkeypatch.setattr(search.workers.run, "get_space", lambda name: space)
     cfg = StudyConfig(space=space_name, data=tiny_data, storage=f"sqlite:///{tmp_path / 's.db'}", study="t",
                       trials=2, epochs=1, device="cpu")
     return run_study(replace(cfg, **settings), progress=False)

@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import f1_score, roc_auc_score
 
-from search.augment import AugmentConfig
-from search.metrics import binary_scores, multilabel_scores, tune_thresholds
-from search.train import Tensors, TrainConfig, evaluate, fit, make_criterion
+from search.trial.augment import AugmentConfig
+from search.trial.metrics import binary_scores, multilabel_scores, tune_thresholds
+from search.trial.train import Tensors, TrainConfig, evaluate, fit, make_criterion
 
 
 def stripes(n=384, labels=4, side=16, seed=0, task="multilabel") -> Tensors:

@@ -8,12 +8,12 @@ import pytest
 import torch
 from sklearn.metrics import f1_score
 
-from search import objective as objective_module
-from search.augment import AugmentConfig, augment_batch, colour_jitter, cutout, flip, mix, translate
-from search.budget import rejected
-from search.metrics import confusion_update, scores
-from search.objective import Objective
-from search.train import Diverged, Tensors, TrainConfig, fit
+from search.trial import objective as objective_module
+from search.trial.augment import AugmentConfig, augment_batch, colour_jitter, cutout, flip, mix, translate
+from search.trial.budget import rejected
+from search.trial.metrics import confusion_update, scores
+from search.trial.objective import Objective
+from search.trial.train import Diverged, Tensors, TrainConfig, fit
 from spaces import get_space
 from spaces.cnn import SEED000
 
@@ -73,7 +73,7 @@ def test_outputs_gone_non_finite_after_the_last_step_raise_diverged(task):
 
     from gic_models import create_model
     from gic_models.cnn import CNNSpec, ConvLayer
-    from search.train import evaluate
+    from search.trial.train import evaluate
 
     data = replace(blobs(classes=2), task=task, num_classes=1 if task == "binary" else 2)
     model = create_model("cnn", CNNSpec(convs=(ConvLayer(8),), head="avg"), data.num_classes, (3, 16, 16))
@@ -171,7 +171,7 @@ def test_objective_rejects_a_network_over_the_cost_ceiling_untrained(monkeypatch
     trial = study.trials[0]
     assert trial.state == optuna.trial.TrialState.PRUNED
     assert "over the preset's max_mflops 1" in trial.user_attrs["pruned_reason"]
-    assert rejected(trial)  # so it takes no budget (search/budget.py)
+    assert rejected(trial)  # so it takes no budget (search/trial/budget.py)
 
 
 def test_colour_jitter_builds_no_tensor_from_a_list_each_batch(monkeypatch):

@@ -6,10 +6,10 @@ import optuna
 import pytest
 from test_samplers_pruners import tiny_study
 
-import search.objective
+import search.trial.objective
 from search.errors import UserError
-from search.ranking import best_completed
-from search.train import EpochResult
+from search.trial.train import EpochResult
+from search.workers.ranking import best_completed
 from spaces import get_space
 
 pytestmark = pytest.mark.slow
@@ -60,7 +60,7 @@ def test_seed_designs_are_the_first_trials(family, tmp_path, tiny_data, monkeypa
     def one_epoch(model, data, cfg, *, epochs, seed, on_epoch, compile=None, on_probe=None):
         on_epoch(EpochResult(1, 2.0, 0.1, cfg.lr, 2.0, 0.5, 0.5, [0.5] * data.num_classes))
 
-    monkeypatch.setattr(search.objective, "fit", one_epoch)
+    monkeypatch.setattr(search.trial.objective, "fit", one_epoch)
     space = get_space(family)
     study = tiny_study(tmp_path, tiny_data, monkeypatch, space=space, space_name=family,
                        trials=len(space.SEED_DESIGNS))

@@ -18,9 +18,9 @@ import optuna
 import pytest
 
 from search.config import StudyConfig
-from search.run import run_study
-from search.storage import load_study
-from search.worker import FINISHED
+from search.workers.run import run_study
+from search.workers.storage import load_study
+from search.workers.worker import FINISHED
 
 pytestmark = pytest.mark.slow
 

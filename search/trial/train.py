@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from search.augment import AugmentConfig, augment_batch, mix
-from search.device import autocast
-from search.metrics import binary_scores, confusion_update, multilabel_scores, scores, tune_thresholds
+from search.trial.augment import AugmentConfig, augment_batch, mix
+from search.trial.device import autocast
+from search.trial.metrics import binary_scores, confusion_update, multilabel_scores, scores, tune_thresholds
 
 __all__ = [
     "COMPILE_MODES", "Diverged", "EpochResult", "Tensors", "TrainConfig", "evaluate", "fit", "make_criterion",

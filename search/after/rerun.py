@@ -12,12 +12,12 @@ from dataclasses import dataclass
 import optuna
 import torch
 
+from search.after.rebuild import rebuild_trial
 from search.console import log
-from search.device import describe
 from search.errors import UserError
-from search.objective import stored_curve
-from search.rebuild import rebuild_trial
-from search.train import Diverged, EpochResult, fit
+from search.trial.device import describe
+from search.trial.objective import stored_curve
+from search.trial.train import Diverged, EpochResult, fit
 
 __all__ = ["Rerun", "rerun_trial"]
 

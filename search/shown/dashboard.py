@@ -15,9 +15,9 @@ import optuna_dashboard
 
 from search.artifacts import artifact_dir, artifact_store
 from search.errors import UserError
-from search.importance import ignore_few_trials_warnings
 from search.optuna_private import study_id, study_storage
-from search.storage import load_study
+from search.shown.importance import ignore_few_trials_warnings
+from search.workers.storage import load_study
 
 __all__ = ["make_dashboard", "serve"]
 

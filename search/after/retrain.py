@@ -11,17 +11,17 @@ import optuna
 import torch
 from torch import nn
 
+from search.after.ensemble import write_ensemble
+from search.after.model_files import is_model_entry, save_model
+from search.after.rebuild import RebuiltTrial, rebuild_trial
+from search.after.saving import refuse_foreign, replace_folder
 from search.artifacts import attach
 from search.config import PROJECT_ROOT
 from search.console import log
-from search.device import describe
-from search.ensemble import write_ensemble
 from search.errors import UserError
-from search.metrics import TASK_METRICS
-from search.model_files import is_model_entry, save_model
-from search.rebuild import RebuiltTrial, rebuild_trial
-from search.saving import refuse_foreign, replace_folder
-from search.train import Diverged, Tensors, evaluate, fit
+from search.trial.device import describe
+from search.trial.metrics import TASK_METRICS
+from search.trial.train import Diverged, Tensors, evaluate, fit
 
 __all__ = ["fitted_epochs", "retrain", "trial_dir"]
 

@@ -21,9 +21,9 @@ from safetensors.torch import save_file
 from torch import nn
 
 from gic_models import create_model
+from search.after.saving import write_atomic
 from search.data.dataset import TASKS
 from search.errors import UserError
-from search.saving import write_atomic
 from spaces import get_space, rebuild
 
 __all__ = ["META", "WEIGHTS", "is_model_entry", "load_model", "read_meta", "save_model"]

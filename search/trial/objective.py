@@ -16,14 +16,14 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from search.artifacts import attach_json
-from search.budget import counted, reject
-from search.device import describe
 from search.errors import TrialVerdict
-from search.inputs import seeded_model
-from search.oom import oom_verdict
 from search.optuna_private import trial_id
-from search.time_budget import TimeBudget, predict_seconds
-from search.train import Diverged, EpochResult, Tensors, fit
+from search.trial.budget import counted, reject
+from search.trial.device import describe
+from search.trial.inputs import seeded_model
+from search.trial.oom import oom_verdict
+from search.trial.time_budget import TimeBudget, predict_seconds
+from search.trial.train import Diverged, EpochResult, Tensors, fit
 
 __all__ = ["Objective", "count_flops", "origin_number", "stored_curve", "trial_seed"]
 
@@ -56,7 +56,7 @@ def origin_number(trial: optuna.Trial) -> int:
 def stored_curve(trial: optuna.trial.FrozenTrial) -> list[float]:
     """The trial's metric at epochs 1, 2, ... as the study stored it: the values reported to the
     pruner, or for a multi-objective study (Optuna takes no report there) the ``curve`` attribute
-    search/pareto.py keeps instead."""
+    search/trial/pareto.py keeps instead."""
     if trial.intermediate_values:
         return [trial.intermediate_values[e] for e in sorted(trial.intermediate_values)]
     return list(trial.user_attrs.get("curve", []))
@@ -76,8 +76,8 @@ class Objective:
         self.compile = compile  # a torch.compile mode, or None for eager
         self.storage_url = storage_url  # where artifacts go (search/artifacts.py); None: no artifacts
         self.class_names = class_names
-        # The study's clock and --trials, set by whoever runs the trials (search/run.py): trials that
-        # cannot fit the time left are rejected after a few timed steps (search/time_budget.py).
+        # The study's clock and --trials, set by whoever runs the trials (search/workers/run.py): trials that
+        # cannot fit the time left are rejected after a few timed steps (search/trial/time_budget.py).
         self.time_budget = TimeBudget()
         self.trials: int | None = None
 
@@ -91,7 +91,7 @@ class Objective:
             model = seeded_model(cfg, seed, self.data.num_classes, self.in_shape)
         except TrialVerdict as e:  # a verdict on the configuration at this image size, as the sampler should learn
             trial.set_user_attr("pruned_reason", str(e))
-            raise reject(trial, str(e)) from None  # untrained: it takes no budget (search/budget.py)
+            raise reject(trial, str(e)) from None  # untrained: it takes no budget (search/trial/budget.py)
         device = self.data.train_x.device
         trial.set_user_attr("seed", seed)
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
@@ -117,7 +117,7 @@ class Objective:
             trial.set_user_attr("pruned_reason", str(e))
             raise
         except torch.OutOfMemoryError as e:
-            raise oom_verdict(trial, e) from None  # pruned + infeasible: search/oom.py says why
+            raise oom_verdict(trial, e) from None  # pruned + infeasible: search/trial/oom.py says why
         finally:
             self._record(trial, history)
             del model
@@ -126,7 +126,7 @@ class Objective:
                 torch.cuda.empty_cache()
         return self.values(trial, history)
 
-    # Three hooks a subclass may replace (search/pareto.py's multi-objective one does).
+    # Three hooks a subclass may replace (search/trial/pareto.py's multi-objective one does).
     def before_fit(self, trial: optuna.Trial, model: nn.Module) -> None:
         """Runs once the model is built, before training; raising TrialPruned rejects the trial."""
         mflops = trial.user_attrs["flops_per_image"] / 1e6

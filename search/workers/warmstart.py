@@ -5,8 +5,8 @@ from __future__ import annotations
 import optuna
 
 from search.errors import UserError
-from search.ranking import best_completed
-from search.storage import load_study
+from search.workers.ranking import best_completed
+from search.workers.storage import load_study
 
 __all__ = ["warm_start"]
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import optuna
 
+from search.after.ensemble import member_dirs, write_ensemble
+from search.after.model_files import META, read_meta
+from search.after.retrain import retrain, trial_dir
+from search.after.saving import settle_folder
 from search.config import PROJECT_ROOT
-from search.ensemble import member_dirs, write_ensemble
 from search.errors import UserError
-from search.model_files import META, read_meta
-from search.ranking import best_completed
-from search.retrain import retrain, trial_dir
-from search.saving import settle_folder
+from search.workers.ranking import best_completed
 
 __all__ = ["ensemble_top", "top_trials"]
 

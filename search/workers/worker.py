@@ -25,10 +25,10 @@ from collections.abc import Callable, Iterator, Sequence
 import optuna
 from optuna.trial import TrialState
 
-from search.budget import FINISHED, MAX_REJECTIONS_PER_TRIAL, budget_counts, takes_budget
 from search.console import log
 from search.errors import UserError
 from search.optuna_private import OPTIMIZE_LOGGER, heartbeats_on, study_storage, trial_id
+from search.trial.budget import FINISHED, MAX_REJECTIONS_PER_TRIAL, budget_counts, takes_budget
 
 __all__ = ["MAX_CRASHES", "Crashing", "Interrupted", "requeue", "stop_signals", "work"]
 

@@ -17,7 +17,7 @@ from search.console import log
 from search.data import Dataset, load_dataset
 from search.data.prepare import DataOptions, prepare
 from search.errors import UserError
-from search.train import Tensors
+from search.trial.train import Tensors
 from spaces.common import TrialConfig
 
 __all__ = ["load_data", "seeded_model", "to_device"]

@@ -11,24 +11,24 @@ from dataclasses import replace
 import optuna
 import torch
 
-from search.budget import counted
 from search.config import StudyConfig
 from search.console import count_progress, log
 from search.data.synth import generate
-from search.device import describe, resolve_device, setup
 from search.errors import UserError
-from search.inputs import load_data, to_device
-from search.metrics import TASK_METRICS, default_metric
-from search.objective import Objective
-from search.pareto import FrontRules, MultiObjective, directions, parse_objectives
 from search.prior_sampler import PriorSampler
-from search.progress import Progress
-from search.resume import keep_recorded
-from search.samplers import make_pruner, make_sampler
-from search.storage import open_study
-from search.time_budget import TimeBudget
-from search.warmstart import warm_start
-from search.worker import Interrupted, work
+from search.trial.budget import counted
+from search.trial.device import describe, resolve_device, setup
+from search.trial.inputs import load_data, to_device
+from search.trial.metrics import TASK_METRICS, default_metric
+from search.trial.objective import Objective
+from search.trial.pareto import FrontRules, MultiObjective, directions, parse_objectives
+from search.trial.time_budget import TimeBudget
+from search.workers.progress import Progress
+from search.workers.resume import keep_recorded
+from search.workers.samplers import make_pruner, make_sampler
+from search.workers.storage import open_study
+from search.workers.warmstart import warm_start
+from search.workers.worker import Interrupted, work
 from spaces import get_space, recommended_design
 from spaces.priors import Budget
 
@@ -173,7 +173,7 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
                               compile=cfg.compile, storage_url=cfg.storage_url(), class_names=ds.class_names)
     else:
         log(f"objectives {', '.join(objectives)}: Optuna prunes no multi-objective study; the front's "
-            f"rules do (search/pareto.py)")
+            f"rules do (search/trial/pareto.py)")
         objective = MultiObjective(space, tensors, ds.in_shape, cfg.epochs, metric, cfg.seed, cfg.max_mflops,
                                    compile=cfg.compile, rules=replace(rules, objectives=objectives),
                                    storage_url=cfg.storage_url(), class_names=ds.class_names)

@@ -10,15 +10,15 @@ from pathlib import Path
 import optuna
 import torch
 
+from search.after.ensemble import Member, decide, load_members, needs_own_cuts, own_cuts, predict
+from search.after.saving import write_atomic
 from search.artifacts import attach
 from search.console import log
 from search.data.loader import LAYOUTS, detect_layout, load_test_split
 from search.data.prepare import DataOptions
-from search.device import resolve_device
-from search.ensemble import Member, decide, load_members, needs_own_cuts, own_cuts, predict
 from search.errors import UserError
-from search.inputs import load_data
-from search.saving import write_atomic
+from search.trial.device import resolve_device
+from search.trial.inputs import load_data
 
 __all__ = ["export"]
 

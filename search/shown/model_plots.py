@@ -19,11 +19,11 @@ from plotly.subplots import make_subplots
 from sklearn.metrics import confusion_matrix, f1_score
 from torch import nn
 
+from search.after.ensemble import decide, load_members, needs_own_cuts, predict
 from search.data.prepare import DataOptions
-from search.ensemble import decide, load_members, needs_own_cuts, predict
 from search.errors import UserError
-from search.inputs import load_data
-from search.metrics import tune_thresholds
+from search.trial.inputs import load_data
+from search.trial.metrics import tune_thresholds
 
 __all__ = ["ModelView", "activation_maps", "confusions", "first_filters", "load_view", "misclassified",
            "per_class_f1"]

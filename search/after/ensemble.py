@@ -16,11 +16,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from search.after.model_files import META, load_model, read_meta
+from search.after.saving import settle_folder, write_atomic
 from search.errors import UserError
-from search.metrics import tune_thresholds
-from search.model_files import META, load_model, read_meta
-from search.saving import settle_folder, write_atomic
-from search.train import predict_scores
+from search.trial.metrics import tune_thresholds
+from search.trial.train import predict_scores
 
 __all__ = ["Member", "decide", "load_members", "member_dirs", "model_meta", "needs_own_cuts", "own_cuts", "predict",
            "write_ensemble"]

@@ -16,10 +16,10 @@ from torch import nn
 from search.config import StudyConfig
 from search.data import Dataset
 from search.data.prepare import DataOptions
-from search.device import resolve_device, setup
 from search.errors import UserError
-from search.inputs import load_data, seeded_model, to_device
-from search.train import Tensors
+from search.trial.device import resolve_device, setup
+from search.trial.inputs import load_data, seeded_model, to_device
+from search.trial.train import Tensors
 from spaces import get_space, rebuild
 from spaces.common import TrialConfig
 

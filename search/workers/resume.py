@@ -11,7 +11,7 @@ from typing import Any
 
 from search.config import StudyConfig
 from search.journal import journal_path
-from search.storage import open_storage
+from search.workers.storage import open_storage
 
 __all__ = ["CHANGEABLE", "keep_recorded", "recorded_settings"]
 
