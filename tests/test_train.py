@@ -13,12 +13,12 @@ from search.trial.augment import AugmentConfig, augment_batch, colour_jitter, cu
 from search.trial.budget import rejected
 from search.trial.metrics import confusion_update, scores
 from search.trial.objective import Objective
-from search.trial.train import Diverged, Tensors, TrainConfig, fit
+from search.trial.train import DeviceDataset, Diverged, TrainConfig, fit
 from spaces import get_space
 from spaces.cnn import SEED000
 
 
-def blobs(n=256, classes=4, side=16, seed=0) -> Tensors:
+def blobs(n=256, classes=4, side=16, seed=0) -> DeviceDataset:
     """Classes told apart by which quadrant is bright: learnable in a few epochs on the CPU."""
     g = torch.Generator().manual_seed(seed)
     y = torch.randint(0, classes, (n,), generator=g)
@@ -28,7 +28,7 @@ def blobs(n=256, classes=4, side=16, seed=0) -> Tensors:
         r, col = divmod(c, 2)
         x[y == c, :, r * h : (r + 1) * h, col * h : (col + 1) * h] += 150
     half = n // 2
-    return Tensors(x[:half], y[:half], x[half:], y[half:], torch.full((3,), 0.4), torch.full((3,), 0.3), classes)
+    return DeviceDataset(x[:half], y[:half], x[half:], y[half:], torch.full((3,), 0.4), torch.full((3,), 0.3), classes)
 
 
 def small_cnn():

@@ -19,7 +19,7 @@ from search.data.prepare import DataOptions
 from search.errors import UserError
 from search.trial.device import resolve_device, setup
 from search.trial.inputs import load_data, seeded_model, to_device
-from search.trial.train import Tensors
+from search.trial.train import DeviceDataset
 from spaces import get_space, rebuild
 from spaces.common import TrialConfig
 
@@ -69,7 +69,7 @@ class RebuiltTrial:
     def what(self) -> str:
         return f"trial {self.trial.number}"
 
-    def tensors(self, train_on: str = "train") -> Tensors:
+    def tensors(self, train_on: str = "train") -> DeviceDataset:
         return to_device(self.data, self.device, train_on=train_on)
 
     def model(self, seed: int | None = None) -> nn.Module:

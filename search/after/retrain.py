@@ -21,7 +21,7 @@ from search.console import log
 from search.errors import UserError
 from search.trial.device import describe
 from search.trial.metrics import TASK_METRICS
-from search.trial.train import Diverged, Tensors, evaluate, fit
+from search.trial.train import DeviceDataset, Diverged, evaluate, fit
 
 __all__ = ["fitted_epochs", "retrain", "trial_dir"]
 
@@ -95,7 +95,7 @@ def fitted_epochs(trial: optuna.trial.FrozenTrial, seconds: float, scale: float 
     return max(1, int(seconds // per_epoch))
 
 
-def _fit_and_score(model: nn.Module, tensors: Tensors, again: RebuiltTrial, epochs: int, seed: int,
+def _fit_and_score(model: nn.Module, tensors: DeviceDataset, again: RebuiltTrial, epochs: int, seed: int,
                    train_on: str) -> dict:
     """Trains one seed, logging each epoch, and returns its validation (and held-out) metrics. It
     compiles with the study's torch.compile mode, so the retrain runs the kernels its trial ran."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,8 +18,7 @@ from search.console import log
 from search.data import Dataset, load_dataset
 from search.data.prepare import DataOptions, prepare
 from search.errors import UserError
-from search.trial.train import Tensors
-from spaces.common import TrialConfig
+from search.trial.train import DeviceDataset
 
 __all__ = ["load_data", "seeded_model", "to_device"]
 
@@ -50,7 +50,7 @@ def load_data(root: Path, options: DataOptions | None = None, quiet: bool = Fals
     return ds
 
 
-def to_device(ds: Dataset, device: torch.device, train_on: str = "train") -> Tensors:
+def to_device(ds: Dataset, device: torch.device, train_on: str = "train") -> DeviceDataset:
     """The dataset as device tensors; ``train+val`` folds the validation split into training."""
     mean, std = ds.stats()
     train_x, train_y = ds.train_x, ds.train_y
@@ -63,13 +63,14 @@ def to_device(ds: Dataset, device: torch.device, train_on: str = "train") -> Ten
     def put(a: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(a)).to(device)
 
-    return Tensors(
+    return DeviceDataset(
         train_x=put(train_x), train_y=put(train_y), val_x=put(val_x), val_y=put(val_y),
         mean=put(mean), std=put(std), num_classes=ds.num_outputs, task=ds.task,
     )
 
 
-def seeded_model(config: TrialConfig, seed: int, num_outputs: int, in_shape: tuple[int, int, int]) -> nn.Module:
-    """The trial's network with the initial weights its seed gives: the same in the search and after it."""
+def seeded_model(config: Any, seed: int, num_outputs: int, in_shape: tuple[int, int, int]) -> nn.Module:
+    """The trial's network with the initial weights its seed gives: the same in the search and after it.
+    ``config``: a space's TrialConfig (its ``model`` name and ``arch``; spaces/ sits above trial/)."""
     torch.manual_seed(seed)
     return create_model(config.model, config.arch, num_outputs, in_shape)

@@ -23,7 +23,7 @@ from search.trial.device import describe
 from search.trial.inputs import seeded_model
 from search.trial.oom import oom_verdict
 from search.trial.time_budget import TimeBudget, predict_seconds
-from search.trial.train import Diverged, EpochResult, Tensors, fit
+from search.trial.train import DeviceDataset, Diverged, EpochResult, fit
 
 __all__ = ["Objective", "count_flops", "origin_number", "stored_curve", "trial_seed"]
 
@@ -66,7 +66,7 @@ class Objective:
     """Builds, trains and reports one trial. ``metric`` is an EpochResult field (accuracy, macro_f1)."""
 
     def __init__(
-        self, space: ModuleType, data: Tensors, in_shape, epochs: int, metric: str, seed: int,
+        self, space: ModuleType, data: DeviceDataset, in_shape, epochs: int, metric: str, seed: int,
         max_mflops: float | None = None, compile: str | None = None, storage_url: str | None = None,
         class_names: list[str] | None = None,
     ):

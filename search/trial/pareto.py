@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 # What each cost is and which way it is better. "latency" is measured as throughput, inference
-# images per second at a fixed batch on the trial's device (higher is better), as the issue asks.
+# images per second at a fixed batch on the trial's device (higher is better).
 COSTS = {"params": "minimize", "latency": "maximize"}
 UNITS = {"params": "params", "latency": "images/s"}
 # Fixed per device kind, so that every trial on a device is measured alike: a GPU is measured at a
