@@ -31,7 +31,7 @@ def test_workers_0_records_the_full_preset_on_a_cpu_machine(tmp_path, tiny_data,
 
 
 def test_a_run_here_takes_the_variant_of_its_device():
-    from search.cli import _variant_here
+    from search.cli.search_commands import _variant_here
 
     args = argparse.Namespace(workers=None, device="cpu")
     assert _variant_here(args) == "cpu"
