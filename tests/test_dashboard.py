@@ -17,7 +17,7 @@ from search.artifacts import attach
 from search.cli import main
 from search.config import PROJECT_ROOT, StudyConfig
 from search.shown.dashboard import make_dashboard
-from search.workers.run import run_study
+from search.workers.run import prepare_study
 
 pytestmark = pytest.mark.browser
 
@@ -97,7 +97,7 @@ def run_made_study(tmp_path, tiny_data, monkeypatch):
     monkeypatch.setattr(search.workers.run, "get_space", lambda name: TinySpace)
     storage = f"sqlite:///{tmp_path / 's.db'}"
     cfg = StudyConfig(space="mlp", data=tiny_data, storage=storage, study="young", trials=6, epochs=1, device="cpu")
-    study = run_study(cfg, progress=False, launch=lambda study: study)  # what `run --workers 0` leaves
+    study = prepare_study(cfg).study  # what `run --workers 0` leaves
     lr = optuna.distributions.FloatDistribution(1e-3, 1e-1, log=True)
     units = optuna.distributions.IntDistribution(8, 32, log=True)
     for i in range(6):

@@ -87,13 +87,13 @@ def _run_workers(args, cfg, variant: str) -> None:
     from search.config import PRESETS, StudyConfig
     from search.console import log
     from search.workers.launch import check_storage, launch_workers, placements
-    from search.workers.run import run_study
+    from search.workers.run import prepare_study
 
     places = placements(args.workers, args.gpus, args.trials_per_gpu)
     if not places:  # --workers 0: the study is made ready here and its trials run elsewhere
         if cfg.storage is None:
             raise UserError("--workers 0 leaves the trials to workers elsewhere: give them a shared --storage")
-        study = run_study(cfg, progress=False, launch=lambda study: study)
+        study = prepare_study(cfg).study
         other, kept = "gpu" if variant == "cpu" else "cpu", StudyConfig.of_study(study)  # a continued study's own
         log(f"recorded the {variant} variant of preset {kept.preset!r}: {kept.epochs} epochs a trial, "
             f"{kept.pruner.get('name')} pruner, {kept.trials} trials (`--for {other}` records the other)")
@@ -106,13 +106,12 @@ def _run_workers(args, cfg, variant: str) -> None:
             f"pass `--storage {cfg.storage}` to best, retrain, export and the dashboard")
     check_storage(cfg.storage_url(), len(places))
     device = "cpu" if cfg.device == "cpu" else (args.device or "auto")
-    codes = []
-    study = run_study(cfg, progress=False, launch=lambda study: codes.append(
-        launch_workers(study, cfg.storage_url(), places, device, cfg.heartbeat, cfg.timeout,
-                       trials=cfg.trials, progress=not args.no_progress)) or study)
+    study = prepare_study(cfg).study  # the workers open it again, each in its own process
+    code = launch_workers(study, cfg.storage_url(), places, device, cfg.heartbeat, cfg.timeout,
+                          trials=cfg.trials, progress=not args.no_progress)
     _print_best(study)
-    if codes and codes[0] != 0:
-        raise SystemExit(codes[0])
+    if code != 0:
+        raise SystemExit(code)
 
 
 def cmd_worker(args) -> None:

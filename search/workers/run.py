@@ -6,13 +6,15 @@ import hashlib
 import json
 import time
 import warnings
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from types import ModuleType
 
 import optuna
 import torch
 
 from search.config import StudyConfig
 from search.console import count_progress, log
+from search.data import Dataset
 from search.data.synth import generate
 from search.errors import UserError
 from search.prior_sampler import PriorSampler
@@ -32,7 +34,7 @@ from search.workers.worker import Interrupted, work
 from spaces import get_space, recommended_design
 from spaces.priors import Budget
 
-__all__ = ["ensure_synth", "resolve_metric", "run_study"]
+__all__ = ["PreparedStudy", "ensure_synth", "prepare_study", "resolve_metric", "run_study", "run_trials"]
 
 
 def ensure_synth(cfg: StudyConfig) -> None:
@@ -95,11 +97,30 @@ def make_study_sampler(cfg: StudyConfig, space, device: torch.device, seed: int 
     return PriorSampler(base, space.priors(Budget(cfg.epochs, device.type)), n_startup, seed)
 
 
-def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launch=None) -> optuna.Study:
-    """Runs the study in this process. ``join``: a worker joining a study another command created
-    (its settings come from the study; its sampler gets its own random seed so that workers never
-    draw the same parameters). ``launch(study)``: instead of running trials here, hand the prepared
-    study to that function (``run --workers``)."""
+@dataclass(frozen=True)
+class PreparedStudy:
+    """A study made ready to run trials: opened, its settings recorded, its first designs queued,
+    its data read. ``run_trials`` runs them here; `run --workers` hands ``study`` to processes."""
+
+    study: optuna.Study
+    cfg: StudyConfig  # checked, its metric resolved for the data
+    space: ModuleType
+    device: torch.device
+    data: Dataset
+    costs: tuple[str, ...]  # a multi-objective study's costs after its metric; () for one objective
+    rules: FrontRules | None  # the front's rules for those costs
+
+
+def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False) -> optuna.Study:
+    """Prepares the study and runs its trials in this process (see prepare_study and run_trials)."""
+    return run_trials(prepare_study(cfg, join), progress)
+
+
+def prepare_study(cfg: StudyConfig, join: bool = False) -> PreparedStudy:
+    """Checks the settings, reads the data, opens the study and, unless ``join``, records its
+    settings and queues its first designs. ``join``: a worker joining a study another command
+    created (its settings come from the study; its sampler gets its own random seed so that workers
+    never draw the same parameters)."""
     if not join:
         cfg = keep_recorded(cfg)  # a continued study keeps what its command line does not change
     costs: tuple[str, ...] = ()
@@ -153,8 +174,14 @@ def run_study(cfg: StudyConfig, progress: bool = True, join: bool = False, launc
                 if cfg.prior == "on" and hasattr(space, "priors"):
                     study.enqueue_trial(recommended_design(space, Budget(cfg.epochs, device.type)),
                                         user_attrs={"design": "recommended"}, skip_if_exists=True)
-    if launch is not None:
-        return launch(study)
+    return PreparedStudy(study, cfg, space, device, ds, costs, rules)
+
+
+def run_trials(prepared: PreparedStudy, progress: bool = True) -> optuna.Study:
+    """Runs the prepared study's trials in this process until its budget or its time is spent."""
+    study, cfg, space, device, ds = prepared.study, prepared.cfg, prepared.space, prepared.device, prepared.data
+    metric, costs, rules = cfg.metric, prepared.costs, prepared.rules
+    objectives = (metric, *costs)
     setup(device)
     tensors = to_device(ds, device)
     finished, rejected = counted(study)
