@@ -4,6 +4,10 @@ This module knows neither Optuna nor any search space. Speed rules (docs/speed.m
 a uint8 tensor on the device, batches are indexed with a device-side permutation, augmentation is
 batched tensor ops, and the loss and confusion matrix are accumulated on the device and read once
 per epoch. On CUDA: bf16 autocast, channels_last.
+
+Over 300 lines on purpose: the loop, its evaluation and the helpers both share (normalising,
+prediction in batches, the loss per task) must change together, and split apart they would import
+each other.
 """
 
 from __future__ import annotations
