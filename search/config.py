@@ -109,12 +109,12 @@ class StudyConfig:
         known = {m for ms in TASK_METRICS.values() for m in ms}
         if self.metric != "auto" and self.metric not in known:
             raise UserError(f"unknown metric {self.metric!r}; known: auto, {', '.join(sorted(known))}")
-        cfg = replace(self, compile=None) if self.compile == "off" else self
-        if cfg.compile is not None and cfg.compile not in COMPILE_MODES:
-            raise UserError(f"unknown compile mode {cfg.compile!r}; known: off, {', '.join(COMPILE_MODES)}")
-        if cfg.prior not in ("on", "off"):
-            raise UserError(f"prior must be on or off, not {cfg.prior!r}")
-        return cfg
+        checked = replace(self, compile=None) if self.compile == "off" else self
+        if checked.compile is not None and checked.compile not in COMPILE_MODES:
+            raise UserError(f"unknown compile mode {checked.compile!r}; known: off, {', '.join(COMPILE_MODES)}")
+        if checked.prior not in ("on", "off"):
+            raise UserError(f"prior must be on or off, not {checked.prior!r}")
+        return checked
 
     def to_attrs(self, task: str) -> dict[str, Any]:
         """What a study records of these settings (its user attributes), once the data have decided

@@ -33,7 +33,7 @@ def rebuild(space: ModuleType, params: dict, what: str):
     that are not here) or asks for one that was not stored (the space changed since)."""
     fixed = optuna.trial.FixedTrial(params)
     try:
-        cfg = space.suggest(fixed)
+        config = space.suggest(fixed)
     except ValueError as e:  # FixedTrial's word for a parameter it was not given
         raise UserError(f"{what} cannot be rebuilt: {e}") from None
     unused = sorted(set(params) - set(fixed.params))
@@ -41,7 +41,7 @@ def rebuild(space: ModuleType, params: dict, what: str):
         name = unused[0]
         raise UserError(f"{what} cannot be rebuilt as it was: its parameter {name}={params[name]!r} does not apply "
                         f"on this machine (for timm's pretrained: the weights file is missing here)")
-    return cfg
+    return config
 
 
 def recommended_design(space: ModuleType, budget: Budget) -> dict:

@@ -98,8 +98,8 @@ def load_model(folder: Path, device: torch.device) -> tuple[nn.Module, dict]:
     if isinstance(saved, dict):  # folders saved before the copy was kept are checked field by field only
         _same_as_saved(meta, saved, meta_path)
     _check_fields(meta, meta_path)
-    cfg = rebuild(get_space(meta["space"]), meta["params"], f"the model in {folder}")
-    model = create_model(cfg.model, cfg.arch, meta["num_classes"], tuple(meta["in_shape"]))
+    config = rebuild(get_space(meta["space"]), meta["params"], f"the model in {folder}")
+    model = create_model(config.model, config.arch, meta["num_classes"], tuple(meta["in_shape"]))
     try:
         model.load_state_dict(state)
     except RuntimeError as e:  # torch's message lists every tensor; its last line names one

@@ -99,7 +99,7 @@ def _fit_and_score(model: nn.Module, tensors: DeviceDataset, again: RebuiltTrial
                    train_on: str) -> dict:
     """Trains one seed, logging each epoch, and returns its validation (and held-out) metrics. It
     compiles with the study's torch.compile mode, so the retrain runs the kernels its trial ran."""
-    cfg, ds = again.config, again.data
+    config, ds = again.config, again.data
     shown = TASK_METRICS[ds.task]
 
     def show(r) -> None:
@@ -107,8 +107,8 @@ def _fit_and_score(model: nn.Module, tensors: DeviceDataset, again: RebuiltTrial
         log(f"  epoch {r.epoch:>3}/{epochs}: loss {r.train_loss:.4f}, {values}, {r.seconds:.1f}s")
 
     try:
-        fit(model, tensors, cfg.train, epochs=epochs, seed=seed, on_epoch=show, compile=again.settings.compile)
-        metrics = {k: v for k, v in evaluate(model, tensors, tta=cfg.train.tta).items() if k != "confusion"}
+        fit(model, tensors, config.train, epochs=epochs, seed=seed, on_epoch=show, compile=again.settings.compile)
+        metrics = {k: v for k, v in evaluate(model, tensors, tta=config.train.tta).items() if k != "confusion"}
     except Diverged as e:  # a rate at the edge of stability can diverge on another device or seed
         raise UserError(f"retraining {again.what} (seed {seed}) diverged: {e}; that seed's model "
                         f"is not saved") from None
@@ -117,7 +117,7 @@ def _fit_and_score(model: nn.Module, tensors: DeviceDataset, again: RebuiltTrial
         device = tensors.train_x.device
         part = replace(tensors, val_x=torch.from_numpy(ds.holdout_x).to(device),
                        val_y=torch.from_numpy(ds.holdout_y).to(device))
-        held = evaluate(model, part, thresholds=metrics.get("thresholds"), tta=cfg.train.tta)
+        held = evaluate(model, part, thresholds=metrics.get("thresholds"), tta=config.train.tta)
         metrics["holdout"] = {k: v for k, v in held.items() if k not in ("confusion", "thresholds")}
     return metrics
 

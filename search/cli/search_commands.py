@@ -39,7 +39,7 @@ def cmd_run(args) -> None:
     if args.warm_start is not None and args.from_study is None:  # else it would be ignored in silence
         raise UserError("--warm-start K takes the best K configurations of --from-study NAME; name that study")
     variant = args.variant or _variant_here(args)
-    cfg = load_preset(args.preset or args.space, variant)
+    settings = load_preset(args.preset or args.space, variant)
     overrides = {k: getattr(args, k) for k in ("data", "study", "storage", "trials", "timeout", "epochs",
                                                 "device", "seed", "metric", "task", "layout", "image_size",
                                                 "val_fraction", "test_fraction", "prior")
@@ -50,26 +50,26 @@ def cmd_run(args) -> None:
         overrides["metric_from_preset"] = False
     for kind in ("sampler", "pruner"):
         name = getattr(args, kind)
-        if name is not None and name != getattr(cfg, kind).get("name"):
+        if name is not None and name != getattr(settings, kind).get("name"):
             # The preset's options belong to the sampler it names; another one starts from its defaults.
             # Pinned parameters are about the space, not the sampler, so they stay.
-            fixed = {"fixed": cfg.sampler["fixed"]} if kind == "sampler" and "fixed" in cfg.sampler else {}
+            fixed = {"fixed": settings.sampler["fixed"]} if kind == "sampler" and "fixed" in settings.sampler else {}
             overrides[kind] = {"name": name, **fixed}
     # What the command line names; a continued study keeps its own value of the rest. A preset or
     # variant asked for by name is asked for with all its settings.
     given = set(overrides) | {k for k in ("sampler", "pruner", "compile") if getattr(args, k) is not None}
     if args.preset is not None or args.variant is not None:
-        given |= set(cfg.__dataclass_fields__)
-    cfg = replace(cfg, space=args.space, **overrides, given=frozenset(given))
+        given |= set(settings.__dataclass_fields__)
+    settings = replace(settings, space=args.space, **overrides, given=frozenset(given))
     if args.heartbeat is not None:
-        cfg = replace(cfg, heartbeat=args.heartbeat or None)
+        settings = replace(settings, heartbeat=args.heartbeat or None)
     if args.compile is not None:
-        cfg = replace(cfg, compile=None if args.compile == "off" else args.compile)
+        settings = replace(settings, compile=None if args.compile == "off" else args.compile)
     if args.workers is None and args.gpus is None and args.trials_per_gpu is None:
-        study = run_study(cfg, progress=not args.no_progress)
+        study = run_study(settings, progress=not args.no_progress)
         _print_best(study)
         return
-    _run_workers(args, cfg, variant)
+    _run_workers(args, settings, variant)
 
 
 def _variant_here(args) -> str:
@@ -83,7 +83,7 @@ def _variant_here(args) -> str:
     return "cpu" if resolve_device(args.device or "auto").type == "cpu" else "gpu"
 
 
-def _run_workers(args, cfg, variant: str) -> None:
+def _run_workers(args, settings, variant: str) -> None:
     from search.config import PRESETS, StudyConfig
     from search.console import log
     from search.workers.launch import check_storage, launch_workers, placements
@@ -91,24 +91,24 @@ def _run_workers(args, cfg, variant: str) -> None:
 
     places = placements(args.workers, args.gpus, args.trials_per_gpu)
     if not places:  # --workers 0: the study is made ready here and its trials run elsewhere
-        if cfg.storage is None:
+        if settings.storage is None:
             raise UserError("--workers 0 leaves the trials to workers elsewhere: give them a shared --storage")
-        study = prepare_study(cfg).study
+        study = prepare_study(settings).study
         other, kept = "gpu" if variant == "cpu" else "cpu", StudyConfig.of_study(study)  # a continued study's own
         log(f"recorded the {variant} variant of preset {kept.preset!r}: {kept.epochs} epochs a trial, "
             f"{kept.pruner.get('name')} pruner, {kept.trials} trials (`--for {other}` records the other)")
         print(f"study {study.study_name!r} is ready; start workers with: "
-              f"python -m search worker --study {study.study_name} --storage {cfg.storage}")
+              f"python -m search worker --study {study.study_name} --storage {settings.storage}")
         return
-    if cfg.storage is None and len(places) > 1:  # the default SQLite file takes one writer only
-        cfg = replace(cfg, storage=f"journal://{PRESETS / 'search.log'}")
-        log(f"{len(places)} workers share the journal file {cfg.storage}: "
-            f"pass `--storage {cfg.storage}` to best, retrain, export and the dashboard")
-    check_storage(cfg.storage_url(), len(places))
-    device = "cpu" if cfg.device == "cpu" else (args.device or "auto")
-    study = prepare_study(cfg).study  # the workers open it again, each in its own process
-    code = launch_workers(study, cfg.storage_url(), places, device, cfg.heartbeat, cfg.timeout,
-                          trials=cfg.trials, progress=not args.no_progress)
+    if settings.storage is None and len(places) > 1:  # the default SQLite file takes one writer only
+        settings = replace(settings, storage=f"journal://{PRESETS / 'search.log'}")
+        log(f"{len(places)} workers share the journal file {settings.storage}: "
+            f"pass `--storage {settings.storage}` to best, retrain, export and the dashboard")
+    check_storage(settings.storage_url(), len(places))
+    device = "cpu" if settings.device == "cpu" else (args.device or "auto")
+    study = prepare_study(settings).study  # the workers open it again, each in its own process
+    code = launch_workers(study, settings.storage_url(), places, device, settings.heartbeat, settings.timeout,
+                          trials=settings.trials, progress=not args.no_progress)
     _print_best(study)
     if code != 0:
         raise SystemExit(code)

@@ -82,13 +82,13 @@ class Objective:
         self.trials: int | None = None
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
-        cfg = self.space.suggest(trial)
+        config = self.space.suggest(trial)
         drawn_from = getattr(trial.study.sampler, "drawn_from", lambda number: None)(trial.number)
         if drawn_from is not None:  # the prior or the sampler: the dashboard and bench/ tell them apart by this
             trial.set_user_attr("drawn_from", drawn_from)
         seed = trial_seed(self.seed, origin_number(trial))
         try:  # the initial weights belong to the trial's seed too
-            model = seeded_model(cfg, seed, self.data.num_classes, self.in_shape)
+            model = seeded_model(config, seed, self.data.num_classes, self.in_shape)
         except TrialVerdict as e:  # a verdict on the configuration at this image size, as the sampler should learn
             trial.set_user_attr("pruned_reason", str(e))
             raise reject(trial, str(e)) from None  # untrained: it takes no budget (search/trial/budget.py)
@@ -108,8 +108,8 @@ class Objective:
 
         try:
             self.before_fit(trial, model)
-            fit(model, self.data, cfg.train, epochs=self.epochs, seed=seed, on_epoch=report, compile=self.compile,
-                on_probe=lambda per_image: self.check_time(trial, cfg.train.tta, per_image))
+            fit(model, self.data, config.train, epochs=self.epochs, seed=seed, on_epoch=report, compile=self.compile,
+                on_probe=lambda per_image: self.check_time(trial, config.train.tta, per_image))
         except Diverged as e:
             trial.set_user_attr("pruned_reason", str(e))
             raise optuna.TrialPruned(str(e)) from None
