@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gic_models import create_model  # noqa: E402
 from search.data import load_dataset  # noqa: E402
 from search.data.synth import generate  # noqa: E402
-from search.device import describe, resolve_device, setup  # noqa: E402
-from search.run import to_device  # noqa: E402
-from search.train import fit  # noqa: E402
+from search.trial.device import describe, resolve_device, setup  # noqa: E402
+from search.trial.inputs import to_device  # noqa: E402
+from search.trial.train import fit  # noqa: E402
 from spaces.cnn import SEED000, suggest  # noqa: E402
 
 

@@ -26,7 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gic_models import create_model  # noqa: E402
-from search.objective import count_flops  # noqa: E402
+from search.trial.objective import count_flops  # noqa: E402
 from spaces import cnn  # noqa: E402
 
 PASSES = 4  # forward write, backward read; gradient write, gradient read

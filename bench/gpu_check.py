@@ -98,7 +98,7 @@ def study_part(args, out: Path, save: Save) -> None:
             f.write(done.stdout + done.stderr)
         if done.returncode != 0:
             raise RuntimeError(f"{shlex.join(cmd)} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
-        from search.study import load_study
+        from search.workers.storage import load_study
 
         model_dir = Path(load_study(STUDY, storage).user_attrs["model_dir"])  # where retrain recorded it
         meta = json.loads((model_dir / "model.json").read_text())
@@ -111,7 +111,7 @@ def study_part(args, out: Path, save: Save) -> None:
 
 def epoch_part(args, out: Path, save: Save) -> None:
     from search.data import load_dataset
-    from search.device import resolve_device, setup
+    from search.trial.device import resolve_device, setup
 
     device = resolve_device(args.device)
     setup(device)

@@ -93,8 +93,8 @@ class StudyRun:
 
     @property
     def trained(self) -> int:
-        """Trials that take budget: what `--trials` counts (search/budget.py)."""
-        from search.budget import takes_budget
+        """Trials that take budget: what `--trials` counts (search/trial/budget.py)."""
+        from search.trial.budget import takes_budget
 
         return sum(takes_budget(t) for t in self.finished)
 
@@ -127,7 +127,7 @@ def run_study(space: str, storage: str, name: str, *flags: str, log: Path | None
         log.write_text(output)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed (exit {done.returncode}):\n{output[-3000:]}")
-    from search.study import load_study
+    from search.workers.storage import load_study
 
     return StudyRun(wall, load_study(name, storage), output)
 

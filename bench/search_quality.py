@@ -39,7 +39,7 @@ import optuna
 from harness import ROOT, run_study
 from scipy.stats import spearmanr
 
-from search.budget import takes_budget
+from search.trial.budget import takes_budget
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 SEED_DESIGN = "seed000-cnn"
@@ -116,8 +116,8 @@ def plain_answer(data: Path, answers: Path, seconds: float, seed: int) -> dict:
 
     from gic_models import create_model
     from search.data.prepare import DataOptions
-    from search.run import load_data, to_device
-    from search.train import fit, predict_scores
+    from search.trial.inputs import load_data, to_device
+    from search.trial.train import fit, predict_scores
     from spaces import get_space
 
     start = time.perf_counter()

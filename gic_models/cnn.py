@@ -16,7 +16,7 @@ from torch import nn
 
 from gic_models.registry import register_model
 
-__all__ = ["CNNSpec", "ConvLayer", "DenseLayer", "SEED000_CNN", "build_cnn"]
+__all__ = ["CNNSpec", "ConvLayer", "DenseLayer", "build_cnn"]
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
 
@@ -47,20 +47,6 @@ class CNNSpec:
     # convs per block: the ones after the first keep its width and map size (airbench's blocks have 2)
     block_convs: int = 1
     residual: bool = False  # the extra convs of a block add their input back (a ResNet's identity skip)
-
-
-# Seed 000's hand-tuned network (../shared/seeds/README.md), the design every cnn study starts from.
-SEED000_CNN = CNNSpec(
-    convs=(
-        ConvLayer(64, 3, dropout=0.25),
-        ConvLayer(64, 3, dropout=0.35),
-        ConvLayer(128, 3, dropout=0.45),
-        ConvLayer(256, 3, dropout=0.45),
-    ),
-    dense=(DenseLayer(256, 0.35), DenseLayer(256, 0.45)),
-    padding="valid",
-    norm="bn_after_pool",
-)
 
 
 def _conv_block(layer: ConvLayer, in_ch: int, side: int, spec: CNNSpec) -> tuple[nn.Sequential, int]:

@@ -11,37 +11,30 @@ from typing import Any
 
 from torch import nn
 
-from search.errors import UserError
+from search.errors import TrialVerdict
+from search.registry import Registry
 
-__all__ = ["InputTooSmall", "create_model", "list_models", "register_model"]
+__all__ = ["MODELS", "InputTooSmall", "create_model", "list_models", "register_model"]
 
-class InputTooSmall(UserError):
+
+class InputTooSmall(TrialVerdict):
     """The network cannot take images this small: its downsampling leaves nothing to convolve. A
     search prunes such a trial with this reason; it is a verdict on the configuration, not a crash."""
 
 
 Builder = Callable[[Any, int, tuple[int, int, int]], nn.Module]
-_BUILDERS: dict[str, Builder] = {}
+# A model named nowhere but in code (a space's MODEL) is a bug, not the user's to fix: a KeyError.
+MODELS: Registry[Builder] = Registry("model", error=KeyError, sort_names=True)
 
 
 def register_model(name: str) -> Callable[[Builder], Builder]:
-    def decorate(builder: Builder) -> Builder:
-        if name in _BUILDERS:
-            raise ValueError(f"model {name!r} is already registered (by {_BUILDERS[name].__module__})")
-        _BUILDERS[name] = builder
-        return builder
-
-    return decorate
+    return MODELS.register(name)
 
 
 def list_models() -> list[str]:
-    return sorted(_BUILDERS)
+    return sorted(MODELS)
 
 
 def create_model(name: str, config: Any, num_classes: int, in_shape: tuple[int, int, int]) -> nn.Module:
     """Builds model ``name``; ``in_shape`` is (channels, height, width) of one input image."""
-    try:
-        builder = _BUILDERS[name]
-    except KeyError:
-        raise KeyError(f"unknown model {name!r}; known models: {', '.join(list_models())}") from None
-    return builder(config, num_classes, in_shape)
+    return MODELS[name](config, num_classes, in_shape)

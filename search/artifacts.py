@@ -20,6 +20,7 @@ from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta, upl
 
 from search.config import PROJECT_ROOT
 from search.journal import journal_path
+from search.optuna_private import study_id, study_storage, trial_id
 
 __all__ = ["artifact_dir", "artifact_store", "attach", "attach_json", "list_artifacts"]
 
@@ -57,7 +58,7 @@ def attach(study: optuna.Study, trial_number: int, path: Path, storage_url: str)
     """
     trial = next(t for t in study.trials if t.number == trial_number)
     store = artifact_store(storage_url)
-    storage = study._storage  # Study has no public accessor for its storage
+    storage = study_storage(study)
     mimetype = MIMETYPES.get(Path(path).suffix, "application/octet-stream")
     if not trial.state.is_finished():
         return upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=trial,
@@ -66,7 +67,7 @@ def attach(study: optuna.Study, trial_number: int, path: Path, storage_url: str)
     meta = {"artifact_id": artifact_id, "filename": Path(path).name, "mimetype": mimetype, "encoding": None}
     with open(path, "rb") as f:  # the file first: a reference never points at nothing
         store.write(artifact_id, f)
-    storage.set_study_system_attr(study._study_id, f"{_TRIAL_PREFIX}{trial._trial_id}:{artifact_id}",
+    storage.set_study_system_attr(study_id(study), f"{_TRIAL_PREFIX}{trial_id(trial)}:{artifact_id}",
                                   json.dumps(meta))
     return artifact_id
 
@@ -83,7 +84,7 @@ def attach_json(trial: optuna.Trial, name: str, content, storage_url: str) -> st
 def list_artifacts(study: optuna.Study, trial_number: int) -> list[str]:
     """The file names attached to a trial (either way ``attach`` stores them)."""
     trial = next(t for t in study.trials if t.number == trial_number)
-    names = [m.filename for m in get_all_artifact_meta(trial, storage=study._storage)]
-    prefix = f"{_TRIAL_PREFIX}{trial._trial_id}:"
-    attrs = study._storage.get_study_system_attrs(study._study_id)
+    names = [m.filename for m in get_all_artifact_meta(trial, storage=study_storage(study))]
+    prefix = f"{_TRIAL_PREFIX}{trial_id(trial)}:"
+    attrs = study_storage(study).get_study_system_attrs(study_id(study))
     return names + [json.loads(v)["filename"] for k, v in attrs.items() if k.startswith(prefix) and v != "null"]

@@ -8,9 +8,12 @@ from typing import Any
 
 import tomllib
 
+from search.data.prepare import DataOptions, parse_image_size
 from search.errors import UserError
+from search.trial.metrics import TASK_METRICS
+from search.trial.train import COMPILE_MODES
 
-__all__ = ["PROJECT_ROOT", "StudyConfig", "default_storage", "load_preset", "synth_dir"]
+__all__ = ["PROJECT_ROOT", "StudyConfig", "data_fields", "default_storage", "load_preset", "synth_dir"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PRESETS = PROJECT_ROOT / "studies"
@@ -42,7 +45,7 @@ class StudyConfig:
     epochs: int = 10
     device: str = "auto"
     seed: int = 0
-    metric: str = "auto"  # auto: the task's default (search.metrics.TASK_METRICS)
+    metric: str = "auto"  # auto: the task's default (search.trial.metrics.TASK_METRICS)
     # True when `metric` is the preset's rather than the user's: a preset is written for one kind of
     # data, so its metric gives way to the task's default where the task lacks it (run.resolve_metric)
     metric_from_preset: bool = False
@@ -55,20 +58,20 @@ class StudyConfig:
     task: str = "auto"
     val_fraction: float = 0.1
     test_fraction: float = 0.0
-    heartbeat: int | None = 30  # seconds between a running trial's heartbeats; None: off (see study.py)
-    objectives: str | None = None  # "accuracy,params": multi-objective (search/pareto.py); None: `metric`
+    heartbeat: int | None = 30  # seconds between a running trial's heartbeats; None: off (workers/storage.py)
+    objectives: str | None = None  # "accuracy,params": multi-objective (search/trial/pareto.py); None: `metric`
     front: dict[str, Any] = field(default_factory=dict)  # multi-objective pruning (pareto.FrontRules)
     from_study: str | None = None  # warm start: enqueue the best `warm_start` trials of this study
     warm_start: int = 5
     max_mflops: float | None = None  # trials whose network costs more an image are rejected untrained
-    # torch.compile mode for each trial's forward pass (search.train.COMPILE_MODES); None: eager. Compiling
+    # torch.compile mode for each trial's forward pass (search.trial.train.COMPILE_MODES); None: eager. Compiling
     # costs seconds per architecture: bench/RESULTS.md says when a study's trials earn it back.
     compile: str | None = None
     # "on": the start-up trials draw from the space's priors and its recommended design is queued
     # (search/prior_sampler.py); "off": uniform start-up draws, the seed designs only (for comparison)
     prior: str = "on"
     # The settings the command line named: a continued study keeps its recorded value of every other
-    # one (search/resume.py). None: all of them are deliberate (a config built in code, a worker's).
+    # one (search/workers/resume.py). None: all of them are deliberate (a config built in code, a worker's).
     given: frozenset[str] | None = None
 
     def data_dir(self) -> Path:
@@ -86,9 +89,7 @@ class StudyConfig:
     def storage_url(self) -> str:
         return self.storage or default_storage()
 
-    def data_options(self):
-        from search.data.prepare import DataOptions, parse_image_size
-
+    def data_options(self) -> DataOptions:
         size = self.image_size
         if isinstance(size, int):
             size = (size, size)
@@ -101,6 +102,65 @@ class StudyConfig:
             layout=self.layout, image_size=tuple(size) if size else None, task=self.task,
             val_fraction=self.val_fraction, test_fraction=self.test_fraction, split_seed=self.seed,
         )
+
+    def checked(self) -> StudyConfig:
+        """These settings with every value checked (one line naming a wrong one), and a preset's
+        ``compile = "off"`` (TOML has no None) read as eager."""
+        known = {m for ms in TASK_METRICS.values() for m in ms}
+        if self.metric != "auto" and self.metric not in known:
+            raise UserError(f"unknown metric {self.metric!r}; known: auto, {', '.join(sorted(known))}")
+        checked = replace(self, compile=None) if self.compile == "off" else self
+        if checked.compile is not None and checked.compile not in COMPILE_MODES:
+            raise UserError(f"unknown compile mode {checked.compile!r}; known: off, {', '.join(COMPILE_MODES)}")
+        if checked.prior not in ("on", "off"):
+            raise UserError(f"prior must be on or off, not {checked.prior!r}")
+        return checked
+
+    def to_attrs(self, task: str) -> dict[str, Any]:
+        """What a study records of these settings (its user attributes), once the data have decided
+        ``task`` and ``metric`` is resolved for it; ``of_study`` reads them back."""
+        return {
+            "space": self.space, "data": str(self.data_dir().resolve()), "metric": self.metric,
+            "epochs": self.epochs, "seed": self.seed, "preset": self.preset, "task": task,
+            "data_options": self.data_options().to_json(), "objectives": self.objectives, "trials": self.trials,
+            "sampler": self.sampler, "pruner": self.pruner, "front": self.front, "max_mflops": self.max_mflops,
+            "compile": self.compile, "prior": self.prior,
+        }
+
+    @classmethod
+    def of_study(cls, study, **overrides: Any) -> StudyConfig:
+        """The settings a study `run` made recorded (``to_attrs``), with ``overrides`` on top (a
+        worker's own device, timeout, heartbeat). A setting the study does not record has its
+        default, or for the few in RECORDED_BEFORE the value studies recorded before it meant."""
+        attrs = study.user_attrs
+        missing = [k for k in REQUIRED_ATTRS if k not in attrs]
+        if missing:
+            raise UserError(f"study {study.study_name!r} was not made by `run` (it records no {', '.join(missing)}); "
+                            f"only a study `run` made can be retrained, rerun or joined")
+        recorded = {k: attrs[k] for k in RECORDED if k in attrs}  # a recorded None (no trial limit) included
+        values = {**RECORDED_BEFORE, **recorded, **data_fields(attrs.get("data_options")),
+                  "data": Path(attrs["data"]), "epochs": int(attrs["epochs"]), "study": study.study_name,
+                  **overrides}
+        if values.get("front") is None:
+            values["front"] = {}
+        return cls(**values)
+
+
+# What `of_study` needs, what it reads back, and what a study that records none of a setting meant
+# by it: no prior was recorded before priors existed, and a study with no metric was read as scored
+# by accuracy (what `rerun` always assumed).
+REQUIRED_ATTRS = ("space", "data", "epochs")
+RECORDED = ("space", "epochs", "seed", "metric", "preset", "objectives", "trials", "sampler", "pruner", "front",
+            "max_mflops", "compile", "prior")
+RECORDED_BEFORE = {"prior": "off", "metric": "accuracy"}
+
+
+def data_fields(raw: dict | None) -> dict[str, Any]:
+    """StudyConfig's data fields from recorded data options, so a worker or a retrain reads the same
+    splits. The split seed is the study's ``seed``, recorded beside them."""
+    options = DataOptions.from_json(raw)
+    return {"layout": options.layout, "image_size": options.image_size, "task": options.task,
+            "val_fraction": options.val_fraction, "test_fraction": options.test_fraction}
 
 
 # What a preset may set: every StudyConfig field but `preset`, which is the file's own name,

@@ -24,12 +24,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import optuna
-from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.storages.journal import JournalFileBackend, JournalStorage
-from optuna.storages.journal._file import get_lock_file
 from optuna.trial import FrozenTrial, TrialState
 
 from search.errors import UserError
+from search.optuna_private import Heartbeat, journal_lock, trial_id
 
 __all__ = ["HEARTBEAT_ATTR", "CheckedJournalFile", "HeartbeatJournalStorage", "journal_path"]
 
@@ -90,7 +89,7 @@ class CheckedJournalFile(JournalFileBackend):
     def append_logs(self, logs: list[dict]) -> None:
         # Optuna's append, with the check inside its lock (the lock is not re-entrant, so super()'s
         # append cannot be called from here).
-        with get_lock_file(self._lock):
+        with journal_lock(self):
             self._check(writing=True)
             text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
             with open(self._path, "ab") as f:
@@ -99,7 +98,7 @@ class CheckedJournalFile(JournalFileBackend):
                 os.fsync(f.fileno())
 
 
-class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
+class HeartbeatJournalStorage(JournalStorage, Heartbeat):
     def __init__(
         self,
         path: Path,
@@ -121,7 +120,7 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
         except UserError:
             pass  # a damaged file: the trial's own next write stops the worker with the line that says so
 
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+    def stale_trial_ids(self, study_id: int) -> list[int]:
         now = time.time()
         stale = []
         for trial in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
@@ -131,7 +130,7 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
             started = trial.datetime_start.timestamp() if trial.datetime_start else 0.0
             last = max(float(trial.system_attrs.get(HEARTBEAT_ATTR, 0.0)), started)
             if now - last > self._grace:
-                stale.append(trial._trial_id)
+                stale.append(trial_id(trial))
         return stale
 
     def get_heartbeat_interval(self) -> int | None:

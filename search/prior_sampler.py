@@ -30,7 +30,7 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from search.budget import rejected
+from search.trial.budget import rejected
 from spaces.priors import Prior
 
 __all__ = ["PriorSampler"]

@@ -12,17 +12,17 @@ from types import ModuleType
 import optuna
 
 from search.errors import UserError
+from search.registry import Registry
 from spaces.priors import Budget
 
 __all__ = ["SPACES", "get_space", "rebuild", "recommended_design"]
 
-SPACES = ("cnn", "resnet", "mlp", "timm")
+# Space name -> its module, imported on first use (timm's pulls in the timm package).
+SPACES: Registry[str] = Registry("space", {name: f"spaces.{name}" for name in ("cnn", "resnet", "mlp", "timm")})
 
 
 def get_space(name: str) -> ModuleType:
-    if name not in SPACES:
-        raise UserError(f"unknown space {name!r}; known spaces: {', '.join(SPACES)}")
-    return importlib.import_module(f"spaces.{name}")
+    return importlib.import_module(SPACES[name])
 
 
 def rebuild(space: ModuleType, params: dict, what: str):
@@ -33,7 +33,7 @@ def rebuild(space: ModuleType, params: dict, what: str):
     that are not here) or asks for one that was not stored (the space changed since)."""
     fixed = optuna.trial.FixedTrial(params)
     try:
-        cfg = space.suggest(fixed)
+        config = space.suggest(fixed)
     except ValueError as e:  # FixedTrial's word for a parameter it was not given
         raise UserError(f"{what} cannot be rebuilt: {e}") from None
     unused = sorted(set(params) - set(fixed.params))
@@ -41,7 +41,7 @@ def rebuild(space: ModuleType, params: dict, what: str):
         name = unused[0]
         raise UserError(f"{what} cannot be rebuilt as it was: its parameter {name}={params[name]!r} does not apply "
                         f"on this machine (for timm's pretrained: the weights file is missing here)")
-    return cfg
+    return config
 
 
 def recommended_design(space: ModuleType, budget: Budget) -> dict:

@@ -7,8 +7,8 @@ from typing import Any
 
 import optuna
 
-from search.augment import AugmentConfig
-from search.train import OPTIMIZERS, SCHEDULES, TrainConfig
+from search.trial.augment import AugmentConfig
+from search.trial.train import OPTIMIZERS, SCHEDULES, TrainConfig
 
 __all__ = ["TrialConfig", "suggest_augment", "suggest_training"]
 

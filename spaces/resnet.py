@@ -43,7 +43,7 @@ def _stages(widths, blocks) -> dict:
 
 NO_AUGMENT = {"mix": "none", "flip": False, "translate": 0, "cutout": 0, "jitter": 0.0, "ema": False, "tta": False}
 
-# Seed 000's ResNet10 (../shared/seeds/README.md): an unpadded 3x3 stem of 64, six basic blocks of
+# Seed 000's ResNet10 (docs/seed-designs.md): an unpadded 3x3 stem of 64, six basic blocks of
 # 64, 64, 128/2, 128, 256/2, 256, 8x8 average pooling of the 16x16 map (pool_grid 2 at 64px),
 # dense 100; Adam at Keras' default rate, batch 32, no schedule, no augmentation. ~2.9M parameters.
 SEED000 = {

@@ -11,7 +11,7 @@ from optuna.artifacts import get_all_artifact_meta
 
 from search.artifacts import artifact_dir, artifact_store, attach
 from search.config import PROJECT_ROOT
-from search.study import open_storage
+from search.workers.storage import open_storage
 
 
 def test_artifacts_lie_beside_the_storage_file(tmp_path, monkeypatch):
@@ -43,7 +43,7 @@ def test_gic_artifacts_names_the_folder_for_every_storage(tmp_path, monkeypatch)
 def test_each_trial_carries_its_learning_curve_and_confusion_matrix(classes, tmp_path, monkeypatch):
     from search.config import StudyConfig
     from search.data.synth import generate
-    from search.run import run_study
+    from search.workers.run import run_study
 
     monkeypatch.delenv("GIC_ARTIFACTS", raising=False)
     data = tmp_path / "data"

@@ -87,7 +87,7 @@ def test_search_quality_reads_a_study_as_a_user_judges_it():
     import optuna
     import search_quality
 
-    from search.budget import reject
+    from search.trial.budget import reject
 
     study = optuna.create_study(direction="maximize")
     start = datetime.datetime(2026, 1, 1)
@@ -143,7 +143,7 @@ def test_gpu_check_writes_every_part_table_from_a_real_run(seed_sized_data, tmp_
     import optuna
     from floor import activation_values, seed_cnn
 
-    from search.study import load_study
+    from search.workers.storage import load_study
 
     done = gpu_check(tmp_path, data=seed_sized_data)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -1,12 +1,12 @@
-"""What `--trials` counts: trials turned away untrained take no budget (search/budget.py). Driven
+"""What `--trials` counts: trials turned away untrained take no budget (search/trial/budget.py). Driven
 with `work()` and objectives that train nothing, so each test takes well under a second."""
 
 from __future__ import annotations
 
 import optuna
 
-from search.budget import MAX_REJECTIONS_PER_TRIAL, counted, reject, rejected, takes_budget
-from search.worker import work
+from search.trial.budget import MAX_REJECTIONS_PER_TRIAL, counted, reject, rejected, takes_budget
+from search.workers.worker import work
 
 
 def _study() -> optuna.Study:

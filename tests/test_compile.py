@@ -37,7 +37,7 @@ def test_compiled_trial_learns_as_the_eager_one(tmp_path, tiny_data):
     # The first epoch carries the compilation; it is recorded apart from the median epoch.
     assert b.user_attrs["first_epoch_seconds"] > b.user_attrs["epoch_seconds"]
     # A rerun compiles as the trial did and, on the CPU, reproduces its curve exactly.
-    from search.rerun import rerun_trial
+    from search.after.rerun import rerun_trial
 
     assert rerun_trial(compiled, 0, "cpu", show=lambda *_: None).identical
 
@@ -52,3 +52,39 @@ def test_unknown_compile_mode_in_a_preset_is_one_line(tmp_path, tiny_data, capsy
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown compile mode 'fastest'" in err
     assert not (tmp_path / "s.db").exists()  # refused before a study was made
+
+
+def test_retrain_compiles_as_the_study_did(small_data, tmp_path, monkeypatch):
+    # retrain trained eagerly whatever the study's compile mode, where rerun honoured it.
+    import torch
+
+    import search.after.retrain
+    from search.after.retrain import retrain
+    from spaces import cnn
+
+    study = optuna.create_study(direction="maximize")
+    for key, value in (("space", "cnn"), ("data", str(small_data)), ("epochs", 1), ("metric", "accuracy"),
+                       ("compile", "max-autotune")):
+        study.set_user_attr(key, value)
+    study.enqueue_trial({**cnn.SEED000, "n_conv": 2, "filters_l0": 16, "filters_l1": 16, "n_dense": 0,
+                         "batch_size": 32})
+
+    def untrained(trial):
+        cnn.suggest(trial)
+        return 0.5
+
+    study.optimize(untrained, n_trials=1)
+    real_fit, modes = search.after.retrain.fit, []
+
+    def eager_fit(*args, compile=None, **kwargs):  # notes the mode, trains eagerly (compiling takes long)
+        modes.append(compile)
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(search.after.retrain, "fit", eager_fit)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        retrain(study, 0, "train", tmp_path / "model", "cpu", remember=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert modes == ["max-autotune"]

@@ -12,12 +12,12 @@ import pytest
 from PIL import Image
 from test_samplers_pruners import TinySpace
 
-import search.run
+import search.workers.run
 from search.artifacts import attach
 from search.cli import main
 from search.config import PROJECT_ROOT, StudyConfig
-from search.dashboard import make_dashboard
-from search.run import run_study
+from search.shown.dashboard import make_dashboard
+from search.workers.run import prepare_study
 
 pytestmark = pytest.mark.browser
 
@@ -94,10 +94,10 @@ def test_dashboard_binds_localhost_by_default_and_busy_port_is_one_line(fake_stu
 def run_made_study(tmp_path, tiny_data, monkeypatch):
     """A study as `run` makes it (no trial trained), then six made-up trials whose conditional
     parameters leave PED-ANOVA regimes of one trial: what a young study looks like."""
-    monkeypatch.setattr(search.run, "get_space", lambda name: TinySpace)
+    monkeypatch.setattr(search.workers.run, "get_space", lambda name: TinySpace)
     storage = f"sqlite:///{tmp_path / 's.db'}"
     cfg = StudyConfig(space="mlp", data=tiny_data, storage=storage, study="young", trials=6, epochs=1, device="cpu")
-    study = run_study(cfg, progress=False, launch=lambda study: study)  # what `run --workers 0` leaves
+    study = prepare_study(cfg).study  # what `run --workers 0` leaves
     lr = optuna.distributions.FloatDistribution(1e-3, 1e-1, log=True)
     units = optuna.distributions.IntDistribution(8, 32, log=True)
     for i in range(6):

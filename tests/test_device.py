@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from search.device import resolve_device
 from search.errors import UserError
+from search.trial.device import resolve_device
 
 
 @pytest.mark.parametrize("name", ["cuda:x", "cudax", "cuda:", "cpu:0", "gpu"])

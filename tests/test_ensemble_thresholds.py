@@ -23,14 +23,14 @@ from safetensors.torch import save_file
 from torch import nn
 
 from gic_models import create_model
+from search.after.ensemble import load_members, predict, write_ensemble
+from search.after.export import export
 from search.data import load_dataset
 from search.data.prepare import DataOptions, prepare
-from search.ensemble import predict, write_ensemble
-from search.finalize import export, load_members
-from search.metrics import tune_thresholds
-from search.model_plots import load_view
-from search.run import to_device
-from search.train import evaluate, fit
+from search.shown.model_plots import load_view
+from search.trial.inputs import to_device
+from search.trial.metrics import tune_thresholds
+from search.trial.train import evaluate, fit
 from spaces import get_space, rebuild
 
 pytestmark = pytest.mark.slow

@@ -156,7 +156,7 @@ def test_a_timm_network_the_images_are_too_small_for_is_a_pruned_trial():
     from types import SimpleNamespace
 
     from gic_models import InputTooSmall
-    from search.objective import Objective
+    from search.trial.objective import Objective
 
     # ConvNeXt's 2x2 downsampling raised a RuntimeError on 16px images: the study stopped with a traceback.
     with pytest.raises(InputTooSmall, match="convnext_atto cannot take 16x16 images without the small stem"):
@@ -184,3 +184,12 @@ def test_a_weights_file_that_is_not_the_models_is_one_line(tmp_path, monkeypatch
               str(tmp_path / "mobilenetv3_small_050.safetensors"))
     with pytest.raises(UserError, match="not mobilenetv3_small_050 weights: .* missing .first: conv_stem.weight"):
         build_timm(spec, 10, (3, 32, 32))
+
+
+def test_input_too_small_is_a_trial_verdict_not_a_user_error():
+    from gic_models import InputTooSmall
+    from search.errors import TrialVerdict, UserError
+
+    # A worker treats a UserError as the user's to fix; a network too deep for the images is neither
+    # that nor a crash, but the search's verdict on the configuration.
+    assert issubclass(InputTooSmall, TrialVerdict) and not issubclass(InputTooSmall, UserError)

@@ -16,21 +16,22 @@ import optuna
 import pytest
 import torch
 
+import search.after.rerun
 import search.cli
 import search.journal
-import search.launch
-import search.objective
-import search.rerun
-import search.worker
+import search.trial.objective
+import search.workers.launch
+import search.workers.worker
+from search.after.rerun import rerun_trial
 from search.config import StudyConfig
 from search.errors import UserError
-from search.launch import check_storage, launch_workers, placements
-from search.oom import OOM_CONSTRAINT, oom_verdict
-from search.rerun import rerun_trial
-from search.run import load_data, run_study, to_device
-from search.study import open_storage
-from search.train import Diverged, EpochResult
-from search.worker import _Guarded, _Surplus, work
+from search.trial.inputs import load_data, to_device
+from search.trial.oom import OOM_CONSTRAINT, oom_verdict
+from search.trial.train import Diverged, EpochResult
+from search.workers.launch import check_storage, launch_workers, placements
+from search.workers.run import run_study
+from search.workers.storage import open_storage
+from search.workers.worker import _Guarded, _Surplus, work
 from spaces import cnn
 
 # A small fixed cnn configuration (about 0.2M parameters with Adam's state): big enough that
@@ -60,16 +61,16 @@ def rss_mb() -> float:
     raise AssertionError("no VmRSS in /proc/self/status")
 
 
-def objective_on(data: Path, epochs: int = 1) -> search.objective.Objective:
+def objective_on(data: Path, epochs: int = 1) -> search.trial.objective.Objective:
     ds = load_data(data)
-    return search.objective.Objective(cnn, to_device(ds, torch.device("cpu")), ds.in_shape, epochs, "accuracy", 0)
+    return search.trial.objective.Objective(cnn, to_device(ds, torch.device("cpu")), ds.in_shape, epochs, "accuracy", 0)
 
 
 # --- CUDA out of memory -------------------------------------------------------------------------
 
 def test_oom_trial_is_pruned_infeasible_and_the_study_goes_on(small_data, monkeypatch, one_thread):
     objective = objective_on(small_data)
-    real_fit = search.objective.fit
+    real_fit = search.trial.objective.fit
     calls = []
 
     def fit_that_runs_out_once(*args, **kwargs):
@@ -78,7 +79,7 @@ def test_oom_trial_is_pruned_infeasible_and_the_study_goes_on(small_data, monkey
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 8.00 GiB (GPU 0; 7.9 GiB total)")
         return real_fit(*args, **kwargs)
 
-    monkeypatch.setattr(search.objective, "fit", fit_that_runs_out_once)
+    monkeypatch.setattr(search.trial.objective, "fit", fit_that_runs_out_once)
     study = optuna.create_study(direction="maximize")
     study.enqueue_trial(SMALL)
     study.enqueue_trial(SMALL)
@@ -162,6 +163,34 @@ def test_rerun_reproduces_a_learning_curve_exactly(small_data, tmp_path, one_thr
     assert "reproduced exactly (2 epochs)" in capsys.readouterr().out
 
 
+def test_rerun_restores_the_recorded_thread_count_not_one_read_from_the_device_text(small_data, monkeypatch):
+    # The count was parsed back out of the device description ("cpu (N threads)") with a regex; the
+    # objective now records it as a number of its own.
+    study = optuna.create_study(direction="maximize")
+    for key, value in (("space", "cnn"), ("data", str(small_data)), ("epochs", 1), ("metric", "accuracy")):
+        study.set_user_attr(key, value)
+    study.enqueue_trial(SMALL)
+
+    def untrained(trial):  # a finished trial with the stored attributes a rerun reads, and no training
+        cnn.suggest(trial)
+        trial.report(0.5, 1)
+        for key, value in (("seed", 1), ("device", "a CPU described otherwise"), ("threads", 1),
+                           ("train_loss", [1.0])):
+            trial.set_user_attr(key, value)
+        return 0.5
+
+    study.optimize(untrained, n_trials=1)
+    seen = []
+    monkeypatch.setattr(search.after.rerun, "fit", lambda *args, **kwargs: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        rerun_trial(study, 0, "cpu", show=lambda line: None)
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1]
+
+
 @pytest.mark.slow
 def test_rerun_of_a_multi_objective_trial_compares_its_stored_curve(small_data, tmp_path, one_thread):
     # Optuna takes no intermediate values from a multi-objective trial; its curve is a user attribute.
@@ -181,7 +210,7 @@ def test_rerun_that_diverges_where_the_trial_did_not_is_one_line(small_data, tmp
         on_epoch(EpochResult(1, 1.0, 0.1, 1e-3, accuracy=0.0, macro_f1=0.0))
         raise Diverged("training loss became nan in epoch 2 (lr 0.001)")
 
-    monkeypatch.setattr(search.rerun, "fit", diverges_in_epoch_2)
+    monkeypatch.setattr(search.after.rerun, "fit", diverges_in_epoch_2)
     with pytest.raises(UserError, match=r"trial 0 diverged in this rerun after 1 of its 2 stored epochs .*"
                                         r"not reproduced here"):
         rerun_trial(study, 0, "cpu", show=lambda line: None)
@@ -192,12 +221,12 @@ def test_retried_trial_keeps_the_seed_of_the_trial_it_retries():
     first = study.ask()
     first.suggest_float("x", 0, 1)
     study.tell(first, state=optuna.trial.TrialState.FAIL)
-    from search.worker import requeue
+    from search.workers.worker import requeue
 
     requeue(study, study.trials[0])
     retry = study.ask()
-    assert retry.number == 1 and search.objective.origin_number(retry) == 0
-    assert search.objective.origin_number(first) == 0
+    assert retry.number == 1 and search.trial.objective.origin_number(retry) == 0
+    assert search.trial.objective.origin_number(first) == 0
 
 
 # --- heartbeats on a journal file ---------------------------------------------------------------
@@ -283,8 +312,9 @@ def test_crashing_trials_are_failed_with_their_traceback_and_three_in_a_row_stop
         raise RuntimeError(fault)
 
     try:
-        with pytest.raises(search.worker.Crashing, match="3 trials in a row crashed, the last with RuntimeError: "
-                                                         "CUDA error: an illegal memory access"):
+        with pytest.raises(search.workers.worker.Crashing,
+                           match="3 trials in a row crashed, the last with RuntimeError: "
+                                 "CUDA error: an illegal memory access"):
             work(study, buggy, budget=10, timeout=5)
     finally:
         optuna.logging.set_verbosity(verbosity)
@@ -315,7 +345,7 @@ def test_a_worker_stopped_by_crashes_is_one_line_and_a_non_zero_exit(small_data,
     def broken(self, trial):
         raise AssertionError("a bug")
 
-    monkeypatch.setattr(search.objective.Objective, "__call__", broken)
+    monkeypatch.setattr(search.trial.objective.Objective, "__call__", broken)
     code = search.cli.main(["run", "cnn", "--data", str(small_data), "--storage", f"sqlite:///{tmp_path / 's.db'}",
                             "--trials", "5", "--epochs", "1", "--device", "cpu", "--no-progress", "--timeout", "60"])
     err = capfd.readouterr().err
@@ -326,14 +356,14 @@ def test_a_worker_stopped_by_crashes_is_one_line_and_a_non_zero_exit(small_data,
 def finish_elsewhere_during_the_check(monkeypatch):
     """Another worker's trial finishes between this worker's look at the budget and its trial's own
     check: the race that makes a worker withdraw the trial it just began."""
-    check = search.worker._counted_before
+    check = search.workers.worker._counted_before
 
     def racing(study, number):
-        monkeypatch.setattr(search.worker, "_counted_before", check)  # once
+        monkeypatch.setattr(search.workers.worker, "_counted_before", check)  # once
         study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.COMPLETE, value=1.0))
         return check(study, number)
 
-    monkeypatch.setattr(search.worker, "_counted_before", racing)
+    monkeypatch.setattr(search.workers.worker, "_counted_before", racing)
 
 
 @pytest.mark.parametrize("queued_as", ["seed design", "retry"])
@@ -349,7 +379,7 @@ def test_a_withdrawn_queued_trial_is_queued_again_as_it_was(queued_as, monkeypat
         study.add_trial(optuna.trial.create_trial(
             state=optuna.trial.TrialState.FAIL, params={"x": 0.25},
             distributions={"x": optuna.distributions.FloatDistribution(0, 1)}, user_attrs={"design": "seed"}))
-        search.worker.requeue(study, study.trials[-1])
+        search.workers.worker.requeue(study, study.trials[-1])
     finish_elsewhere_during_the_check(monkeypatch)
     try:
         work(study, lambda t: t.suggest_float("x", 0, 1), budget=2)
@@ -381,7 +411,7 @@ def test_an_interrupted_trial_is_one_line_not_a_traceback(capfd):
         raise KeyboardInterrupt
 
     try:
-        with pytest.raises(search.worker.Interrupted) as stop:
+        with pytest.raises(search.workers.worker.Interrupted) as stop:
             work(study, pressed_ctrl_c, budget=2)
     finally:
         optuna.logging.set_verbosity(verbosity)
@@ -398,7 +428,7 @@ def test_a_stop_between_trials_requeues_nothing_and_says_so():
         raise KeyboardInterrupt
 
     study = optuna.create_study()
-    with pytest.raises(search.worker.Interrupted) as stop:
+    with pytest.raises(search.workers.worker.Interrupted) as stop:
         work(study, lambda t: t.suggest_float("x", 0, 1), budget=3, callbacks=[pressed_ctrl_c])
     assert stop.value.requeued is None
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE]
@@ -433,7 +463,7 @@ def sleepers(monkeypatch, before_start) -> list[subprocess.Popen]:
         started.append(spawn(["sleep", "60"], **kwargs))
         return started[-1]
 
-    monkeypatch.setattr(search.launch.subprocess, "Popen", popen)
+    monkeypatch.setattr(search.workers.launch.subprocess, "Popen", popen)
     return started
 
 
@@ -480,7 +510,7 @@ def test_a_worker_killed_outright_is_named_and_the_launcher_exits_as_a_shell_wou
         kwargs["env"] = {**kwargs["env"], "N": str(next(numbers))}
         return spawn([sys.executable, "-c", suicide], **kwargs)
 
-    monkeypatch.setattr(search.launch.subprocess, "Popen", popen)
+    monkeypatch.setattr(search.workers.launch.subprocess, "Popen", popen)
     code = launch_workers(optuna.create_study(), "journal:///s.log", placements(2, None, None), "cpu", None)
     assert code == 128 + signal.SIGKILL  # 137, not Python's -9 (which `raise SystemExit` turns into 247)
     err = capfd.readouterr().err

@@ -14,12 +14,12 @@ import pytest
 import torch
 
 import search.config
+from search.after.ensemble import member_dirs
+from search.after.rerun import rerun_trial
+from search.after.retrain import retrain
 from search.cli import main
 from search.data.synth import generate
-from search.ensemble import member_dirs
-from search.finalize import retrain
-from search.model_plots import activation_maps, confusions, load_view, misclassified, per_class_f1
-from search.rerun import rerun_trial
+from search.shown.model_plots import activation_maps, confusions, load_view, misclassified, per_class_f1
 
 pytestmark = pytest.mark.slow
 
@@ -179,7 +179,7 @@ def test_best_without_a_completed_trial_says_so(tmp_path, capsys):
 
 def test_multilabel_view_names_label_sets_and_has_no_confusion_matrix():
     from search.errors import UserError
-    from search.model_plots import ModelView
+    from search.shown.model_plots import ModelView
 
     y = np.array([[1, 0, 1], [0, 1, 0]])
     pred = np.array([[1, 0, 1], [0, 0, 0]])
@@ -193,10 +193,12 @@ def test_multilabel_view_names_label_sets_and_has_no_confusion_matrix():
 
 
 def test_a_top_k_export_neither_overwrites_nor_retrains_the_trials_saved_models(binary, tmp_path, monkeypatch):
-    import search.finalize
-    from search.finalize import ensemble_top
+    import search.after.retrain
+    import search.after.top_ensemble
+    from search.after.top_ensemble import ensemble_top
 
-    monkeypatch.setattr(search.finalize, "PROJECT_ROOT", tmp_path)
+    for module in (search.after.retrain, search.after.top_ensemble):  # where retrain's and the top-k's folders go
+        monkeypatch.setattr(module, "PROJECT_ROOT", tmp_path)
     study = _load(binary)
     runs = tmp_path / "runs" / "bin"
     best = study.best_trial.number
@@ -215,14 +217,14 @@ def test_a_top_k_export_neither_overwrites_nor_retrains_the_trials_saved_models(
 
 
 def test_a_retrain_that_diverges_is_one_line(binary, tmp_path, monkeypatch):
-    import search.finalize
+    import search.after.retrain
     from search.errors import UserError
-    from search.train import Diverged
+    from search.trial.train import Diverged
 
     def diverge(*args, **kwargs):
         raise Diverged("training loss became nan in epoch 2 (lr 0.1)")
 
-    monkeypatch.setattr(search.finalize, "fit", diverge)  # it raised Diverged's traceback
+    monkeypatch.setattr(search.after.retrain, "fit", diverge)  # it raised Diverged's traceback
     with pytest.raises(UserError, match=r"retraining trial \d+ \(seed \d+\) diverged: training loss became nan"):
         retrain(_load(binary), None, "train", tmp_path / "trial", "cpu", remember=False)
     assert not (tmp_path / "trial").exists()

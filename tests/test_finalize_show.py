@@ -13,10 +13,11 @@ import optuna
 import pytest
 from PIL import Image
 
+from search.after.export import export
+from search.after.top_ensemble import ensemble_top, top_trials
 from search.artifacts import list_artifacts
 from search.cli import main
-from search.finalize import ensemble_top, export, top_trials
-from search.report import write_report
+from search.shown.report import write_report
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ import pytest
 
 from search.cli import main
 from search.errors import UserError
-from search.study import open_storage
+from search.workers.storage import open_storage
 
 
 @pytest.fixture

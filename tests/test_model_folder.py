@@ -12,8 +12,8 @@ import stat
 import pytest
 from safetensors.torch import load_file, save_file
 
+from search.after.retrain import retrain
 from search.cli import main
-from search.finalize import retrain
 
 pytestmark = pytest.mark.slow
 

@@ -7,11 +7,11 @@ import optuna
 import pytest
 from test_samplers_pruners import TinySpace, tiny_study
 
-import search.finalize
-from search.budget import counted, rejected
+import search.after.rebuild
 from search.cli import main
 from search.errors import UserError
-from search.pareto import FrontRules, directions, front, parse_objectives
+from search.trial.budget import counted, rejected
+from search.trial.pareto import FrontRules, directions, front, parse_objectives
 
 
 def test_objectives_by_name_and_their_directions():
@@ -92,7 +92,7 @@ def test_a_multi_objective_study_yields_a_front(objectives, sampler, tmp_path, t
     if names[1] == "latency":
         assert "images/s" in out
     else:  # retrain takes a trial of the front by number, and refuses to guess one
-        monkeypatch.setattr(search.finalize, "get_space", lambda name: TinySpace)
+        monkeypatch.setattr(search.after.rebuild, "get_space", lambda name: TinySpace)
         assert main(["retrain", *storage, "--device", "cpu"]) == 2
         assert "several objectives; choose a Pareto member" in capsys.readouterr().err
         assert main(["retrain", *storage, "--trial", str(members[0].number), "--device", "cpu",

@@ -31,7 +31,7 @@ def test_workers_0_records_the_full_preset_on_a_cpu_machine(tmp_path, tiny_data,
 
 
 def test_a_run_here_takes_the_variant_of_its_device():
-    from search.cli import _variant_here
+    from search.cli.search_commands import _variant_here
 
     args = argparse.Namespace(workers=None, device="cpu")
     assert _variant_here(args) == "cpu"
@@ -43,8 +43,8 @@ def test_a_space_preset_runs_on_every_task(name):
     """`run resnet --data HELSINKI` failed on the preset's own metric ("accuracy does not apply to a
     multilabel task") although the user named none. mlp and mlp-grid pin seed 003's macro_f1 on purpose
     (a binary task has none: see test_a_preset_metric_the_task_lacks_gives_way_to_the_default)."""
-    from search.metrics import TASK_METRICS
-    from search.run import resolve_metric
+    from search.trial.metrics import TASK_METRICS
+    from search.workers.run import resolve_metric
 
     for variant in ("cpu", "gpu"):
         metric = load_preset(name, variant).metric

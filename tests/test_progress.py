@@ -7,7 +7,7 @@ import time
 import optuna
 from optuna.trial import TrialState, create_trial
 
-from search.progress import Progress, watching
+from search.workers.progress import Progress, watching
 
 
 def _finished(study: optuna.Study, value: float, state: TrialState = TrialState.COMPLETE) -> optuna.trial.FrozenTrial:

@@ -9,12 +9,12 @@ import warnings
 import optuna
 import pytest
 
-from search import report
-from search.budget import reject
+from search.after.rebuild import choose_trial
 from search.errors import UserError
-from search.finalize import choose_trial
-from search.importance import TRUSTED_FROM
-from search.report import learning_curves, study_sections, write_report
+from search.shown import report
+from search.shown.importance import TRUSTED_FROM
+from search.shown.report import learning_curves, study_sections, write_report
+from search.trial.budget import reject
 
 FLOAT = optuna.distributions.FloatDistribution(0.0, 1.0)
 
@@ -51,7 +51,7 @@ def test_learning_curves_mark_pruned_trials():
 
 def test_learning_curves_of_a_multi_objective_study_come_from_its_own_record():
     study = optuna.create_study(directions=["maximize", "minimize"])
-    for curve in ([0.2, 0.4, 0.5], [0.1, 0.3]):  # what search/pareto.py keeps, as Optuna takes no report
+    for curve in ([0.2, 0.4, 0.5], [0.1, 0.3]):  # what search/trial/pareto.py keeps, as Optuna takes no report
         trial = study.ask({"a": FLOAT})
         trial.set_user_attr("curve", curve)
         study.tell(trial, [curve[-1], 1.0])
@@ -130,7 +130,7 @@ def test_trials_rejected_untrained_are_their_own_kind(tmp_path):
     study = optuna.create_study(direction="maximize")
     for kind in ("complete", "pruned", "rejected", "complete"):
         trial = study.ask({"a": FLOAT})
-        if kind == "rejected":  # turned away before its first epoch, as search/objective.py does
+        if kind == "rejected":  # turned away before its first epoch, as search/trial/objective.py does
             reject(trial, "rejected before training: too costly")
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             continue

@@ -8,13 +8,14 @@ from dataclasses import replace
 import optuna
 import pytest
 
-import search.run
+import search.workers.run
 import spaces.mlp
 from gic_models.mlp import MLPSpec
 from search.config import StudyConfig, load_preset
-from search.run import run_study
-from search.study import PRUNERS, SAMPLERS, make_pruner, make_sampler
-from search.train import TrainConfig
+from search.trial.train import TrainConfig
+from search.workers.run import run_study
+from search.workers.samplers import PRUNERS, SAMPLERS, make_pruner, make_sampler
+from search.workers.storage import open_study
 from spaces.common import TrialConfig
 
 SAMPLER_CLASSES = {"tpe": "TPESampler", "random": "RandomSampler", "cmaes": "CmaEsSampler", "gp": "GPSampler",
@@ -48,7 +49,7 @@ class TinySpace:
 
 
 def tiny_study(tmp_path, tiny_data, monkeypatch, space=TinySpace, space_name="mlp", **settings) -> optuna.Study:
-    monkeypatch.setattr(search.run, "get_space", lambda name: space)
+    monkeypatch.setattr(search.workers.run, "get_space", lambda name: space)
     cfg = StudyConfig(space=space_name, data=tiny_data, storage=f"sqlite:///{tmp_path / 's.db'}", study="t",
                       trials=2, epochs=1, device="cpu")
     return run_study(replace(cfg, **settings), progress=False)
@@ -150,3 +151,13 @@ def test_a_resumed_study_samples_new_configurations(tmp_path, tiny_data, monkeyp
     study = tiny_study(tmp_path, tiny_data, monkeypatch, trials=2)
     first, second = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert first.params != second.params
+
+
+def test_a_one_element_directions_list_keeps_its_direction(tmp_path):
+    # A single cost objective is minimised; open_study used to drop a one-element list and maximise.
+    study = open_study("one", f"sqlite:///{tmp_path / 's.db'}", optuna.samplers.RandomSampler(0),
+                       optuna.pruners.NopPruner(), directions=["minimize"])
+    assert study.direction == optuna.study.StudyDirection.MINIMIZE
+    both = open_study("two", f"sqlite:///{tmp_path / 's.db'}", optuna.samplers.RandomSampler(0),
+                      optuna.pruners.NopPruner(), directions=["maximize", "minimize"])
+    assert both.directions == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]

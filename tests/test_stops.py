@@ -13,9 +13,9 @@ from pathlib import Path
 import optuna
 import pytest
 
-import search.finalize
+import search.after.export
+from search.after.retrain import retrain
 from search.cli import main
-from search.finalize import retrain
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +73,7 @@ def test_ctrl_c_during_export_is_one_line_and_keeps_the_old_submission(model, tm
         os.kill(os.getpid(), signal.SIGINT)
         raise AssertionError("SIGINT did not stop the export")
 
-    monkeypatch.setattr(search.finalize, "predict", interrupted)
+    monkeypatch.setattr(search.after.export, "predict", interrupted)
     try:
         code = main(["export", "--model", str(model), "--out", str(sub), "--device", "cpu"])
     except KeyboardInterrupt:

@@ -7,7 +7,7 @@ import pytest
 
 from search.config import load_preset
 from search.errors import UserError
-from search.study import make_pruner, make_sampler
+from search.workers.samplers import make_pruner, make_sampler
 
 
 def test_unknown_names_fail_with_the_known_ones():

@@ -8,12 +8,12 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import f1_score, roc_auc_score
 
-from search.augment import AugmentConfig
-from search.metrics import binary_scores, multilabel_scores, tune_thresholds
-from search.train import Tensors, TrainConfig, evaluate, fit, make_criterion
+from search.trial.augment import AugmentConfig
+from search.trial.metrics import binary_scores, multilabel_scores, tune_thresholds
+from search.trial.train import DeviceDataset, TrainConfig, evaluate, fit, make_criterion
 
 
-def stripes(n=384, labels=4, side=16, seed=0, task="multilabel") -> Tensors:
+def stripes(n=384, labels=4, side=16, seed=0, task="multilabel") -> DeviceDataset:
     """Each label brightens its own band of rows; binary uses label 0 alone."""
     g = torch.Generator().manual_seed(seed)
     y = (torch.rand(n, labels, generator=g) < 0.4).to(torch.uint8)
@@ -25,7 +25,7 @@ def stripes(n=384, labels=4, side=16, seed=0, task="multilabel") -> Tensors:
         y = y[:, 0].long()
     half = n // 2
     width = 1 if task == "binary" else labels
-    return Tensors(x[:half], y[:half], x[half:], y[half:], torch.full((3,), 0.4), torch.full((3,), 0.3),
+    return DeviceDataset(x[:half], y[:half], x[half:], y[half:], torch.full((3,), 0.4), torch.full((3,), 0.3),
                    width, task)
 
 

@@ -9,15 +9,15 @@ import optuna
 import pytest
 import torch
 
-from search.budget import rejected
+from search.after.retrain import fitted_epochs
 from search.data.loader import load_dataset
 from search.data.prepare import DataOptions, prepare
-from search.finalize import fitted_epochs
-from search.objective import Objective
-from search.progress import Progress
-from search.run import to_device
-from search.time_budget import TimeBudget, predict_seconds
-from search.train import TrainConfig, evaluate, fit, predict_logits
+from search.trial.budget import rejected
+from search.trial.inputs import to_device
+from search.trial.objective import Objective
+from search.trial.time_budget import TimeBudget, predict_seconds
+from search.trial.train import TrainConfig, evaluate, fit, predict_logits
+from search.workers.progress import Progress
 from spaces import get_space
 
 

@@ -8,17 +8,17 @@ import pytest
 import torch
 from sklearn.metrics import f1_score
 
-from search import objective as objective_module
-from search.augment import AugmentConfig, augment_batch, colour_jitter, cutout, flip, mix, translate
-from search.budget import rejected
-from search.metrics import confusion_update, scores
-from search.objective import Objective
-from search.train import Diverged, Tensors, TrainConfig, fit
+from search.trial import objective as objective_module
+from search.trial.augment import AugmentConfig, augment_batch, colour_jitter, cutout, flip, mix, translate
+from search.trial.budget import rejected
+from search.trial.metrics import confusion_update, scores
+from search.trial.objective import Objective
+from search.trial.train import DeviceDataset, Diverged, TrainConfig, fit
 from spaces import get_space
 from spaces.cnn import SEED000
 
 
-def blobs(n=256, classes=4, side=16, seed=0) -> Tensors:
+def blobs(n=256, classes=4, side=16, seed=0) -> DeviceDataset:
     """Classes told apart by which quadrant is bright: learnable in a few epochs on the CPU."""
     g = torch.Generator().manual_seed(seed)
     y = torch.randint(0, classes, (n,), generator=g)
@@ -28,7 +28,7 @@ def blobs(n=256, classes=4, side=16, seed=0) -> Tensors:
         r, col = divmod(c, 2)
         x[y == c, :, r * h : (r + 1) * h, col * h : (col + 1) * h] += 150
     half = n // 2
-    return Tensors(x[:half], y[:half], x[half:], y[half:], torch.full((3,), 0.4), torch.full((3,), 0.3), classes)
+    return DeviceDataset(x[:half], y[:half], x[half:], y[half:], torch.full((3,), 0.4), torch.full((3,), 0.3), classes)
 
 
 def small_cnn():
@@ -73,7 +73,7 @@ def test_outputs_gone_non_finite_after_the_last_step_raise_diverged(task):
 
     from gic_models import create_model
     from gic_models.cnn import CNNSpec, ConvLayer
-    from search.train import evaluate
+    from search.trial.train import evaluate
 
     data = replace(blobs(classes=2), task=task, num_classes=1 if task == "binary" else 2)
     model = create_model("cnn", CNNSpec(convs=(ConvLayer(8),), head="avg"), data.num_classes, (3, 16, 16))
@@ -171,4 +171,16 @@ def test_objective_rejects_a_network_over_the_cost_ceiling_untrained(monkeypatch
     trial = study.trials[0]
     assert trial.state == optuna.trial.TrialState.PRUNED
     assert "over the preset's max_mflops 1" in trial.user_attrs["pruned_reason"]
-    assert rejected(trial)  # so it takes no budget (search/budget.py)
+    assert rejected(trial)  # so it takes no budget (search/trial/budget.py)
+
+
+def test_colour_jitter_builds_no_tensor_from_a_list_each_batch(monkeypatch):
+    # The luma weights were a torch.tensor([...]) every batch: a host-to-device copy in the hot loop.
+    x = torch.rand(4, 3, 8, 8)
+    colour_jitter(x, 0.2)  # the first batch on a device may make them
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("torch.tensor called in a batch after the first")
+
+    monkeypatch.setattr(torch, "tensor", refuse)
+    assert colour_jitter(x, 0.2).shape == x.shape

@@ -6,10 +6,10 @@ import optuna
 import pytest
 from test_samplers_pruners import tiny_study
 
-import search.objective
+import search.trial.objective
 from search.errors import UserError
-from search.train import EpochResult
-from search.warmstart import best_configurations
+from search.trial.train import EpochResult
+from search.workers.ranking import best_completed
 from spaces import get_space
 
 pytestmark = pytest.mark.slow
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 def test_from_study_enqueues_the_best_k_configurations_first(tmp_path, tiny_data, monkeypatch):
     source = tiny_study(tmp_path, tiny_data, monkeypatch, study="source", trials=4, pruner={"name": "none"})
     ranked = sorted(source.trials, key=lambda t: t.value, reverse=True)
-    assert [t.number for t in best_configurations(source, 2)] == [t.number for t in ranked[:2]]
+    assert [t.number for t in best_completed(source, 2)] == [t.number for t in ranked[:2]]
     study = tiny_study(tmp_path, tiny_data, monkeypatch, study="warm", trials=3, from_study="source",
                        warm_start=2)
     first, second = study.trials[:2]
@@ -32,7 +32,7 @@ def test_best_configurations_of_a_multi_objective_study_are_its_front_first():
         study.add_trial(optuna.trial.create_trial(params={"x": i}, distributions={
             "x": optuna.distributions.IntDistribution(0, 9)}, values=[accuracy, params]))
     # Front: trials 1 (0.6, 5) and 2 (0.4, 1); then the dominated ones by accuracy: 3, 0, 4.
-    assert [t.number for t in best_configurations(study, 4)] == [1, 2, 3, 0]
+    assert [t.number for t in best_completed(study, 4)] == [1, 2, 3, 0]
 
 
 def test_from_study_of_another_space_fails_before_a_study_is_made(tmp_path, tiny_data, monkeypatch):
@@ -60,7 +60,7 @@ def test_seed_designs_are_the_first_trials(family, tmp_path, tiny_data, monkeypa
     def one_epoch(model, data, cfg, *, epochs, seed, on_epoch, compile=None, on_probe=None):
         on_epoch(EpochResult(1, 2.0, 0.1, cfg.lr, 2.0, 0.5, 0.5, [0.5] * data.num_classes))
 
-    monkeypatch.setattr(search.objective, "fit", one_epoch)
+    monkeypatch.setattr(search.trial.objective, "fit", one_epoch)
     space = get_space(family)
     study = tiny_study(tmp_path, tiny_data, monkeypatch, space=space, space_name=family,
                        trials=len(space.SEED_DESIGNS))

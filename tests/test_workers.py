@@ -18,9 +18,9 @@ import optuna
 import pytest
 
 from search.config import StudyConfig
-from search.run import run_study
-from search.study import load_study
-from search.worker import FINISHED
+from search.workers.run import prepare_study
+from search.workers.storage import load_study
+from search.workers.worker import FINISHED
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ def create(name: str, storage: str, data: Path, trials: int, epochs: int = 1) ->
     cfg = StudyConfig(space="cnn", data=data, study=name, storage=storage, trials=trials, epochs=epochs,
                       device="cpu", pruner={"name": "none"}, sampler={"name": "tpe", "n_startup_trials": 3},
                       heartbeat=HEARTBEAT)
-    run_study(cfg, progress=False, launch=lambda study: study)
+    prepare_study(cfg)
     return cfg
 
 

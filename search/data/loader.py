@@ -19,13 +19,14 @@ import numpy as np
 from search.data import folders, gic, helsinki
 from search.data.dataset import DataError, Dataset
 from search.data.images import decode_all
+from search.registry import Registry
 
 __all__ = [
     "LAYOUTS", "cache_dir", "dataset_key", "detect_layout", "load_dataset", "load_test_split", "refuse_links_out",
 ]
 
 # Detection tries them in this order: the class-folder test (train/ has sub-folders) is the loosest.
-LAYOUTS = {"gic": gic, "helsinki": helsinki, "folders": folders}
+LAYOUTS = Registry("layout", {"gic": gic, "helsinki": helsinki, "folders": folders}, error=DataError, known="known")
 CACHE_FORMAT = 3  # bump when the arrays a reader produces change for the same files (2: task, sizes;
 # 3: EXIF orientation and 16-bit greyscale)
 ARRAYS = ("train_x", "train_y", "val_x", "val_y", "test_x")
@@ -106,9 +107,7 @@ def load_dataset(
         raise DataError(f"{root}: dataset folder does not exist")
     if layout == "auto":
         layout = detect_layout(root)
-    elif layout not in LAYOUTS:
-        raise DataError(f"unknown layout {layout!r}; known: {', '.join(LAYOUTS)}")
-    elif not LAYOUTS[layout].detect(root):
+    elif not LAYOUTS[layout].detect(root):  # an unknown name: the registry's one line
         raise DataError(f"{root}: not in the {layout} layout (looked for {LAYOUTS[layout].LOOKS_FOR})")
     refuse_links_out(root, LAYOUTS[layout].files(root))  # before the cache: its key sees bytes, not links
     if not use_cache:

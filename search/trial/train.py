@@ -1,9 +1,13 @@
 """The training loop: device tensors in, metrics per epoch out, a callback for whoever listens.
 
-This module knows neither Optuna nor any search space. Speed rules (DESIGN.md): the whole split is
+This module knows neither Optuna nor any search space. Speed rules (docs/speed.md): the whole split is
 a uint8 tensor on the device, batches are indexed with a device-side permutation, augmentation is
 batched tensor ops, and the loss and confusion matrix are accumulated on the device and read once
 per epoch. On CUDA: bf16 autocast, channels_last.
+
+Over 300 lines on purpose: the loop, its evaluation and the helpers both share (normalising,
+prediction in batches, the loss per task) must change together, and split apart they would import
+each other.
 """
 
 from __future__ import annotations
@@ -18,12 +22,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from search.augment import AugmentConfig, augment_batch, mix
-from search.device import autocast
-from search.metrics import binary_scores, confusion_update, multilabel_scores, scores, tune_thresholds
+from search.trial.augment import AugmentConfig, augment_batch, mix
+from search.trial.device import autocast
+from search.trial.metrics import binary_scores, confusion_update, multilabel_scores, scores, tune_thresholds
 
 __all__ = [
-    "COMPILE_MODES", "Diverged", "EpochResult", "Tensors", "TrainConfig", "evaluate", "fit", "make_criterion",
+    "COMPILE_MODES", "Diverged", "EpochResult", "DeviceDataset", "TrainConfig", "evaluate", "fit", "make_criterion",
     "predict_logits", "predict_scores",
 ]
 
@@ -54,7 +58,7 @@ class TrainConfig:
 
 
 @dataclass
-class Tensors:
+class DeviceDataset:
     """One dataset on the device: uint8 images (N, C, H, W), train-split statistics, and labels:
     int64 (N,) classes for multiclass and binary, uint8 (N, L) multi-hot rows for multilabel.
     ``num_classes`` is the model's output width (1 for binary)."""
@@ -209,7 +213,7 @@ def _finite(val_loss: float) -> float:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: Tensors, batch: int = 1024, thresholds: list[float] | None = None,
+def evaluate(model: nn.Module, data: DeviceDataset, batch: int = 1024, thresholds: list[float] | None = None,
              tta: bool = False) -> dict:
     """Validation loss, accuracy, macro-F1, per-class F1 and the confusion matrix (as lists) for
     multiclass; the task's own metrics otherwise (see ``_evaluate_sigmoid``). Multilabel
@@ -233,7 +237,7 @@ def evaluate(model: nn.Module, data: Tensors, batch: int = 1024, thresholds: lis
 
 
 @torch.no_grad()
-def _evaluate_sigmoid(model: nn.Module, data: Tensors, batch: int, thresholds: list[float] | None,
+def _evaluate_sigmoid(model: nn.Module, data: DeviceDataset, batch: int, thresholds: list[float] | None,
                       tta: bool) -> dict:
     """Binary: accuracy, ROC AUC, F1 per class. Multilabel: per-label thresholds tuned on these
     images, then micro/macro/samples F1 at them. The logits stay on the device until one read."""
@@ -255,7 +259,7 @@ def _evaluate_sigmoid(model: nn.Module, data: Tensors, batch: int, thresholds: l
 
 def fit(
     model: nn.Module,
-    data: Tensors,
+    data: DeviceDataset,
     cfg: TrainConfig,
     *,
     epochs: int,

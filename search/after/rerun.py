@@ -7,22 +7,17 @@ differently). On a GPU, cuDNN's kernel choice makes small differences normal.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import optuna
 import torch
 
-from gic_models import create_model
-from search.data.prepare import DataOptions
-from search.device import describe, resolve_device, setup
+from search.after.rebuild import rebuild_trial
+from search.console import log
 from search.errors import UserError
-from search.finalize import choose_trial, run_attrs
-from search.objective import stored_curve
-from search.run import load_data, log, to_device
-from search.train import Diverged, EpochResult, fit
-from spaces import get_space, rebuild
+from search.trial.device import describe
+from search.trial.objective import stored_curve
+from search.trial.train import Diverged, EpochResult, fit
 
 __all__ = ["Rerun", "rerun_trial"]
 
@@ -50,34 +45,24 @@ class _Done(Exception):
     """The rerun reached the last epoch the trial reported."""
 
 
-def _threads(device_attr: str) -> int | None:
-    match = re.fullmatch(r"cpu \((\d+) threads\)", device_attr or "")
-    return int(match.group(1)) if match else None
-
-
 def rerun_trial(study: optuna.Study, number: int, device_name: str = "cpu", show=log) -> Rerun:
-    attrs = run_attrs(study)
-    trial = choose_trial(study, number)
-    if "seed" not in trial.user_attrs:
-        raise UserError(f"trial {number} of {study.study_name!r} has no recorded seed; "
-                        f"only trials run by this engine can be rerun")
-    stored = stored_curve(trial)
-    if not stored:
-        raise UserError(f"trial {number} ({trial.state.name.lower()}) reported no epoch; nothing to compare")
-    space = get_space(attrs["space"])
-    cfg = rebuild(space, trial.params, f"trial {number}")
-    device = resolve_device(device_name)
-    setup(device)
-    threads = _threads(trial.user_attrs.get("device", ""))
+    def reproducible(trial: optuna.trial.FrozenTrial) -> None:
+        if "seed" not in trial.user_attrs:
+            raise UserError(f"trial {number} of {study.study_name!r} has no recorded seed; "
+                            f"only trials run by this engine can be rerun")
+        if not stored_curve(trial):
+            raise UserError(f"trial {number} ({trial.state.name.lower()}) reported no epoch; nothing to compare")
+
+    again = rebuild_trial(study, number, device_name, check=reproducible)
+    trial, stored, device = again.trial, stored_curve(again.trial), again.device
+    threads = trial.user_attrs.get("threads")  # recorded by the objective for a trial on the CPU
     if device.type == "cpu" and threads is not None:
-        torch.set_num_threads(threads)
-    ds = load_data(Path(attrs["data"]), DataOptions.from_json(attrs.get("data_options")))  # the search's splits
-    tensors = to_device(ds, device)
-    seed = int(trial.user_attrs["seed"])
-    metric = attrs.get("metric", "accuracy")
-    torch.manual_seed(seed)  # as the objective does: the initial weights come from the trial's seed
-    model = create_model(cfg.model, cfg.arch, ds.num_outputs, ds.in_shape)
-    log(f"rerunning trial {number} of {study.study_name!r} ({len(stored)} epochs, seed {seed}) on {describe(device)}")
+        torch.set_num_threads(int(threads))
+    tensors = again.tensors()
+    metric = again.settings.metric
+    model = again.model()  # as the objective does: the initial weights come from the trial's seed
+    log(f"rerunning trial {number} of {study.study_name!r} ({len(stored)} epochs, seed {again.seed}) "
+        f"on {describe(device)}")
 
     history: list[EpochResult] = []
 
@@ -94,8 +79,8 @@ def rerun_trial(study: optuna.Study, number: int, device_name: str = "cpu", show
     # and the pruner may have stopped it early: plan the same, stop at the same epoch.
     try:
         # compiled as the trial was, so the rerun runs the very kernels the trial ran
-        fit(model, tensors, cfg.train, epochs=int(attrs["epochs"]), seed=seed, on_epoch=line,
-            compile=attrs.get("compile"))
+        fit(model, tensors, again.config.train, epochs=again.epochs, seed=again.seed, on_epoch=line,
+            compile=again.settings.compile)
     except _Done:
         pass
     except Diverged as e:  # the stored trial got further: on this device or build it does not reproduce

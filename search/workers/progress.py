@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import optuna
 from tqdm.auto import tqdm
 
-from search.budget import counted
+from search.trial.budget import counted
 
 __all__ = ["Progress", "trial_line", "watching"]
 

@@ -15,8 +15,9 @@ import optuna_dashboard
 
 from search.artifacts import artifact_dir, artifact_store
 from search.errors import UserError
-from search.importance import ignore_few_trials_warnings
-from search.study import load_study
+from search.optuna_private import study_id, study_storage
+from search.shown.importance import ignore_few_trials_warnings
+from search.workers.storage import load_study
 
 __all__ = ["make_dashboard", "serve"]
 
@@ -33,14 +34,13 @@ class _QuietHandler(WSGIRequestHandler):
 def make_dashboard(storage_url: str, study_name: str | None, host: str = "127.0.0.1", port: int = 8080):
     """Binds the server and returns it with the study's URL; ``port`` 0 picks a free port."""
     study = load_study(study_name, storage_url)  # an unknown study or storage fails before binding
-    app = optuna_dashboard.wsgi(study._storage, artifact_store=artifact_store(storage_url))
+    app = optuna_dashboard.wsgi(study_storage(study), artifact_store=artifact_store(storage_url))
     try:
         server = make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
     except OSError as e:
         raise UserError(f"cannot listen on {host}:{port}: {e.strerror or e}; choose another --port") from None
-    study_id = study._study_id  # the dashboard's URLs use the storage's id for a study
     shown = f"[{host}]" if ":" in host else host
-    url = f"http://{shown}:{server.server_port}/dashboard/studies/{study_id}"
+    url = f"http://{shown}:{server.server_port}/dashboard/studies/{study_id(study)}"  # the storage's id
     return server, url, study
 
 

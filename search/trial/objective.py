@@ -15,12 +15,15 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from gic_models import InputTooSmall, create_model
-from search.budget import counted, reject
-from search.device import describe
-from search.oom import oom_verdict
-from search.time_budget import TimeBudget, predict_seconds
-from search.train import Diverged, EpochResult, Tensors, fit
+from search.artifacts import attach_json
+from search.errors import TrialVerdict
+from search.optuna_private import trial_id
+from search.trial.budget import counted, reject
+from search.trial.device import describe
+from search.trial.inputs import seeded_model
+from search.trial.oom import oom_verdict
+from search.trial.time_budget import TimeBudget, predict_seconds
+from search.trial.train import DeviceDataset, Diverged, EpochResult, fit
 
 __all__ = ["Objective", "count_flops", "origin_number", "stored_curve", "trial_seed"]
 
@@ -46,14 +49,14 @@ def count_flops(model: nn.Module, in_shape: tuple[int, int, int]) -> int:
 def origin_number(trial: optuna.Trial) -> int:
     """The number a trial's seed comes from: its own, or for a retry (a killed or interrupted
     worker's trial queued again) the original trial's, so a retry trains exactly as it would have."""
-    system_attrs = trial.storage.get_trial_system_attrs(trial._trial_id)
+    system_attrs = trial.storage.get_trial_system_attrs(trial_id(trial))
     return int(system_attrs.get("failed_trial", trial.number))
 
 
 def stored_curve(trial: optuna.trial.FrozenTrial) -> list[float]:
     """The trial's metric at epochs 1, 2, ... as the study stored it: the values reported to the
     pruner, or for a multi-objective study (Optuna takes no report there) the ``curve`` attribute
-    search/pareto.py keeps instead."""
+    search/trial/pareto.py keeps instead."""
     if trial.intermediate_values:
         return [trial.intermediate_values[e] for e in sorted(trial.intermediate_values)]
     return list(trial.user_attrs.get("curve", []))
@@ -63,7 +66,7 @@ class Objective:
     """Builds, trains and reports one trial. ``metric`` is an EpochResult field (accuracy, macro_f1)."""
 
     def __init__(
-        self, space: ModuleType, data: Tensors, in_shape, epochs: int, metric: str, seed: int,
+        self, space: ModuleType, data: DeviceDataset, in_shape, epochs: int, metric: str, seed: int,
         max_mflops: float | None = None, compile: str | None = None, storage_url: str | None = None,
         class_names: list[str] | None = None,
     ):
@@ -73,27 +76,28 @@ class Objective:
         self.compile = compile  # a torch.compile mode, or None for eager
         self.storage_url = storage_url  # where artifacts go (search/artifacts.py); None: no artifacts
         self.class_names = class_names
-        # The study's clock and --trials, set by whoever runs the trials (search/run.py): trials that
-        # cannot fit the time left are rejected after a few timed steps (search/time_budget.py).
+        # The study's clock and --trials, set by whoever runs the trials (search/workers/run.py): trials that
+        # cannot fit the time left are rejected after a few timed steps (search/trial/time_budget.py).
         self.time_budget = TimeBudget()
         self.trials: int | None = None
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
-        cfg = self.space.suggest(trial)
+        config = self.space.suggest(trial)
         drawn_from = getattr(trial.study.sampler, "drawn_from", lambda number: None)(trial.number)
         if drawn_from is not None:  # the prior or the sampler: the dashboard and bench/ tell them apart by this
             trial.set_user_attr("drawn_from", drawn_from)
         seed = trial_seed(self.seed, origin_number(trial))
-        torch.manual_seed(seed)  # the initial weights belong to the trial's seed too
-        try:
-            model = create_model(cfg.model, cfg.arch, self.data.num_classes, self.in_shape)
-        except InputTooSmall as e:  # a verdict on the configuration at this image size, as the sampler should learn
+        try:  # the initial weights belong to the trial's seed too
+            model = seeded_model(config, seed, self.data.num_classes, self.in_shape)
+        except TrialVerdict as e:  # a verdict on the configuration at this image size, as the sampler should learn
             trial.set_user_attr("pruned_reason", str(e))
-            raise reject(trial, str(e)) from None  # untrained: it takes no budget (search/budget.py)
+            raise reject(trial, str(e)) from None  # untrained: it takes no budget (search/trial/budget.py)
         device = self.data.train_x.device
         trial.set_user_attr("seed", seed)
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         trial.set_user_attr("device", describe(device))
+        if device.type == "cpu":  # a reduction split over other threads rounds differently: rerun restores it
+            trial.set_user_attr("threads", torch.get_num_threads())
         trial.set_user_attr("params", sum(p.numel() for p in model.parameters()))
         trial.set_user_attr("flops_per_image", count_flops(model, self.in_shape))
         history: list[EpochResult] = []
@@ -104,8 +108,8 @@ class Objective:
 
         try:
             self.before_fit(trial, model)
-            fit(model, self.data, cfg.train, epochs=self.epochs, seed=seed, on_epoch=report, compile=self.compile,
-                on_probe=lambda per_image: self.check_time(trial, cfg.train.tta, per_image))
+            fit(model, self.data, config.train, epochs=self.epochs, seed=seed, on_epoch=report, compile=self.compile,
+                on_probe=lambda per_image: self.check_time(trial, config.train.tta, per_image))
         except Diverged as e:
             trial.set_user_attr("pruned_reason", str(e))
             raise optuna.TrialPruned(str(e)) from None
@@ -113,7 +117,7 @@ class Objective:
             trial.set_user_attr("pruned_reason", str(e))
             raise
         except torch.OutOfMemoryError as e:
-            raise oom_verdict(trial, e) from None  # pruned + infeasible: search/oom.py says why
+            raise oom_verdict(trial, e) from None  # pruned + infeasible: search/trial/oom.py says why
         finally:
             self._record(trial, history)
             del model
@@ -122,7 +126,7 @@ class Objective:
                 torch.cuda.empty_cache()
         return self.values(trial, history)
 
-    # Three hooks a subclass may replace (search/pareto.py's multi-objective one does).
+    # Three hooks a subclass may replace (search/trial/pareto.py's multi-objective one does).
     def before_fit(self, trial: optuna.Trial, model: nn.Module) -> None:
         """Runs once the model is built, before training; raising TrialPruned rejects the trial."""
         mflops = trial.user_attrs["flops_per_image"] / 1e6
@@ -178,8 +182,6 @@ class Objective:
     def _attach(self, trial: optuna.Trial, history: list[EpochResult]) -> None:
         """The learning curve and the last epoch's confusion matrix (none for multilabel: no single
         one exists) as files on the trial, where the dashboard's trial page lists them."""
-        from search.artifacts import attach_json
-
         curve = {"metric": self.metric, "epochs": [
             {"epoch": r.epoch, self.metric: getattr(r, self.metric), "train_loss": r.train_loss,
              "val_loss": r.val_loss, "lr": r.lr, "seconds": round(r.seconds, 4)} for r in history]}

@@ -11,7 +11,7 @@ from typing import Any
 
 from search.config import StudyConfig
 from search.journal import journal_path
-from search.study import open_storage
+from search.workers.storage import open_storage
 
 __all__ = ["CHANGEABLE", "keep_recorded", "recorded_settings"]
 
@@ -44,30 +44,30 @@ def _same(key: str, a: Any, b: Any) -> bool:
     return a == b
 
 
-def keep_recorded(cfg: StudyConfig) -> StudyConfig:
-    """``cfg`` with the recorded value of every setting its command line did not name, when the study
+def keep_recorded(settings: StudyConfig) -> StudyConfig:
+    """``settings`` with the recorded value of every setting its command line did not name, when the study
     exists already; says in one line which recorded settings the command line changes."""
-    if cfg.given is None:
-        return cfg
-    attrs = recorded_settings(cfg.study_name(), cfg.storage_url())
+    if settings.given is None:
+        return settings
+    attrs = recorded_settings(settings.study_name(), settings.storage_url())
     if not attrs:
-        return cfg
+        return settings
     kept: dict[str, Any] = {}
     changes = []
     for key in (*CHANGEABLE, *IDENTITY):
         if key not in attrs:  # a study made before the setting was recorded
             continue
-        if key not in cfg.given:
+        if key not in settings.given:
             kept[key] = attrs[key]
-        elif key in CHANGEABLE and not _same(key, attrs[key], getattr(cfg, key)):
-            changes.append(f"{key} {attrs[key]!r} -> {getattr(cfg, key)!r}")
+        elif key in CHANGEABLE and not _same(key, attrs[key], getattr(settings, key)):
+            changes.append(f"{key} {attrs[key]!r} -> {getattr(settings, key)!r}")
     if "metric" in kept:
         kept["metric_from_preset"] = False  # resolved for this data when the study was made
     options = attrs.get("data_options") or {}
     for key in DATA_FIELDS:
-        if key in options and key not in cfg.given:
+        if key in options and key not in settings.given:
             kept[key] = tuple(options[key]) if key == "image_size" and options[key] else options[key]
     if changes:
-        print(f"study {cfg.study_name()!r}: the command line changes {', '.join(changes)}; its other "
+        print(f"study {settings.study_name()!r}: the command line changes {', '.join(changes)}; its other "
               f"settings stay as recorded", file=sys.stderr, flush=True)
-    return replace(cfg, **kept)
+    return replace(settings, **kept)

@@ -3,9 +3,9 @@
 FLOPs do not predict time. On two CPU cores a wide 3x3 first convolution at full resolution ran at
 a tenth of the FLOP rate of the convolutions after it, and a FLOP ceiling that fitted the
 synthetic benchmark rejected the hand design itself on a user's 64px images. So the training loop
-times a few real steps of every trial (search/train.py's probe), this module turns that into the
+times a few real steps of every trial (search/trial/train.py's probe), this module turns that into the
 trial's predicted seconds, and a trial that cannot fit is turned away untrained, with its reason,
-and takes no trial budget (search/budget.py).
+and takes no trial budget (search/trial/budget.py).
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import sys
 import threading
 import time
 import traceback
@@ -24,13 +23,14 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 
 import optuna
-from optuna.storages._heartbeat import is_heartbeat_enabled
 from optuna.trial import TrialState
 
-from search.budget import FINISHED, MAX_REJECTIONS_PER_TRIAL, takes_budget
+from search.console import log
 from search.errors import UserError
+from search.optuna_private import OPTIMIZE_LOGGER, heartbeats_on, study_storage, trial_id
+from search.trial.budget import FINISHED, MAX_REJECTIONS_PER_TRIAL, budget_counts, takes_budget
 
-__all__ = ["MAX_CRASHES", "Crashing", "Interrupted", "budget_counts", "requeue", "stop_signals", "work"]
+__all__ = ["MAX_CRASHES", "Crashing", "Interrupted", "requeue", "stop_signals", "work"]
 
 # Consecutive crashed trials after which a worker stops: one crash may be the configuration's (a
 # network the code mishandles), several in a row are the code's or the device's, and every later
@@ -38,10 +38,6 @@ __all__ = ["MAX_CRASHES", "Crashing", "Interrupted", "budget_counts", "requeue",
 MAX_CRASHES = 3
 TRACEBACK_ATTR = "traceback"
 TRACEBACK_CHARS = 8000  # a traceback's end says what failed; a storage's attribute should stay small
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 class Interrupted(Exception):
@@ -84,15 +80,6 @@ def stop_signals() -> Iterator[list[int]]:
             signal.signal(s, h)
 
 
-def budget_counts(study: optuna.Study) -> tuple[int, int, list[int]]:
-    """Finished trials that take budget (search/budget.py), those rejected untrained, and the numbers
-    of running ones."""
-    trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
-    finished = sum(takes_budget(t) for t in trials)
-    rejected = sum(t.state in FINISHED for t in trials) - finished
-    return finished, rejected, sorted(t.number for t in trials if t.state == TrialState.RUNNING)
-
-
 def _counted_before(study: optuna.Study, number: int) -> int:
     """Trials that take budget before trial ``number``: finished ones, and running or queued ones with
     lower numbers. A queued one counts although it waits: a worker may pop it after this trial
@@ -118,7 +105,7 @@ def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
 
 
 def _fail_stale(study: optuna.Study) -> None:
-    if is_heartbeat_enabled(study._storage):
+    if heartbeats_on(study):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
@@ -135,7 +122,7 @@ class _Guarded:
         self.crash: str | None = None  # "Type: message" of the exception the running trial raised
 
     def __call__(self, trial: optuna.Trial) -> float:
-        self.current, self.withdrawn = trial._trial_id, False
+        self.current, self.withdrawn = trial_id(trial), False
         if self.budget is not None and _counted_before(trial.study, trial.number) >= self.budget:
             trial.set_user_attr("fail_reason", "withdrawn: other workers' trials fill the budget")
             self.withdrawn = True
@@ -171,7 +158,7 @@ def work(
     continues where it stopped."""
     deadline = None if timeout is None else time.monotonic() + timeout
     guarded = _Guarded(objective, budget)
-    waits = is_heartbeat_enabled(study._storage)  # without heartbeats a dead peer's trial never frees up
+    waits = heartbeats_on(study)  # without heartbeats a dead peer's trial never frees up
     crashes = 0  # consecutive trials that raised
     with stop_signals() as received, _quiet_expected_ends(guarded):
         try:
@@ -231,8 +218,8 @@ def _run_one(study: optuna.Study, guarded: _Guarded, callbacks: Sequence, catch:
     return False
 
 
-def _trial(study: optuna.Study, trial_id: int | None) -> optuna.trial.FrozenTrial | None:
-    return None if trial_id is None else study._storage.get_trial(trial_id)
+def _trial(study: optuna.Study, storage_id: int | None) -> optuna.trial.FrozenTrial | None:
+    return None if storage_id is None else study_storage(study).get_trial(storage_id)
 
 
 def _give_back(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -250,7 +237,7 @@ def _quiet_expected_ends(guarded: _Guarded) -> Iterator[None]:
     withdrawn trial nor an interrupted one is an error: their records give way to the one line
     ``_give_back`` or ``run`` prints (a Ctrl-C must not answer with a screen of traceback); a crashed
     one's, to ``_run_one``'s line."""
-    logger = optuna.logging.get_logger("optuna.study._optimize")  # where Optuna reports a trial's end
+    logger = optuna.logging.get_logger(OPTIMIZE_LOGGER)  # where Optuna reports a trial's end
 
     def keep(record) -> bool:  # a crash's traceback is kept on its trial, and _run_one says it in one line
         return not (guarded.withdrawn or guarded.interrupted or guarded.crash)

@@ -20,7 +20,7 @@ import optuna
 
 from search.errors import UserError
 from search.journal import journal_path
-from search.progress import Progress, watching
+from search.workers.progress import Progress, watching
 
 __all__ = ["Placement", "check_storage", "launch_workers", "placements"]
 

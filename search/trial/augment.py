@@ -6,6 +6,7 @@ its randomness from torch's generator on that device: no per-sample Python, no h
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +58,13 @@ def cutout(x: torch.Tensor, size: int) -> torch.Tensor:
     return x * (~inside)[:, None].to(x.dtype)
 
 
+@functools.cache
+def _luma_weights(device: torch.device) -> torch.Tensor:
+    """The ITU-R 601 luma weights as a (1, 3, 1, 1) tensor on ``device``, made once per device: built
+    from a Python list each batch, they were a host-to-device copy in the training loop."""
+    return torch.tensor([0.299, 0.587, 0.114], device=device).view(1, 3, 1, 1)
+
+
 def colour_jitter(x: torch.Tensor, strength: float) -> torch.Tensor:
     b = x.shape[0]
 
@@ -67,7 +75,7 @@ def colour_jitter(x: torch.Tensor, strength: float) -> torch.Tensor:
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
     x = (x - mean) * factor() + mean  # contrast
     if x.shape[1] == 3:
-        grey = (x * torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)).sum(1, True)
+        grey = (x * _luma_weights(x.device)).sum(1, True)
         x = (x - grey) * factor() + grey  # saturation
     return x.clamp(0, 1)
 

@@ -21,8 +21,9 @@ from safetensors.torch import save_file
 from torch import nn
 
 from gic_models import create_model
+from search.after.saving import write_atomic
+from search.data.dataset import TASKS
 from search.errors import UserError
-from search.saving import write_atomic
 from spaces import get_space, rebuild
 
 __all__ = ["META", "WEIGHTS", "is_model_entry", "load_model", "read_meta", "save_model"]
@@ -32,7 +33,6 @@ WEIGHTS, META = "model.safetensors", "model.json"
 BUILT_FROM = ("space", "model", "params", "num_classes", "in_shape", "task", "class_names", "mean", "std")
 # The fields the commands read from model.json with no default.
 REQUIRED = ("space", "params", "num_classes", "in_shape", "class_names", "mean", "std", "data", "train_on", "trial")
-TASKS = ("multiclass", "binary", "multilabel")
 # What a model folder may hold: its files, an ensemble listing and seed folders (retrain --seeds), and
 # the temporary files an older version's killed retrain left there.
 _ENTRY = re.compile(r"model\.json|model\.safetensors|ensemble\.json|seed-\d+|\.(model\.json|model\.safetensors|"
@@ -98,8 +98,8 @@ def load_model(folder: Path, device: torch.device) -> tuple[nn.Module, dict]:
     if isinstance(saved, dict):  # folders saved before the copy was kept are checked field by field only
         _same_as_saved(meta, saved, meta_path)
     _check_fields(meta, meta_path)
-    cfg = rebuild(get_space(meta["space"]), meta["params"], f"the model in {folder}")
-    model = create_model(cfg.model, cfg.arch, meta["num_classes"], tuple(meta["in_shape"]))
+    config = rebuild(get_space(meta["space"]), meta["params"], f"the model in {folder}")
+    model = create_model(config.model, config.arch, meta["num_classes"], tuple(meta["in_shape"]))
     try:
         model.load_state_dict(state)
     except RuntimeError as e:  # torch's message lists every tensor; its last line names one

@@ -34,12 +34,12 @@ import optuna
 import torch
 from torch import nn
 
-from search.budget import reject
-from search.device import autocast
 from search.errors import UserError
-from search.metrics import METRICS
-from search.objective import Objective
-from search.train import EpochResult
+from search.trial.budget import reject
+from search.trial.device import autocast
+from search.trial.metrics import METRICS
+from search.trial.objective import Objective
+from search.trial.train import EpochResult
 
 __all__ = [
     "COSTS", "FrontRules", "MultiObjective", "cost_of", "directions", "front", "measure_throughput",
@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 # What each cost is and which way it is better. "latency" is measured as throughput, inference
-# images per second at a fixed batch on the trial's device (higher is better), as the issue asks.
+# images per second at a fixed batch on the trial's device (higher is better).
 COSTS = {"params": "minimize", "latency": "maximize"}
 UNITS = {"params": "params", "latency": "images/s"}
 # Fixed per device kind, so that every trial on a device is measured alike: a GPU is measured at a

@@ -19,11 +19,11 @@ from plotly.subplots import make_subplots
 from sklearn.metrics import confusion_matrix, f1_score
 from torch import nn
 
-from search.data import load_dataset
-from search.data.prepare import DataOptions, prepare
-from search.ensemble import needs_own_cuts, predict
+from search.after.ensemble import decide, load_members, needs_own_cuts, predict
+from search.data.prepare import DataOptions
 from search.errors import UserError
-from search.metrics import tune_thresholds
+from search.trial.inputs import load_data
+from search.trial.metrics import tune_thresholds
 
 __all__ = ["ModelView", "activation_maps", "confusions", "first_filters", "load_view", "misclassified",
            "per_class_f1"]
@@ -46,14 +46,12 @@ class ModelView:
 
 
 def load_view(model_dir: Path, device: torch.device) -> ModelView:
-    from search.finalize import load_members  # finalize imports the training stack; load it late
-
     members, metas = load_members(model_dir, device)
     meta = metas[0]
     # The validation split as the search and retrain made it: same image size, same split of train
     # when the data has no validation split of its own.
     options = DataOptions.from_json(meta.get("data_options"))
-    ds = prepare(load_dataset(Path(meta["data"]), options.layout, image_size=options.image_size), options)
+    ds = load_data(Path(meta["data"]), options, quiet=True)
     if ds.val_x is None:
         raise UserError(f"{meta['data']}: no validation split to judge the model on")
     task = meta.get("task", "multiclass")
@@ -63,19 +61,9 @@ def load_view(model_dir: Path, device: torch.device) -> ModelView:
         thresholds = tune_thresholds(probs, torch.from_numpy(ds.val_y).to(device)).tolist()
     return ModelView(
         members[0].model, members[0].mean, members[0].std, meta["class_names"], ds.val_x, ds.val_y,
-        _decide(probs, task, thresholds).cpu().numpy(), all(m["train_on"] == "train" for m in metas),
+        decide(probs, task, thresholds).cpu().numpy(), all(m["train_on"] == "train" for m in metas),
         len(members), task,
     )
-
-
-def _decide(probs: torch.Tensor, task: str, thresholds: list[float] | None) -> torch.Tensor:
-    """Predicted labels as export writes them: the likeliest class, a binary model's second class
-    above 0.5, or each label above its threshold tuned on validation."""
-    if task == "multiclass":
-        return probs.argmax(1)
-    if task == "binary":
-        return (probs > 0.5).long()
-    return (probs >= probs.new_tensor(thresholds or [0.5] * probs.shape[1])).long()
 
 
 def _labels(v: ModelView, y: np.ndarray) -> str:

@@ -16,12 +16,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from search.after.model_files import META, load_model, read_meta
+from search.after.saving import settle_folder, write_atomic
 from search.errors import UserError
-from search.metrics import tune_thresholds
-from search.saving import write_atomic
-from search.train import predict_scores
+from search.trial.metrics import tune_thresholds
+from search.trial.train import predict_scores
 
-__all__ = ["Member", "member_dirs", "needs_own_cuts", "own_cuts", "predict", "write_ensemble"]
+__all__ = ["Member", "decide", "load_members", "member_dirs", "model_meta", "needs_own_cuts", "own_cuts", "predict",
+           "write_ensemble"]
 
 
 @dataclass
@@ -54,6 +56,27 @@ def write_ensemble(out: Path, members: list[Path], info: dict) -> Path:
     return listing
 
 
+def model_meta(model_dir: Path) -> dict:
+    """The model.json of the model a folder stands for (an ensemble's first member's)."""
+    settle_folder(model_dir)
+    return read_meta(member_dirs(model_dir)[0] / META)
+
+
+def load_members(model_dir: Path, device: torch.device) -> tuple[list[Member], list[dict]]:
+    """The models a folder stands for (itself, or its ensemble.json's members) and their metadata."""
+    members, metas = [], []
+    settle_folder(model_dir)  # a retrain killed while replacing the folder: its new model, or the old
+    for folder in member_dirs(model_dir):
+        model, meta = load_model(folder, device)
+        if metas and meta["class_names"] != metas[0]["class_names"]:
+            raise UserError(f"{folder}: its classes differ from {member_dirs(model_dir)[0]}'s; cannot average them")
+        mean = torch.tensor(meta["mean"], device=device)
+        std = torch.tensor(meta["std"], device=device)
+        members.append(Member(model, mean, std, tta=bool(meta["params"].get("tta", False))))
+        metas.append(meta)
+    return members, metas
+
+
 @torch.no_grad()
 def predict(
     members: list[Member], x: torch.Tensor, tta: bool = False, batch: int = 1024, task: str = "multiclass"
@@ -74,6 +97,18 @@ def predict(
             p = (p + predict_scores(m.model, x.flip(-1), m.mean, m.std, task, batch)) / 2
         total = p if total is None else total + p
     return total / len(members)
+
+
+def decide(probs: torch.Tensor, task: str, cuts: torch.Tensor | list[float] | None = None) -> torch.Tensor:
+    """Predicted labels from probabilities, as a submission states them: the likeliest class, a
+    binary model's second class above 0.5, or each label at or above its cut (0.5 where none)."""
+    if task == "multiclass":
+        return probs.argmax(1)
+    if task == "binary":
+        return (probs > 0.5).long()
+    if cuts is None or len(cuts) == 0:
+        cuts = [0.5] * probs.shape[1]
+    return (probs >= (cuts if isinstance(cuts, torch.Tensor) else probs.new_tensor(cuts))).long()
 
 
 def needs_own_cuts(members: list[Member], tta: bool) -> bool:

@@ -1,6 +1,6 @@
 """`report`: one self-contained HTML file (plotly.js inlined: it opens offline) on a study and its final model.
 
-The study half is Optuna's own plotly figures; the model half (search.model_plots) judges the
+The study half is Optuna's own plotly figures; the model half (search.shown.model_plots) judges the
 retrained model on the validation split. A plot that cannot be drawn (too few trials for
 importances, no retrained model yet) becomes a one-line note in its place, never a failed report.
 """
@@ -8,6 +8,7 @@ importances, no retrained model yet) becomes a one-line note in its place, never
 from __future__ import annotations
 
 import html
+import json
 import sys
 import warnings
 from collections.abc import Callable
@@ -20,12 +21,15 @@ import plotly.graph_objects as go
 import plotly.offline
 from optuna.trial import FrozenTrial, TrialState
 
-from search import model_plots
-from search.budget import rejected
-from search.device import resolve_device
+from search.after.ensemble import member_dirs
+from search.after.saving import write_atomic
+from search.artifacts import attach
 from search.errors import UserError
-from search.importance import caveat, importances
-from search.objective import stored_curve
+from search.shown import model_plots
+from search.shown.importance import caveat, importances
+from search.trial.budget import rejected
+from search.trial.device import resolve_device
+from search.trial.objective import stored_curve
 
 __all__ = ["learning_curves", "study_sections", "write_report"]
 
@@ -38,7 +42,7 @@ def learning_curves(study: optuna.Study) -> go.Figure:
     """Every trial's per-epoch value; pruned trials dashed and grey with an x where they stopped.
 
     A trial rejected before training has no curve; the title counts it apart from the pruned ones,
-    as the budget does (search/budget.py)."""
+    as the budget does (search/trial/budget.py)."""
     fig = go.Figure()
     for t in study.trials:
         values = stored_curve(t)  # a multi-objective trial reports none to Optuna: its own record
@@ -200,9 +204,6 @@ def write_report(
     study: optuna.Study, out: Path, model_dir: Path | None = None, device_name: str = "auto",
     storage_url: str | None = None, progress: Callable[[int, int, str], None] = _progress,
 ) -> Path:
-    from search.artifacts import attach
-    from search.finalize import write_atomic
-
     if model_dir is None and "model_dir" in study.user_attrs:
         model_dir = Path(study.user_attrs["model_dir"])
     sections = study_sections(study)
@@ -246,10 +247,6 @@ def write_report(
 
 def _report_trial(study: optuna.Study, model_dir: Path | None) -> int | None:
     """The trial the report belongs to: the final model's (first member's), else the best one."""
-    import json
-
-    from search.ensemble import member_dirs
-
     if model_dir is not None:
         meta = member_dirs(model_dir)[0] / "model.json"
         if meta.is_file():

@@ -13,7 +13,7 @@ from __future__ import annotations
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["FINISHED", "MAX_REJECTIONS_PER_TRIAL", "counted", "reject", "rejected", "takes_budget"]
+__all__ = ["FINISHED", "MAX_REJECTIONS_PER_TRIAL", "budget_counts", "counted", "reject", "rejected", "takes_budget"]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 REJECTED = "rejected"  # the user attribute that marks a trial turned away untrained
@@ -35,8 +35,15 @@ def takes_budget(trial: FrozenTrial) -> bool:
     return trial.state in FINISHED and not rejected(trial)
 
 
+def budget_counts(study: optuna.Study) -> tuple[int, int, list[int]]:
+    """Finished trials that take budget, those rejected untrained, and the numbers of running ones."""
+    trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
+    finished = sum(takes_budget(t) for t in trials)
+    rejected = sum(t.state in FINISHED for t in trials) - finished
+    return finished, rejected, sorted(t.number for t in trials if t.state == TrialState.RUNNING)
+
+
 def counted(study: optuna.Study) -> tuple[int, int]:
     """Trials that take budget, and trials rejected untrained."""
-    trials = study.get_trials(deepcopy=False, states=FINISHED)
-    budget = sum(takes_budget(t) for t in trials)
-    return budget, len(trials) - budget
+    finished, rejected, _ = budget_counts(study)
+    return finished, rejected

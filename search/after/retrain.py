@@ -1,0 +1,140 @@
+"""`retrain`: a trial's configuration trained again (once, or over several seeds) and saved as a
+model folder, replaced whole so that a stop at any moment leaves the old model or the new one."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import replace
+from pathlib import Path
+
+import optuna
+import torch
+from torch import nn
+
+from search.after.ensemble import write_ensemble
+from search.after.model_files import is_model_entry, save_model
+from search.after.rebuild import RebuiltTrial, rebuild_trial
+from search.after.saving import refuse_foreign, replace_folder
+from search.artifacts import attach
+from search.config import PROJECT_ROOT
+from search.console import log
+from search.errors import UserError
+from search.trial.device import describe
+from search.trial.metrics import TASK_METRICS
+from search.trial.train import DeviceDataset, Diverged, evaluate, fit
+
+__all__ = ["fitted_epochs", "retrain", "trial_dir"]
+
+
+def retrain(
+    study: optuna.Study, number: int | None, train_on: str, out: Path | None, device_name: str = "auto",
+    seeds: int = 1, storage_url: str | None = None, remember: bool = True, epochs: int | None = None,
+    seconds: float | None = None,
+) -> tuple[Path, dict]:
+    """Retrains a trial's configuration ``seeds`` times (the trial's own seed, then the next ones),
+    for the study's epochs, or ``epochs``, or as many epochs as fit in ``seconds`` (``fitted_epochs``).
+
+    One seed writes ``out/model.*``; several write ``out/seed-S/model.*`` and an ``ensemble.json``
+    listing them, with the mean and spread of the validation metrics, so `export` can use the
+    folder as one model averaged over its seeds. The folder is replaced as a whole once every seed
+    is trained: a stop at any moment leaves the model that was there before. With ``storage_url``
+    the checkpoints are also attached to the trial as Optuna artifacts.
+    """
+    def refuse_early(trial: optuna.trial.FrozenTrial) -> None:  # before minutes of training, not after
+        refuse_foreign(out or trial_dir(PROJECT_ROOT / "runs" / study.study_name, trial.number, train_on),
+                       owned=is_model_entry)
+
+    again = rebuild_trial(study, number, device_name, check=refuse_early)
+    trial, ds = again.trial, again.data
+    out = out or trial_dir(PROJECT_ROOT / "runs" / study.study_name, trial.number, train_on)
+    tensors = again.tensors(train_on)
+    if seconds is not None:
+        epochs = fitted_epochs(trial, seconds / seeds, len(tensors.train_x) / len(ds.train_x))
+    epochs = epochs or again.epochs
+    mean, std = ds.stats()
+    shown = TASK_METRICS[ds.task]
+    runs = []
+    with replace_folder(out, owned=is_model_entry) as staging:
+        for seed in range(again.seed, again.seed + seeds):
+            model = again.model(seed)
+            log(f"retraining trial {trial.number} of {study.study_name!r} on {train_on} for {epochs} epochs "
+                f"(seed {seed}) on {describe(again.device)}")
+            metrics = _fit_and_score(model, tensors, again, epochs, seed, train_on)
+            meta = {
+                "study": study.study_name, "trial": trial.number, "space": again.settings.space,
+                "model": again.config.model, "params": trial.params, "num_classes": ds.num_outputs,
+                "in_shape": list(ds.in_shape), "task": ds.task, "thresholds": metrics.get("thresholds"),
+                "data_options": again.options.to_json(), "class_names": ds.class_names, "mean": mean.tolist(),
+                "std": std.tolist(), "data": str(again.settings.data), "train_on": train_on, "epochs": epochs,
+                "seed": seed, "metrics": metrics,
+            }
+            name = "." if seeds == 1 else f"seed-{seed}"
+            save_model(model, meta, staging / name)
+            runs.append((name, metrics))
+        metrics = runs[0][1] if seeds == 1 else _spread([m for _, m in runs], shown)
+        if seeds > 1:
+            write_ensemble(staging, [staging / n for n, _ in runs], {"trial": trial.number, "metrics": metrics})
+    folders = [(out / n).resolve() for n, _ in runs]
+    if storage_url is not None:  # attached once they are in place: a stopped retrain attaches nothing
+        for folder in folders:
+            for name in ("model.safetensors", "model.json"):
+                attach(study, trial.number, folder / name, storage_url)
+    if remember:
+        study.set_user_attr("model_dir", str(out.resolve()))
+    return out, metrics
+
+
+def fitted_epochs(trial: optuna.trial.FrozenTrial, seconds: float, scale: float = 1.0) -> int:
+    """How many epochs of ``trial``'s configuration fit in ``seconds``, at the pace its own trial ran
+    (wall time over epochs: building, evaluating and the probe included, so it errs on the short side).
+    ``scale``: the retrain's training images over the trial's (train+val trains on more)."""
+    trained = trial.user_attrs.get("epochs")
+    if not trained or trial.duration is None:
+        raise UserError(f"trial {trial.number} has no measured epochs to pace a timed retrain; give --epochs")
+    per_epoch = trial.duration.total_seconds() / trained * scale
+    return max(1, int(seconds // per_epoch))
+
+
+def _fit_and_score(model: nn.Module, tensors: DeviceDataset, again: RebuiltTrial, epochs: int, seed: int,
+                   train_on: str) -> dict:
+    """Trains one seed, logging each epoch, and returns its validation (and held-out) metrics. It
+    compiles with the study's torch.compile mode, so the retrain runs the kernels its trial ran."""
+    config, ds = again.config, again.data
+    shown = TASK_METRICS[ds.task]
+
+    def show(r) -> None:
+        values = ", ".join(f"{m} {getattr(r, m):.4f}" for m in shown)
+        log(f"  epoch {r.epoch:>3}/{epochs}: loss {r.train_loss:.4f}, {values}, {r.seconds:.1f}s")
+
+    try:
+        fit(model, tensors, config.train, epochs=epochs, seed=seed, on_epoch=show, compile=again.settings.compile)
+        metrics = {k: v for k, v in evaluate(model, tensors, tta=config.train.tta).items() if k != "confusion"}
+    except Diverged as e:  # a rate at the edge of stability can diverge on another device or seed
+        raise UserError(f"retraining {again.what} (seed {seed}) diverged: {e}; that seed's model "
+                        f"is not saved") from None
+    metrics["held_out"] = train_on == "train"  # on train+val the validation split was trained on
+    if ds.holdout_x is not None:  # the labelled test part no trial saw, scored with val's thresholds
+        device = tensors.train_x.device
+        part = replace(tensors, val_x=torch.from_numpy(ds.holdout_x).to(device),
+                       val_y=torch.from_numpy(ds.holdout_y).to(device))
+        held = evaluate(model, part, thresholds=metrics.get("thresholds"), tta=config.train.tta)
+        metrics["holdout"] = {k: v for k, v in held.items() if k not in ("confusion", "thresholds")}
+    return metrics
+
+
+def trial_dir(runs: Path, number: int, train_on: str) -> Path:
+    """A trial's own model folder under ``runs`` (runs/STUDY): one per training split, so a retrain on
+    train+val and an ensemble member retrained on train never overwrite each other."""
+    return runs / (f"trial-{number}" if train_on == "train" else f"trial-{number}-trainval")
+
+
+def _spread(runs: list[dict], names: tuple[str, ...] = ("accuracy", "macro_f1")) -> dict:
+    """Mean and sample standard deviation of each metric over seeds: how much of a trial's score
+    was its configuration and how much the luck of its initial weights."""
+    out: dict = {"seeds": len(runs), "held_out": runs[0]["held_out"]}
+    for key in (*names, "val_loss"):
+        values = [r[key] for r in runs]
+        out[key] = statistics.fmean(values)
+        out[f"{key}_std"] = statistics.stdev(values)
+        out[f"{key}_runs"] = values
+    return out

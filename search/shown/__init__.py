@@ -1,0 +1,1 @@
+"""What is shown: the HTML report, the model plots, importances and the dashboard."""

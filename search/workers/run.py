@@ -1,0 +1,231 @@
+"""`run`: data ready and on the device, the study opened, the seed designs queued, trials run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import warnings
+from dataclasses import dataclass, replace
+from types import ModuleType
+
+import optuna
+import torch
+
+from search.config import StudyConfig
+from search.console import count_progress, log
+from search.data import Dataset
+from search.data.synth import generate
+from search.errors import UserError
+from search.prior_sampler import PriorSampler
+from search.trial.budget import counted
+from search.trial.device import describe, resolve_device, setup
+from search.trial.inputs import load_data, to_device
+from search.trial.metrics import TASK_METRICS, default_metric
+from search.trial.objective import Objective
+from search.trial.pareto import FrontRules, MultiObjective, directions, parse_objectives
+from search.trial.time_budget import TimeBudget
+from search.workers.progress import Progress
+from search.workers.resume import keep_recorded
+from search.workers.samplers import make_pruner, make_sampler
+from search.workers.storage import open_study
+from search.workers.warmstart import warm_start
+from search.workers.worker import Interrupted, work
+from spaces import get_space, recommended_design
+from spaces.priors import Budget
+
+__all__ = ["PreparedStudy", "ensure_synth", "prepare_study", "resolve_metric", "run_study", "run_trials"]
+
+
+def ensure_synth(settings: StudyConfig) -> None:
+    root = settings.data_dir()
+    if settings.data is not None or (root / "train.csv").exists():
+        return
+    s = settings.synth
+    log(f"generating the synthetic benchmark ({s['classes']} classes, {s['size']}px) into {root} ...")
+    start = time.perf_counter()
+    generate(root, **s, progress=count_progress("generating images"))
+    log(f"  done in {time.perf_counter() - start:.0f}s")
+
+
+def resumed_seed(study_seed: int, trials: int) -> int:
+    """The sampler's seed when the study already has ``trials`` trials. The study seed again would
+    replay the first run's random start-up draws, so a resumed study would train the configurations
+    it already has; a seed that moves with the trial count keeps a rerun reproducible and new."""
+    digest = hashlib.blake2b(f"sampler:{study_seed}:{trials}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "little") & 0x7FFFFFFF
+
+
+def resolve_metric(requested: str, task: str, preset: str | None = None) -> str:
+    """``auto`` is the task's default metric; a named one must make sense for the task. ``preset``
+    names the preset ``requested`` came from when the user named none: a preset is written for one
+    kind of data (mlp's macro_f1 is seed 003's contest score), so a metric of its that the task lacks
+    gives way to the task's default, with a line saying so, rather than stopping on a word the user
+    never typed."""
+    if requested == "auto":
+        return default_metric(task)
+    if requested not in TASK_METRICS[task] and preset is not None:
+        metric = default_metric(task)
+        log(f"preset {preset!r} maximises {requested}, which a {task} task does not have; "
+            f"using {metric} (the task's default)")
+        return metric
+    if requested not in TASK_METRICS[task]:
+        raise UserError(f"metric {requested!r} does not apply to a {task} task; choose one of "
+                        f"{', '.join(TASK_METRICS[task])}")
+    return requested
+
+
+def _check_same_study(study: optuna.Study, settings: StudyConfig, task: str) -> None:
+    """A continued study must be the same study: settings that make it what it is may not change."""
+    attrs = study.user_attrs
+    wanted = json.loads(json.dumps(settings.to_attrs(task)))  # as the storage returns it
+    for key in ("space", "data", "metric", "task", "data_options", "objectives"):
+        if key in attrs and attrs[key] != wanted[key]:
+            raise UserError(
+                f"study {study.study_name!r} was made with {key} {attrs[key]!r}, not {wanted[key]!r}; "
+                f"use --study to name a new one"
+            )
+
+
+def make_study_sampler(settings: StudyConfig, space, device: torch.device, seed: int | None):
+    """The preset's sampler, its start-up draws taken from the space's priors unless ``prior`` is off.
+    A grid is its own design: nothing to start it from."""
+    base = make_sampler(settings.sampler, seed)
+    if settings.prior == "off" or settings.sampler.get("name") == "grid" or not hasattr(space, "priors"):
+        return base
+    n_startup = int(settings.sampler.get("n_startup_trials", 10))
+    return PriorSampler(base, space.priors(Budget(settings.epochs, device.type)), n_startup, seed)
+
+
+@dataclass(frozen=True)
+class PreparedStudy:
+    """A study made ready to run trials: opened, its settings recorded, its first designs queued,
+    its data read. ``run_trials`` runs them here; `run --workers` hands ``study`` to processes."""
+
+    study: optuna.Study
+    settings: StudyConfig  # checked, its metric resolved for the data
+    space: ModuleType
+    device: torch.device
+    data: Dataset
+    costs: tuple[str, ...]  # a multi-objective study's costs after its metric; () for one objective
+    rules: FrontRules | None  # the front's rules for those costs
+
+
+def run_study(settings: StudyConfig, progress: bool = True, join: bool = False) -> optuna.Study:
+    """Prepares the study and runs its trials in this process (see prepare_study and run_trials)."""
+    return run_trials(prepare_study(settings, join), progress)
+
+
+def prepare_study(settings: StudyConfig, join: bool = False) -> PreparedStudy:
+    """Checks the settings, reads the data, opens the study and, unless ``join``, records its
+    settings and queues its first designs. ``join``: a worker joining a study another command
+    created (its settings come from the study; its sampler gets its own random seed so that workers
+    never draw the same parameters)."""
+    if not join:
+        settings = keep_recorded(settings)  # a continued study keeps what its command line does not change
+    costs: tuple[str, ...] = ()
+    if settings.objectives:  # the first objective is the metric the trials report; the rest are costs
+        names = parse_objectives(settings.objectives)
+        costs = names[1:]
+        settings = replace(settings, metric=names[0], objectives=",".join(names) if costs else None,
+                           metric_from_preset=False)
+    settings = settings.checked()
+    space = get_space(settings.space)
+    device = resolve_device(settings.device)
+    sampler = make_study_sampler(settings, space, device, None if join else settings.seed)
+    pruner = make_pruner(settings.pruner)
+    rules = None
+    if costs:  # checked now, before anything is made; the metric is known once the data is read
+        try:
+            rules = FrontRules(("accuracy", *costs), **settings.front)
+        except TypeError as e:
+            raise UserError(f"bad setting in the preset's [front] table ({e})") from None
+    data_dir = settings.data_dir().resolve()
+    warm = (warm_start(settings.from_study, settings.storage_url(), settings.space, settings.warm_start)
+            if settings.from_study else [])
+    ensure_synth(settings)
+    options = settings.data_options()
+    ds = load_data(data_dir, options)  # bad data fails here, before a study is created for it
+    metric = resolve_metric(settings.metric, ds.task, settings.preset if settings.metric_from_preset else None)
+    settings = replace(settings, metric=metric, metric_from_preset=False)  # resolved for the data: what is recorded
+    objectives = (metric, *costs)
+    study = open_study(settings.study_name(), settings.storage_url(), sampler, pruner,
+                       directions=directions(objectives), heartbeat=settings.heartbeat)
+    _check_same_study(study, settings, ds.task)
+    if not join and study.trials and settings.sampler.get("name") != "qmc":  # QMC keeps its place in the study
+        study.sampler = make_study_sampler(settings, space, device, resumed_seed(settings.seed, len(study.trials)))
+    if len(study.directions) != len(objectives):  # Optuna loads a study whatever directions it is asked for
+        raise UserError(f"study {study.study_name!r} has {len(study.directions)} objective(s), not "
+                        f"{len(objectives)} ({', '.join(objectives)}); use --study to name a new one")
+    if not join:
+        for key, value in settings.to_attrs(ds.task).items():
+            study.set_user_attr(key, value)
+        if study.metric_names is None:  # else the dashboard says "Objective 0"
+            with warnings.catch_warnings():  # experimental in Optuna; it labels the dashboard's and report's axes
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names(list(objectives))
+        if not study.trials:
+            # A warm start's configurations first, then the seed designs; a grid is its own design, and
+            # a seed design off the grid would be a trial the grid sampler cannot place.
+            for trial in warm:
+                study.enqueue_trial(trial.params, user_attrs={"design": f"{settings.from_study}#{trial.number}"},
+                                    skip_if_exists=True)
+            if settings.sampler.get("name") != "grid":
+                for name, params in space.SEED_DESIGNS.items():
+                    study.enqueue_trial(params, user_attrs={"design": name}, skip_if_exists=True)
+                if settings.prior == "on" and hasattr(space, "priors"):
+                    study.enqueue_trial(recommended_design(space, Budget(settings.epochs, device.type)),
+                                        user_attrs={"design": "recommended"}, skip_if_exists=True)
+    return PreparedStudy(study, settings, space, device, ds, costs, rules)
+
+
+def run_trials(prepared: PreparedStudy, progress: bool = True) -> optuna.Study:
+    """Runs the prepared study's trials in this process until its budget or its time is spent."""
+    study, settings, space, device = prepared.study, prepared.settings, prepared.space, prepared.device
+    ds = prepared.data
+    metric, costs, rules = settings.metric, prepared.costs, prepared.rules
+    objectives = (metric, *costs)
+    setup(device)
+    tensors = to_device(ds, device)
+    finished, rejected = counted(study)
+    remaining = None if settings.trials is None else settings.trials - finished
+    log(
+        f"study {study.study_name!r} in {settings.storage_url()}: {finished} trials finished"
+        f"{f' (and {rejected} rejected untrained, which take no budget)' if rejected else ''}, "
+        f"{'no limit' if remaining is None else remaining} to go, {settings.epochs} epochs each, "
+        f"on {describe(device)}"
+    )
+    if remaining is not None and remaining <= 0:
+        log(f"the study already has {finished} finished trials; raise --trials to run more")
+        return study
+    if not costs:
+        objective = Objective(space, tensors, ds.in_shape, settings.epochs, metric, settings.seed, settings.max_mflops,
+                              compile=settings.compile, storage_url=settings.storage_url(), class_names=ds.class_names)
+    else:
+        log(f"objectives {', '.join(objectives)}: Optuna prunes no multi-objective study; the front's "
+            f"rules do (search/trial/pareto.py)")
+        objective = MultiObjective(space, tensors, ds.in_shape, settings.epochs, metric, settings.seed,
+                                   settings.max_mflops, compile=settings.compile,
+                                   rules=replace(rules, objectives=objectives),
+                                   storage_url=settings.storage_url(), class_names=ds.class_names)
+    objective.time_budget, objective.trials = TimeBudget.from_timeout(settings.timeout), settings.trials
+    bar = Progress(remaining, metric, enabled=progress, done=finished, timeout=settings.timeout)
+    try:
+        # Never more than --trials finished trials, however many workers share the study.
+        work(study, objective, settings.trials, settings.timeout, callbacks=[bar],
+             poll=min(5.0, float(settings.heartbeat or 1)), closed=objective.time_budget.closed)
+    except Interrupted as stop:
+        bar.close()
+        what = ("no trial was running" if stop.requeued is None
+                else f"trial {stop.requeued} is marked failed and queued again")
+        log(f"interrupted ({stop}): {what}; rerun the same command to continue")
+        raise SystemExit(128 + stop.signum) from None
+    except UserError:  # repeated crashes, a damaged storage: the bar ends before the error's line
+        bar.close()
+        raise
+    bar.close(study)
+    done = counted(study)[0]
+    if settings.timeout is not None and settings.trials is not None and done < settings.trials:
+        log(f"timeout of {settings.timeout:g}s reached: {done} of {settings.trials} trials finished; "
+            f"rerun the same command to continue")
+    return study

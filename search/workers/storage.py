@@ -1,0 +1,105 @@
+"""Opening storages and studies: SQLite, PostgreSQL or a journal file, with heartbeats for the
+processes that run trials."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import warnings
+from pathlib import Path
+
+import optuna
+import sqlalchemy.exc
+
+from search.errors import UserError
+from search.journal import HeartbeatJournalStorage, journal_path
+
+__all__ = ["GRACE_BEATS", "load_study", "open_storage", "open_study"]
+
+# A trial is stale after this many missed heartbeats: one late beat (a busy host, a slow database)
+# must not fail a live trial, and a killed worker's trial should still be retried within minutes.
+GRACE_BEATS = 3
+
+
+
+def open_storage(url: str, heartbeat: int | None = None, max_retry: int = 2) -> optuna.storages.BaseStorage:
+    """An Optuna storage for ``url``; an unreachable or malformed one is one clear line.
+
+    ``heartbeat`` (seconds) turns heartbeats on, for processes that run trials: a trial whose
+    process stops beating for GRACE_BEATS intervals is failed and queued again with the same
+    parameters, at most ``max_retry`` times (a configuration that kills its worker every time
+    must not loop forever). A journal file (``journal://PATH`` or ``PATH.log``) gets the same."""
+    retry = None
+    if heartbeat:
+        with warnings.catch_warnings():  # experimental since 2.8, and exactly what we need
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+    beats = {"heartbeat_interval": heartbeat, "grace_period": GRACE_BEATS * heartbeat,
+             "heartbeat_stale_trial_callback": retry} if heartbeat else {}
+    try:
+        journal = journal_path(url)
+        if journal is not None:
+            return HeartbeatJournalStorage(journal, heartbeat or None, GRACE_BEATS * (heartbeat or 0), retry)
+        if url.startswith(("sqlite", "postgresql", "mysql")):
+            with warnings.catch_warnings():  # heartbeat arguments are marked experimental
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(_postgres_driver(url), **beats)
+        return optuna.storages.get_storage(url)
+    except (sqlalchemy.exc.SQLAlchemyError, ValueError, ImportError, OSError) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UserError(f"cannot open storage {url}: {reason}") from None
+
+
+def _postgres_driver(url: str) -> str:
+    """SQLAlchemy 2.1 reads a bare ``postgresql://`` as psycopg 3; the test extras (and most
+    servers' docs) have psycopg2. Use whichever driver is installed."""
+    if not url.startswith("postgresql://") or importlib.util.find_spec("psycopg") is not None:
+        return url
+    if importlib.util.find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + url[len("postgresql://"):]
+    return url  # SQLAlchemy's own ImportError then names the missing driver
+
+
+def open_study(
+    name: str, storage: str, sampler: optuna.samplers.BaseSampler, pruner: optuna.pruners.BasePruner,
+    direction: str = "maximize", directions: list[str] | None = None, heartbeat: int | None = None,
+) -> optuna.Study:
+    # Optuna takes either one `direction` or a list of `directions`; a one-element list is the
+    # single-objective case and must keep its own direction (a minimised metric stays minimised).
+    if directions is not None and len(directions) == 1:
+        direction, directions = directions[0], None
+    elif directions is not None:
+        direction = None
+    study = optuna.create_study(
+        study_name=name, storage=open_storage(storage, heartbeat), sampler=sampler, pruner=pruner,
+        direction=direction, directions=directions, load_if_exists=True,
+    )
+    return study
+
+
+def load_study(name: str | None, storage: str, heartbeat: int | None = None) -> optuna.Study:
+    """An existing study; with no name, the one whose latest trial started last (the study just run),
+    named on stderr: with several studies in a storage, the user must see which one a command took."""
+    if storage.startswith("sqlite:///") and not Path(storage.removeprefix("sqlite:///")).is_file():
+        raise UserError(f"{storage}: no such SQLite file; `run` creates it")  # and `best` must not
+    journal = journal_path(storage)
+    if journal is not None and not journal.is_file():  # opening one creates it: a typo must not
+        raise UserError(f"{storage}: no such journal file; `run` creates it")
+    store = open_storage(storage, heartbeat)
+    summaries = optuna.get_all_study_summaries(store, include_best_trial=False)
+    names = [s.study_name for s in summaries]
+    if name is None:
+        started = [s for s in summaries if s.datetime_start is not None]
+        if not started:
+            raise UserError(f"{storage} holds no study with trials yet; run one first")
+        name = max(started, key=lambda s: _last_start(store, s.study_name)).study_name
+        print(f"study {name!r} (the one run last in {storage})", file=sys.stderr, flush=True)
+    if name not in names:
+        raise UserError(f"no study {name!r} in {storage}; studies there: {', '.join(names) or 'none'}")
+    return optuna.load_study(study_name=name, storage=store)
+
+
+def _last_start(storage: optuna.storages.BaseStorage, name: str):
+    study_id = storage.get_study_id_from_name(name)
+    starts = [t.datetime_start for t in storage.get_all_trials(study_id, deepcopy=False) if t.datetime_start]
+    return max(starts)
