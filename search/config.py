@@ -68,7 +68,7 @@ class StudyConfig:
     # costs seconds per architecture: bench/RESULTS.md says when a study's trials earn it back.
     compile: str | None = None
     # "on": the start-up trials draw from the space's priors and its recommended design is queued
-    # (search/prior_sampler.py); "off": uniform start-up draws, the seed designs only (for comparison)
+    # (search/workers/prior_sampler.py); "off": uniform start-up draws, the seed designs only (for comparison)
     prior: str = "on"
     # The settings the command line named: a continued study keeps its recorded value of every other
     # one (search/workers/resume.py). None: all of them are deliberate (a config built in code, a worker's).

@@ -5,7 +5,7 @@ parameter gets a recommended value (together they make the space's *recommended 
 beside the seed designs) and a prior region inside the space's range (the start-up trials draw
 uniformly there, on the parameter's own scale, instead of over the whole range). After the
 start-up trials the study's sampler sees the whole space again, so a study leaves the prior region
-wherever the results say it should (search/prior_sampler.py).
+wherever the results say it should (search/workers/prior_sampler.py).
 
 Priors depend on the study's budget: what pays off over 50 epochs (mixup, heavy dropout) only
 costs accuracy in 3, and the batch a GPU wants is not the one two CPU cores want.

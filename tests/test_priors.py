@@ -9,7 +9,7 @@ import torch
 
 from gic_models import create_model
 from search.config import StudyConfig
-from search.prior_sampler import PriorSampler
+from search.workers.prior_sampler import PriorSampler
 from search.workers.run import make_study_sampler
 from spaces import SPACES, get_space, recommended_design
 from spaces.priors import Budget

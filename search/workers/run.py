@@ -17,7 +17,6 @@ from search.console import count_progress, log
 from search.data import Dataset
 from search.data.synth import generate
 from search.errors import UserError
-from search.prior_sampler import PriorSampler
 from search.trial.budget import counted
 from search.trial.device import describe, resolve_device, setup
 from search.trial.inputs import load_data, to_device
@@ -25,6 +24,7 @@ from search.trial.metrics import TASK_METRICS, default_metric
 from search.trial.objective import Objective
 from search.trial.pareto import FrontRules, MultiObjective, directions, parse_objectives
 from search.trial.time_budget import TimeBudget
+from search.workers.prior_sampler import PriorSampler
 from search.workers.progress import Progress
 from search.workers.resume import keep_recorded
 from search.workers.samplers import make_pruner, make_sampler
