@@ -13,7 +13,7 @@ import optuna
 
 from search.errors import UserError
 from search.registry import Registry
-from spaces.priors import Budget
+from spaces.priors import Budget, recommended
 
 __all__ = ["SPACES", "get_space", "rebuild", "recommended_design"]
 
@@ -46,8 +46,6 @@ def rebuild(space: ModuleType, params: dict, what: str):
 
 def recommended_design(space: ModuleType, budget: Budget) -> dict:
     """The parameters of the space's recommended design (every prior's value) that the space asks for."""
-    from spaces.priors import recommended
-
     fixed = optuna.trial.FixedTrial(recommended(space.priors(budget)))
     space.suggest(fixed)
     return fixed.params
