@@ -70,6 +70,10 @@ class StudyConfig:
     # "on": the start-up trials draw from the space's priors and its recommended design is queued
     # (search/workers/prior_sampler.py); "off": uniform start-up draws, the seed designs only (for comparison)
     prior: str = "on"
+    # `run --time T` (search/job/plan.py): the most of T the search may take, and how many trials without
+    # a new best end it early; the rest of T goes to the winner's final run
+    search_share: float = 0.4
+    search_patience: int = 6
     # The settings the command line named: a continued study keeps its recorded value of every other
     # one (search/workers/resume.py). None: all of them are deliberate (a config built in code, a worker's).
     given: frozenset[str] | None = None
@@ -114,6 +118,10 @@ class StudyConfig:
             raise UserError(f"unknown compile mode {checked.compile!r}; known: off, {', '.join(COMPILE_MODES)}")
         if checked.prior not in ("on", "off"):
             raise UserError(f"prior must be on or off, not {checked.prior!r}")
+        if not 0 < checked.search_share < 1:
+            raise UserError(f"search_share must be between 0 and 1 (a share of --time), not {checked.search_share!r}")
+        if checked.search_patience < 1:
+            raise UserError(f"search_patience must be at least 1 trial, not {checked.search_patience!r}")
         return checked
 
     def to_attrs(self, task: str) -> dict[str, Any]:

@@ -4,6 +4,7 @@ model folder, replaced whole so that a stop at any moment leaves the old model o
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -23,13 +24,13 @@ from search.trial.device import describe
 from search.trial.metrics import TASK_METRICS
 from search.trial.train import DeviceDataset, Diverged, evaluate, fit
 
-__all__ = ["fitted_epochs", "retrain", "trial_dir"]
+__all__ = ["epoch_pace", "fitted_epochs", "retrain", "trial_dir"]
 
 
 def retrain(
     study: optuna.Study, number: int | None, train_on: str, out: Path | None, device_name: str = "auto",
     seeds: int = 1, storage_url: str | None = None, remember: bool = True, epochs: int | None = None,
-    seconds: float | None = None,
+    seconds: float | None = None, init_state: dict | None = None, note: Callable[[], str] | None = None,
 ) -> tuple[Path, dict]:
     """Retrains a trial's configuration ``seeds`` times (the trial's own seed, then the next ones),
     for the study's epochs, or ``epochs``, or as many epochs as fit in ``seconds`` (``fitted_epochs``).
@@ -39,6 +40,11 @@ def retrain(
     folder as one model averaged over its seeds. The folder is replaced as a whole once every seed
     is trained: a stop at any moment leaves the model that was there before. With ``storage_url``
     the checkpoints are also attached to the trial as Optuna artifacts.
+
+    ``init_state``: weights to continue from instead of the seed's initial ones (the trial's own, as
+    its search left them: `run --time` gives its winner the long run without repeating the epochs
+    the search already paid for); the learning-rate schedule starts again over ``epochs``.
+    ``note``: text added to every epoch's line (the whole job's time left).
     """
     def refuse_early(trial: optuna.trial.FrozenTrial) -> None:  # before minutes of training, not after
         refuse_foreign(out or trial_dir(PROJECT_ROOT / "runs" / study.study_name, trial.number, train_on),
@@ -50,23 +56,31 @@ def retrain(
     tensors = again.tensors(train_on)
     if seconds is not None:
         epochs = fitted_epochs(trial, seconds / seeds, len(tensors.train_x) / len(ds.train_x))
-    epochs = epochs or again.epochs
+    if epochs is None:
+        epochs = again.epochs
+    if epochs == 0 and init_state is None:
+        raise UserError("0 epochs trains nothing: give at least 1")
     mean, std = ds.stats()
     shown = TASK_METRICS[ds.task]
     runs = []
     with replace_folder(out, owned=is_model_entry) as staging:
         for seed in range(again.seed, again.seed + seeds):
             model = again.model(seed)
+            before = 0
+            if init_state is not None:
+                model.load_state_dict(init_state)
+                before = int(trial.user_attrs.get("epochs", 0))
             log(f"retraining trial {trial.number} of {study.study_name!r} on {train_on} for {epochs} epochs "
-                f"(seed {seed}) on {describe(again.device)}")
-            metrics = _fit_and_score(model, tensors, again, epochs, seed, train_on)
+                f"(seed {seed}{f', continuing from its {before} search epochs' if before else ''}) "
+                f"on {describe(again.device)}")
+            metrics = _fit_and_score(model, tensors, again, epochs, seed, train_on, note)
             meta = {
                 "study": study.study_name, "trial": trial.number, "space": again.settings.space,
                 "model": again.config.model, "params": trial.params, "num_classes": ds.num_outputs,
                 "in_shape": list(ds.in_shape), "task": ds.task, "thresholds": metrics.get("thresholds"),
                 "data_options": again.options.to_json(), "class_names": ds.class_names, "mean": mean.tolist(),
-                "std": std.tolist(), "data": str(again.settings.data), "train_on": train_on, "epochs": epochs,
-                "seed": seed, "metrics": metrics,
+                "std": std.tolist(), "data": str(again.settings.data), "train_on": train_on, "epochs": before + epochs,
+                "continued_after_epochs": before, "seed": seed, "metrics": metrics,
             }
             name = "." if seeds == 1 else f"seed-{seed}"
             save_model(model, meta, staging / name)
@@ -85,18 +99,25 @@ def retrain(
 
 
 def fitted_epochs(trial: optuna.trial.FrozenTrial, seconds: float, scale: float = 1.0) -> int:
-    """How many epochs of ``trial``'s configuration fit in ``seconds``, at the pace its own trial ran
-    (wall time over epochs: building, evaluating and the probe included, so it errs on the short side).
-    ``scale``: the retrain's training images over the trial's (train+val trains on more)."""
+    """How many epochs of ``trial``'s configuration fit in ``seconds`` (at least one), at the pace its
+    own trial ran (``epoch_pace``). ``scale``: the retrain's training images over the trial's (train+val
+    trains on more)."""
+    return max(1, int(seconds // (epoch_pace(trial) * scale)))
+
+
+def epoch_pace(trial: optuna.trial.FrozenTrial) -> float:
+    """Seconds an epoch of ``trial`` took: wall time over epochs, building and evaluating included, so
+    it errs on the short side; the first epoch's start-up costs (compiling, cuDNN's search) are left
+    out when the trial recorded them, as a long run pays them once."""
     trained = trial.user_attrs.get("epochs")
     if not trained or trial.duration is None:
         raise UserError(f"trial {trial.number} has no measured epochs to pace a timed retrain; give --epochs")
-    per_epoch = trial.duration.total_seconds() / trained * scale
-    return max(1, int(seconds // per_epoch))
+    start_up = max(0.0, trial.user_attrs.get("first_epoch_seconds", 0.0) - trial.user_attrs.get("epoch_seconds", 0.0))
+    return max(trial.duration.total_seconds() - start_up, 1e-3) / trained
 
 
 def _fit_and_score(model: nn.Module, tensors: DeviceDataset, again: RebuiltTrial, epochs: int, seed: int,
-                   train_on: str) -> dict:
+                   train_on: str, note: Callable[[], str] | None = None) -> dict:
     """Trains one seed, logging each epoch, and returns its validation (and held-out) metrics. It
     compiles with the study's torch.compile mode, so the retrain runs the kernels its trial ran."""
     config, ds = again.config, again.data
@@ -104,10 +125,12 @@ def _fit_and_score(model: nn.Module, tensors: DeviceDataset, again: RebuiltTrial
 
     def show(r) -> None:
         values = ", ".join(f"{m} {getattr(r, m):.4f}" for m in shown)
-        log(f"  epoch {r.epoch:>3}/{epochs}: loss {r.train_loss:.4f}, {values}, {r.seconds:.1f}s")
+        log(f"  epoch {r.epoch:>3}/{epochs}: loss {r.train_loss:.4f}, {values}, {r.seconds:.1f}s"
+            f"{note() if note else ''}")
 
     try:
-        fit(model, tensors, config.train, epochs=epochs, seed=seed, on_epoch=show, compile=again.settings.compile)
+        if epochs:  # 0: weights given to continue from are the model as they are (`run --time` out of time)
+            fit(model, tensors, config.train, epochs=epochs, seed=seed, on_epoch=show, compile=again.settings.compile)
         metrics = {k: v for k, v in evaluate(model, tensors, tta=config.train.tta).items() if k != "confusion"}
     except Diverged as e:  # a rate at the edge of stability can diverge on another device or seed
         raise UserError(f"retraining {again.what} (seed {seed}) diverged: {e}; that seed's model "

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 
 from search.cli.after_commands import cmd_dashboard, cmd_export, cmd_report, cmd_rerun, cmd_retrain
 from search.cli.parser import build_parser
@@ -38,7 +39,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
+    started = time.monotonic()  # `run --time` counts the user's time from here
     args = build_parser().parse_args(argv)
+    args.started = started
     import optuna
 
     from search.workers.worker import stop_signals

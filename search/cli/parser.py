@@ -85,7 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "this machine's device, or gpu with --workers 0 (the workers run elsewhere)")
     run.add_argument("--trials", type=_positive_int,
                      help="finished trials the study should have in all (trials rejected untrained take none)")
-    run.add_argument("--timeout", type=_seconds, help="stop starting trials after this many seconds")
+    budget = run.add_mutually_exclusive_group()
+    budget.add_argument("--time", type=_seconds, metavar="SEC",
+                        help="the whole job in SEC seconds: the search (at most the preset's search_share of it), "
+                             "then the winner's final run for the time left, the submission and the report")
+    budget.add_argument("--timeout", type=_seconds, help="stop starting trials after this many seconds")
     run.add_argument("--epochs", type=_positive_int, help="epochs per trial (the most a trial may train)")
     run.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
     run.add_argument("--seed", type=int, help="study seed: the sampler's and, with trial numbers, each trial's")

@@ -65,11 +65,39 @@ def cmd_run(args) -> None:
         settings = replace(settings, heartbeat=args.heartbeat or None)
     if args.compile is not None:
         settings = replace(settings, compile=None if args.compile == "off" else args.compile)
+    if args.time is not None:
+        _run_job(args, settings)
+        return
     if args.workers is None and args.gpus is None and args.trials_per_gpu is None:
         study = run_study(settings, progress=not args.no_progress)
         _print_best(study)
         return
     _run_workers(args, settings, variant)
+
+
+def _run_job(args, settings) -> None:
+    """`run --time`: search, final run, submission and report in the user's time (search/job/)."""
+    import time
+
+    from search.job.plan import JobPlan
+    from search.job.whole import run_job
+
+    if args.workers is not None or args.gpus is not None or args.trials_per_gpu is not None:
+        raise UserError("--time runs the whole job in this process; without --workers, --gpus and --trials-per-gpu")
+    if args.objectives:
+        raise UserError("--time ends on one final model; a multi-objective study ends on a front: use --timeout, "
+                        "then retrain --trial N")
+    plan = JobPlan(args.time, share=settings.search_share, patience=settings.search_patience,
+                   start=args.started)  # the clock started with the command: reading the data counts
+    result = run_job(settings, args.time, plan, progress=not args.no_progress)
+    _print_best(result.study)
+    metric = result.study.user_attrs.get("metric", "accuracy")
+    print(f"final model {result.model_dir}: validation {metric} {result.metrics.get(metric, float('nan')):.4f}")
+    if result.submission is not None:
+        print(f"wrote {result.submission}")
+    if result.report is not None:
+        print(f"wrote {result.report}")
+    print(f"the whole job took {time.monotonic() - plan.start:.0f}s of {args.time:.0f}s")
 
 
 def _variant_here(args) -> str:

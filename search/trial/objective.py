@@ -8,6 +8,7 @@ import os
 import socket
 import statistics
 import sys
+from collections.abc import Callable
 from types import ModuleType
 
 import optuna
@@ -80,6 +81,9 @@ class Objective:
         # cannot fit the time left are rejected after a few timed steps (search/trial/time_budget.py).
         self.time_budget = TimeBudget()
         self.trials: int | None = None
+        # Called with each completed trial and its trained network (`run --time` keeps the best one's
+        # weights, so that its final run continues them rather than starting again).
+        self.on_complete: Callable[[optuna.Trial, nn.Module, float], None] | None = None
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         config = self.space.suggest(trial)
@@ -118,13 +122,17 @@ class Objective:
             raise
         except torch.OutOfMemoryError as e:
             raise oom_verdict(trial, e) from None  # pruned + infeasible: search/trial/oom.py says why
+        else:
+            values = self.values(trial, history)
+            if self.on_complete is not None and not isinstance(values, tuple):
+                self.on_complete(trial, model, values)
         finally:
             self._record(trial, history)
             del model
             gc.collect()
             if device.type == "cuda":
                 torch.cuda.empty_cache()
-        return self.values(trial, history)
+        return values
 
     # Three hooks a subclass may replace (search/trial/pareto.py's multi-objective one does).
     def before_fit(self, trial: optuna.Trial, model: nn.Module) -> None:

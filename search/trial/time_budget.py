@@ -39,6 +39,7 @@ class TimeBudget:
     deadline: float | None = None
     share: float = 3.0
     predictions: list[float] = field(default_factory=list)  # every probe's predicted seconds so far
+    designs_until: float | None = None  # a later deadline for queued designs (`run --time`: search/job/)
 
     @property
     def cheapest(self) -> float:
@@ -69,6 +70,8 @@ class TimeBudget:
         typical = statistics.median(self.predictions) if self.predictions else None
         self.predictions.append(predicted)
         left = self.left()
+        if design and self.designs_until is not None:
+            left = max(0.0, self.designs_until - time.monotonic())
         if left is None:
             return None
         if predicted > left:

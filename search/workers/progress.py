@@ -63,8 +63,10 @@ class Progress:
     would stop short of the total and predict K times the time left."""
 
     def __init__(self, total: int | None, metric: str, enabled: bool = True, done: int = 0,
-                 timeout: float | None = None):
+                 timeout: float | None = None, job_ends: float | None = None):
         self.metric, self.done = metric, done
+        # `run --time`: the bar's own time left is the search's; the whole job's is shown beside it
+        self.job_ends = job_ends
         self.plain = enabled and not sys.stderr.isatty()  # a log, not a terminal: lines, no redraws
         self.bar = _Bar(total=total, unit="trial", dynamic_ncols=not self.plain, disable=not enabled,
                         file=io.StringIO() if self.plain else None,  # plain: tqdm keeps count, we print
@@ -107,7 +109,10 @@ class Progress:
             best = study.best_trial
         except ValueError:  # no completed trial yet
             return
-        self.bar.set_postfix_str(f"best {self.metric} {best.value:.4f} (trial {best.number})")
+        job = ""
+        if self.job_ends is not None:
+            job = f"; search phase, whole job {tqdm.format_interval(max(0.0, self.job_ends - time.monotonic()))} left"
+        self.bar.set_postfix_str(f"best {self.metric} {best.value:.4f} (trial {best.number}){job}")
 
     def sync(self, study: optuna.Study) -> bool:
         """Moves the bar to the study's finished trials (a failed one, withdrawn or failed as stale,

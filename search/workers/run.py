@@ -6,6 +6,7 @@ import hashlib
 import json
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from types import ModuleType
 
@@ -34,7 +35,7 @@ from search.workers.worker import Interrupted, work
 from spaces import get_space, recommended_design
 from spaces.priors import Budget
 
-__all__ = ["PreparedStudy", "ensure_synth", "prepare_study", "resolve_metric", "run_study", "run_trials"]
+__all__ = ["PreparedStudy", "SearchPhase", "ensure_synth", "prepare_study", "resolve_metric", "run_study", "run_trials"]
 
 
 def ensure_synth(settings: StudyConfig) -> None:
@@ -179,8 +180,21 @@ def prepare_study(settings: StudyConfig, join: bool = False) -> PreparedStudy:
     return PreparedStudy(study, settings, space, device, ds, costs, rules)
 
 
-def run_trials(prepared: PreparedStudy, progress: bool = True) -> optuna.Study:
-    """Runs the prepared study's trials in this process until its budget or its time is spent."""
+@dataclass(frozen=True)
+class SearchPhase:
+    """The search as the first phase of `run --time`'s whole job (search/job/)."""
+
+    stop: Callable[[optuna.Study], str | None]  # a reason to end the search early (search/job/plan.py)
+    on_complete: Callable  # the objective's hook for each completed trial and its trained network
+    job_ends: float  # monotonic: when the whole job ends, shown beside the bar's own time left
+    # monotonic: a queued design may run until then, past the search's own share: the seed and recommended
+    # designs are the final run's fallback, and one of them must be trained whatever the share
+    designs_until: float
+
+
+def run_trials(prepared: PreparedStudy, progress: bool = True, phase: SearchPhase | None = None) -> optuna.Study:
+    """Runs the prepared study's trials in this process until its budget or its time is spent, or
+    ``phase.stop`` gives a reason to end the search."""
     study, settings, space, device = prepared.study, prepared.settings, prepared.space, prepared.device
     ds = prepared.data
     metric, costs, rules = settings.metric, prepared.costs, prepared.rules
@@ -209,11 +223,18 @@ def run_trials(prepared: PreparedStudy, progress: bool = True) -> optuna.Study:
                                    rules=replace(rules, objectives=objectives),
                                    storage_url=settings.storage_url(), class_names=ds.class_names)
     objective.time_budget, objective.trials = TimeBudget.from_timeout(settings.timeout), settings.trials
-    bar = Progress(remaining, metric, enabled=progress, done=finished, timeout=settings.timeout)
+    if phase is not None:
+        objective.on_complete, objective.time_budget.designs_until = phase.on_complete, phase.designs_until
+    bar = Progress(remaining, metric, enabled=progress, done=finished, timeout=settings.timeout,
+                   job_ends=phase and phase.job_ends)
+
+    def closed() -> bool | str | None:
+        return objective.time_budget.closed() or (phase.stop(study) if phase is not None else None)
+
     try:
         # Never more than --trials finished trials, however many workers share the study.
         work(study, objective, settings.trials, settings.timeout, callbacks=[bar],
-             poll=min(5.0, float(settings.heartbeat or 1)), closed=objective.time_budget.closed)
+             poll=min(5.0, float(settings.heartbeat or 1)), closed=closed)
     except Interrupted as stop:
         bar.close()
         what = ("no trial was running" if stop.requeued is None
@@ -225,7 +246,7 @@ def run_trials(prepared: PreparedStudy, progress: bool = True) -> optuna.Study:
         raise
     bar.close(study)
     done = counted(study)[0]
-    if settings.timeout is not None and settings.trials is not None and done < settings.trials:
+    if settings.timeout is not None and settings.trials is not None and done < settings.trials and phase is None:
         log(f"timeout of {settings.timeout:g}s reached: {done} of {settings.trials} trials finished; "
             f"rerun the same command to continue")
     return study

@@ -150,10 +150,11 @@ def work(
     callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = (),
     catch: tuple[type[Exception], ...] = (),
     poll: float = 1.0,
-    closed: Callable[[], bool] | None = None,
+    closed: Callable[[], bool | str | None] | None = None,
 ) -> None:
     """Runs trials until ``budget`` finished trials exist in the study (all workers together), or
-    ``timeout`` seconds pass, or ``closed()`` says no trial can fit the time left. Raises Interrupted on
+    ``timeout`` seconds pass, or ``closed()`` says no trial can fit the time left (True) or why the
+    search should stop (a line to print). Raises Interrupted on
     SIGINT/SIGTERM after failing the running trial and queueing its parameters again, so rerunning
     continues where it stopped."""
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -163,8 +164,10 @@ def work(
     with stop_signals() as received, _quiet_expected_ends(guarded):
         try:
             while deadline is None or time.monotonic() < deadline:
-                if closed is not None and closed():
-                    log("no trial of the study so far would fit the time left; stopping")
+                why = closed() if closed is not None else None
+                if why:
+                    log(why if isinstance(why, str) else
+                        "no trial of the study so far would fit the time left; stopping")
                     return
                 _fail_stale(study)
                 finished, rejected, running = budget_counts(study)

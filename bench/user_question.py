@@ -1,0 +1,146 @@
+"""The user's question: "I have T seconds on this machine: give me the best model." One arm a process.
+
+    python bench/user_question.py ARM --data DIR --seconds T [--seed S] [--out FILE]
+
+ARM is one of:
+- ``engine``: the whole job as a user types it, `python -m search run cnn --data DIR --time T`
+  (search, the winner's final run, the submission), scored on the test answers;
+- ``seed``: seed 000's CNN trained plainly, as its report did (Adam 1e-3, batch 32, no augmentation,
+  an exponential decay that does not depend on the run's length): epochs until the next one would
+  overrun T, the epoch with the best validation accuracy kept (a user watching the curve);
+- ``recommended``: the cnn space's recommended design for the epochs that fit T, trained plainly
+  once: a few timed steps say how many epochs fit (as the engine's own probe does), then one run of
+  that many epochs, its one-cycle schedule fitted to them, the last epoch kept.
+Every arm counts its time from its process's start (reading the data included) and scores the
+test images against DIR-answers.csv. Pin arms to cores to run two at once on equal terms:
+`taskset -c 0 python bench/user_question.py ...`; bench/search_quality.py --user-question does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+START = time.perf_counter()
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+class _Enough(Exception):
+    """The next epoch would overrun the arm's time."""
+
+
+def answers_of(data: Path) -> Path:
+    return data.parent / f"{data.name}-answers.csv"
+
+
+def score(labels: list[str], data: Path) -> float:
+    with answers_of(data).open() as f:
+        truth = [row["Class"] for row in csv.DictReader(f)]
+    return sum(a == b for a, b in zip(labels, truth, strict=True)) / len(truth)
+
+
+def engine(data: Path, seconds: float, seed: int, storage: str) -> dict:
+    name = f"question-{data.name}-{seed}-{int(time.time())}"
+    done = subprocess.run([sys.executable, "-m", "search", "--debug", "run", "cnn", "--data", str(data),
+                           "--time", f"{seconds:g}", "--seed", str(seed), "--study", name, "--storage", storage,
+                           "--no-progress"], capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"the engine's job failed:\n{(done.stdout + done.stderr)[-3000:]}")
+    wrote = re.search(r"wrote (\S+\.csv)", done.stdout)
+    with open(wrote.group(1)) as f:
+        labels = [row["Class"] for row in csv.DictReader(f)]
+    final = re.search(r"retraining trial (\d+) .* for (\d+) epochs", done.stderr)
+    return {"accuracy": score(labels, data), "final trial": int(final.group(1)), "final epochs": int(final.group(2)),
+            "trials": len(re.findall(r"^trial +\d+ ", done.stderr, re.M)), "study": name}
+
+
+def plain(data: Path, design: str, seconds: float, seed: int) -> dict:
+    import optuna
+    import torch
+
+    from search.data.prepare import DataOptions
+    from search.trial.inputs import load_data, seeded_model, to_device
+    from search.trial.time_budget import predict_seconds
+    from search.trial.train import fit, predict_scores
+    from spaces import get_space, recommended_design
+    from spaces.priors import Budget
+
+    ds = load_data(data, DataOptions())
+    tensors = to_device(ds, torch.device("cpu"))
+    space = get_space("cnn")
+
+    def config(epochs: int):
+        params = space.SEED000 if design == "seed" else recommended_design(space, Budget(epochs, "cpu"))
+        return space.suggest(optuna.trial.FixedTrial(params))
+
+    epochs, best, kept = 10_000, {"accuracy": -1.0}, {}
+    if design == "recommended":  # its schedule needs the run's length: a few timed steps say it
+        cfg = config(30)
+
+        def probe(per_image: float) -> None:
+            per_epoch = predict_seconds(per_image, len(ds.train_x), len(ds.val_x), 1, cfg.train.tta)
+            kept["epochs"] = max(1, math.floor(0.95 * (seconds - (time.perf_counter() - START)) / per_epoch))
+            raise _Enough
+
+        try:
+            fit(seeded_model(cfg, seed, ds.num_outputs, ds.in_shape), tensors, cfg.train, epochs=1, seed=seed,
+                on_probe=probe)
+        except _Enough:
+            epochs = kept["epochs"]
+    cfg = config(epochs)
+    model = seeded_model(cfg, seed, ds.num_outputs, ds.in_shape)
+    ends: list[float] = []
+
+    def watch(result) -> None:
+        ends.append(time.perf_counter() - START)
+        if design == "seed" and result.accuracy > best["accuracy"]:
+            best.update(accuracy=result.accuracy, epoch=result.epoch,
+                        state={k: v.clone() for k, v in model.state_dict().items()})
+        pace = (ends[-1] - ends[0]) / (len(ends) - 1) if len(ends) > 1 else ends[0]
+        if result.epoch < epochs and ends[-1] + pace > seconds:
+            raise _Enough
+
+    try:
+        fit(model, tensors, cfg.train, epochs=epochs, seed=seed, on_epoch=watch)
+    except _Enough:
+        pass
+    if "state" in best:
+        model.load_state_dict(best["state"])
+    probs = predict_scores(model, torch.from_numpy(ds.test_x), tensors.mean, tensors.std, ds.task, tta=cfg.train.tta)
+    labels = [ds.class_names[i] for i in probs.argmax(1).tolist()]
+    return {"accuracy": score(labels, data), "epochs trained": len(ends),
+            "epochs planned": None if epochs == 10_000 else epochs, "kept epoch": best.get("epoch", len(ends))}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("arm", choices=["engine", "seed", "recommended"])
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--seconds", type=float, required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--storage", default=f"sqlite:///{ROOT / 'studies' / 'question.db'}")
+    p.add_argument("--out", type=Path, help="append the result as one JSON line here")
+    args = p.parse_args()
+    data = args.data.resolve()
+    if args.arm == "engine":
+        result = engine(data, args.seconds, args.seed, args.storage)
+    else:
+        result = plain(data, args.arm, args.seconds, args.seed)
+    row = {"data": data.name, "arm": args.arm, "seed": args.seed, "seconds": round(time.perf_counter() - START, 1),
+           "limit": args.seconds, **result}
+    print(json.dumps(row), flush=True)
+    if args.out:
+        with args.out.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""The user's time is one budget: how `run --time T` splits T between the search, the winner's final
+run and the export, and when the search has had enough.
+
+A plain user who trains one hand design for T minutes gives it the whole of T. A search that judges
+every design at a few epochs and then retrains the winner for those same few epochs never gives any
+design that long run, and on data whose designs learn late it loses to the plain user by tens of
+points (bench/RESULTS.md, "The user's question"). So the search gets at most a share of T, the
+winner's final run the rest, continued from the weights its trial left (search/job/whole.py), and
+the search also ends early once more of it is measurably worth less than the same time given to the
+final run:
+- when every design trained so far sits near chance: a verdict at this many epochs cannot rank
+  designs on these data, and more such verdicts buy nothing, while the final run is where such data
+  learn;
+- when the last ``patience`` trained trials brought no new best: the expected gain of one more
+  trial has fallen under what its minutes add to the final run.
+The split and its knobs are preset keys (``search_share``, ``search_patience``); the figures that
+chose their defaults are in bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from optuna.trial import FrozenTrial, TrialState
+
+__all__ = ["JobPlan", "chance_level", "search_verdict"]
+
+NEAR_CHANCE = 2.0  # a best epoch under twice chance is near chance (as bench/search_quality.py counts it)
+
+
+def chance_level(task: str, metric: str, classes: int) -> float | None:
+    """The metric of a model that guesses: 1/classes for single-label accuracy and macro-F1, 0.5 for a
+    binary ROC AUC; None for multi-label F1, whose floor depends on how common each label is."""
+    if task == "multilabel":
+        return None
+    return 0.5 if task == "binary" else 1.0 / max(1, classes)
+
+
+@dataclass
+class JobPlan:
+    """``total``: the user's seconds for the whole job, counted from ``start`` (the command's own start,
+    so reading the data is paid from T too). ``share``: the most of T the search may take.
+    ``reserve``: seconds kept after the final run for the export and the report."""
+
+    total: float
+    share: float = 0.4
+    patience: int = 6
+    reserve: float | None = None  # default: 15 s or 3% of T, whichever is more
+    start: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        if self.reserve is None:
+            self.reserve = max(15.0, 0.03 * self.total)
+
+    def left(self) -> float:
+        return max(0.0, self.start + self.total - time.monotonic())
+
+    def search_seconds(self) -> float:
+        """The search's timeout from now: what is left of its share of T."""
+        return max(0.0, self.start + self.share * self.total - time.monotonic())
+
+    def final_seconds(self) -> float:
+        """What the winner's final run may take from now: all that is left but the reserve."""
+        return max(0.0, self.left() - self.reserve)
+
+
+def search_verdict(trials: Sequence[FrozenTrial], chance: float | None, patience: int) -> str | None:
+    """Why the search should stop now (one line), or None to go on. ``trials``: the study's trials;
+    ``chance``: the metric of a model that guesses (None: no such floor, as for multi-label F1).
+    Queued designs (the seed and recommended designs) always run first: they are the baseline."""
+    if any(t.state == TrialState.WAITING for t in trials):
+        return None
+    trained = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.intermediate_values]
+    if not trained:
+        return None
+    if chance is not None and len(trained) >= 2:
+        best_seen = max(max(t.intermediate_values.values()) for t in trained)
+        if best_seen < NEAR_CHANCE * chance:
+            epochs = max(len(t.intermediate_values) for t in trained)
+            return (f"every design so far is near chance after {epochs} epochs (best {best_seen:.4f}, chance "
+                    f"{chance:.4f}): trials this short cannot rank designs here, so the final run gets the time")
+    complete = [t for t in trained if t.state == TrialState.COMPLETE and t.value is not None]
+    if not complete:
+        return None
+    best = max(complete, key=lambda t: t.value)
+    since = [t for t in trained if t.number > best.number]
+    if len(since) >= patience:
+        return (f"no new best in the last {len(since)} trials (best: trial {best.number}, {best.value:.4f}): "
+                f"the final run gets the rest of the time")
+    return None

@@ -1,0 +1,107 @@
+"""`run --time T`: the whole job inside T. The search (at most its share of T, ended early by
+search/job/plan.py's rules), then the winner's final run for the time left, continued from the
+weights its trial left, then the submission and the report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import optuna
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from search.after.export import export
+from search.after.retrain import epoch_pace, retrain
+from search.config import PROJECT_ROOT, StudyConfig
+from search.console import log
+from search.errors import UserError
+from search.job.plan import JobPlan, chance_level, search_verdict
+from search.workers.run import SearchPhase, prepare_study, run_trials
+
+__all__ = ["JobResult", "run_job"]
+
+
+@dataclass(frozen=True)
+class JobResult:
+    study: optuna.Study
+    model_dir: Path
+    metrics: dict
+    submission: Path | None
+    report: Path | None
+
+
+class BestWeights:
+    """The weights of the best trial completed so far, on the host: the final run's starting point."""
+
+    def __init__(self) -> None:
+        self.number: int | None = None
+        self.value = float("-inf")
+        self.state: dict[str, torch.Tensor] | None = None
+
+    def __call__(self, trial: optuna.Trial, model: nn.Module, value: float) -> None:
+        if value > self.value:
+            self.number, self.value = trial.number, value
+            self.state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def _left(plan: JobPlan) -> str:
+    return f"; whole job {tqdm.format_interval(plan.left())} left"
+
+
+def run_job(settings: StudyConfig, seconds: float, plan: JobPlan | None = None, progress: bool = True,
+            report: bool = True) -> JobResult:
+    """The best model ``settings``' study can give in ``seconds`` of wall time, from this call on."""
+    plan = plan or JobPlan(seconds, share=settings.search_share, patience=settings.search_patience)
+    prepared = prepare_study(settings)
+    settings = replace(prepared.settings, timeout=max(1.0, plan.search_seconds()))
+    study = prepared.study
+    chance = chance_level(prepared.data.task, settings.metric, prepared.data.num_classes)
+    log(f"the whole job has {seconds:.0f}s: the search at most {plan.share:.0%} of it "
+        f"({settings.timeout:.0f}s left for it now), then the winner's final run, then the submission")
+    best = BestWeights()
+    ends = plan.start + plan.total
+    run_trials(replace(prepared, settings=settings), progress, SearchPhase(
+        stop=lambda s: search_verdict(s.get_trials(deepcopy=False), chance, plan.patience), on_complete=best,
+        job_ends=ends, designs_until=ends - plan.reserve))
+    try:
+        winner = study.best_trial
+    except ValueError:  # not even a queued design could be trained in the time
+        raise UserError(f"no trial of {study.study_name!r} finished in {seconds:.0f}s, so there is no model to "
+                        f"give the final run; give --time more seconds") from None
+    final = plan.final_seconds()
+    state = best.state if best.number == winner.number else None  # a winner from an earlier run: from scratch
+    epochs = int(final // epoch_pace(winner))
+    if epochs == 0 and state is None:
+        raise UserError(f"no time is left for a final run of trial {winner.number} ({final:.0f}s); give --time "
+                        f"more than {seconds:.0f}s")
+    log(f"final run: trial {winner.number} ({winner.value:.4f} after {winner.user_attrs.get('epochs')} epochs), "
+        f"{epochs} more epochs in {final:.0f}s{_left(plan)}" if epochs else
+        f"final run: no time left for another epoch; trial {winner.number}'s search weights are the model")
+    model_dir, metrics = retrain(study, winner.number, "train", None, settings.device,
+                                 storage_url=settings.storage_url(), epochs=epochs, init_state=state,
+                                 note=lambda: _left(plan))
+    submission = _submission(study, model_dir, settings)
+    page = _report(study, model_dir, settings, plan) if report else None
+    return JobResult(study, model_dir, metrics, submission, page)
+
+
+def _submission(study: optuna.Study, model_dir: Path, settings: StudyConfig) -> Path | None:
+    out = PROJECT_ROOT / "submissions" / f"{study.study_name}.csv"
+    try:
+        return export(model_dir, out, None, settings.device, study=study, storage_url=settings.storage_url())
+    except UserError as e:  # data with no test split: the model is the result
+        log(f"no submission written: {e}")
+        return None
+
+
+def _report(study: optuna.Study, model_dir: Path, settings: StudyConfig, plan: JobPlan) -> Path | None:
+    from search.shown.report import write_report
+
+    out = PROJECT_ROOT / "runs" / study.study_name / "report.html"
+    if plan.left() <= 0:
+        log(f"no time left for the report; `python -m search report --study {study.study_name}` writes it")
+        return None
+    return write_report(study, out, model_dir=model_dir, device_name=settings.device,
+                        storage_url=settings.storage_url())

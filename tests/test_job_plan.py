@@ -1,0 +1,68 @@
+"""`run --time`'s plan: when the search has had enough, and how T is split (no training here)."""
+
+from __future__ import annotations
+
+import time
+
+import optuna
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState, create_trial
+
+from search.job.plan import JobPlan, chance_level, search_verdict
+
+LR = {"lr": FloatDistribution(1e-4, 1.0, log=True)}
+
+
+def trial(number: int, curve: list[float], state: TrialState = TrialState.COMPLETE) -> optuna.trial.FrozenTrial:
+    t = create_trial(params={"lr": 0.01}, distributions=LR, state=state,
+                     value=curve[-1] if state == TrialState.COMPLETE else None,
+                     intermediate_values=dict(enumerate(curve, start=1)))
+    t.number = number
+    return t
+
+
+def test_the_search_goes_on_while_a_queued_design_waits():
+    waiting = create_trial(params={}, distributions={}, state=TrialState.WAITING)
+    assert search_verdict([trial(0, [0.01, 0.02]), trial(1, [0.01, 0.011]), waiting], chance=0.01, patience=6) is None
+
+
+def test_designs_all_near_chance_end_the_search_the_final_run_is_where_they_learn():
+    trials = [trial(0, [0.010, 0.012, 0.015]), trial(1, [0.01, 0.018])]
+    why = search_verdict(trials, chance=0.01, patience=6)
+    assert why is not None and "near chance after 3 epochs" in why
+    # one design above twice chance: the verdicts rank something, the search goes on
+    assert search_verdict([*trials, trial(2, [0.05])], chance=0.01, patience=6) is None
+    # multi-label F1 has no such floor: the rule does not apply
+    assert search_verdict(trials, chance=None, patience=6) is None
+    # one trial is not evidence: a second design may learn where the first did not
+    assert search_verdict(trials[:1], chance=0.01, patience=6) is None
+
+
+def test_patience_counts_trained_trials_since_the_best_pruned_ones_included():
+    trials = [trial(0, [0.3]), trial(1, [0.5]), trial(2, [0.4]), trial(3, [0.2, 0.3], TrialState.PRUNED)]
+    assert search_verdict(trials, chance=0.1, patience=3) is None
+    why = search_verdict([*trials, trial(4, [0.45])], chance=0.1, patience=3)
+    assert why is not None and "no new best in the last 3 trials" in why and "trial 1" in why
+    # a new best restarts the count
+    assert search_verdict([*trials, trial(4, [0.6])], chance=0.1, patience=3) is None
+    # rejected trials (pruned before any epoch) are no verdicts and do not count
+    rejected = [trial(n, [0.1], TrialState.PRUNED) for n in range(4, 8)]
+    for t in rejected:
+        t.intermediate_values = {}
+    assert search_verdict([*trials, *rejected], chance=0.1, patience=3) is None
+
+
+def test_the_plan_gives_the_search_its_share_and_the_final_run_the_rest():
+    plan = JobPlan(600, share=0.4, start=time.monotonic() - 100)  # the command started 100 s ago
+    assert 139 <= plan.search_seconds() <= 140  # 240 s share, 100 s spent
+    assert plan.reserve == 18  # 3% of T, above the 15 s floor
+    assert 481 <= plan.final_seconds() + plan.reserve <= 500
+    late = JobPlan(600, share=0.4, start=time.monotonic() - 300)
+    assert late.search_seconds() == 0 and 281 <= late.final_seconds() <= 282
+    assert JobPlan(60).reserve == 15
+
+
+def test_chance_levels_by_task():
+    assert chance_level("multiclass", "accuracy", 20) == 0.05
+    assert chance_level("binary", "roc_auc", 2) == 0.5
+    assert chance_level("multilabel", "micro_f1", 14) is None
