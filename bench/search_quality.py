@@ -14,42 +14,56 @@ CPU its quick variant's timeout). From each study's storage:
   at the pruner's first verdict (the preset's pruner's `n_warmup_steps`: epoch 3 on the quick
   preset) and the final metric.
 
+- the recommended design's own value beside the seed design's, and what the search adds: best minus
+  the better of the two (both are queued designs, not found ones).
+
 ``--user-question SEC`` asks the question a user comes with, on every benchmark that has test
-answers beside it (DIR-answers.csv): given SEC seconds of wall time, does `run` (half of it, as
---timeout) then `retrain --time` (what is left) then `export` beat seed 000's CNN trained plainly
-(Adam 1e-3, batch 32, no augmentation, as its report did) for the same wall time? Both are scored
-on the held-out test images. Every figure is the median over seeds, with the range beside it.
+answers beside it (DIR-answers.csv): given SEC seconds of wall time on the same device, does the
+whole job (`run --time SEC`) beat seed 000's CNN and the space's recommended design, each trained
+plainly for SEC? (bench/user_question.py: one arm a process; ``--slots 2`` runs two at once, each
+pinned to its own core.) All are scored on the test images. Every figure is the median over
+seeds, with the range beside it.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import optuna
-from harness import ROOT, run_study
+from harness import run_study
 from scipy.stats import spearmanr
 
 from search.trial.budget import takes_budget
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 SEED_DESIGN = "seed000-cnn"
+RECOMMENDED = "recommended"
+
+
+def design_value(trials: list, name: str) -> float | None:
+    """A queued design's value: its last epoch's metric whether it completed or was pruned (as
+    bench/harness.py counts it); None when the study did not queue it."""
+    found = next((t for t in trials if t.user_attrs.get("design") == name), None)
+    if found is None:
+        return None
+    return found.value if found.value is not None else (
+        found.intermediate_values[max(found.intermediate_values)] if found.intermediate_values else 0.0)
 
 
 def study_figures(study: optuna.Study, timeout: float | None, verdict_epoch: int = 1) -> dict:
     trials = study.get_trials(deepcopy=False)
     trained = [t for t in trials if takes_budget(t)]
     seed = next(t for t in trials if t.user_attrs.get("design") == SEED_DESIGN)
-    seed_value = seed.value if seed.value is not None else max(seed.intermediate_values.values(), default=0.0)
+    seed_value = design_value(trials, SEED_DESIGN)
+    recommended = design_value(trials, RECOMMENDED)
+    fixed = max(seed_value, recommended if recommended is not None else seed_value)
     classes = len(seed.user_attrs.get("per_class_f1") or [0, 0])
     chance = 1 / classes
     best_epochs = [max(t.intermediate_values.values(), default=0.0) for t in trained]
@@ -67,6 +81,8 @@ def study_figures(study: optuna.Study, timeout: float | None, verdict_epoch: int
     time_to_beat = min(beaten) if beaten else float("nan")
     return {
         "best": best, "seed design": seed_value, "gain points": 100 * (best - seed_value),
+        "recommended design": float("nan") if recommended is None else recommended,
+        "search adds, points": 100 * (best - fixed),
         "near chance share": sum(v < 2 * chance for v in best_epochs) / max(1, len(trained)),
         # Which draws stay near chance: the prior's (start-up and its decaying share) or the wrapped sampler's.
         **{f"near chance, {who} draws": _near_chance_share(drawn, chance) for who, drawn in by_drawer.items()},
@@ -81,73 +97,6 @@ def study_figures(study: optuna.Study, timeout: float | None, verdict_epoch: int
 def _near_chance_share(trials: list, chance: float) -> float:
     best_epochs = [max(t.intermediate_values.values(), default=0.0) for t in trials]
     return sum(v < 2 * chance for v in best_epochs) / len(trials) if trials else float("nan")
-
-
-def score_submission(submission: Path, answers: Path) -> float:
-    with answers.open() as f:
-        truth = {row["Image"]: row["Class"] for row in csv.DictReader(f)}
-    with submission.open() as f:
-        rows = list(csv.DictReader(f))
-    return sum(truth[r["Image"]] == r["Class"] for r in rows) / len(truth)
-
-
-def cli(*args: str) -> None:
-    done = subprocess.run([sys.executable, "-m", "search", *args], capture_output=True, text=True, cwd=ROOT)
-    if done.returncode != 0:
-        raise RuntimeError(f"search {' '.join(args)} failed:\n{(done.stdout + done.stderr)[-2000:]}")
-
-
-def engine_answer(data: Path, answers: Path, seconds: float, seed: int, storage: str, out: Path) -> dict:
-    """`run` for half the time, `retrain --time` for what is left, `export`: the user's own commands."""
-    name = f"question-{data.name}-{seed}"
-    start = time.perf_counter()
-    run_study("cnn", storage, name, "--data", str(data), "--seed", str(seed), "--timeout", str(seconds / 2))
-    left = seconds - (time.perf_counter() - start)
-    cli("retrain", "--study", name, "--storage", storage, "--time", f"{max(1.0, left * 0.9):.0f}",
-        "--out", str(out / name))
-    cli("export", "--study", name, "--storage", storage, "--model", str(out / name), "--out", str(out / f"{name}.csv"))
-    return {"seconds": time.perf_counter() - start, "accuracy": score_submission(out / f"{name}.csv", answers)}
-
-
-def plain_answer(data: Path, answers: Path, seconds: float, seed: int) -> dict:
-    """Seed 000's CNN trained as its report did, epoch after epoch until the next would overrun."""
-    import optuna as _optuna
-    import torch
-
-    from gic_models import create_model
-    from search.data.prepare import DataOptions
-    from search.trial.inputs import load_data, to_device
-    from search.trial.train import fit, predict_scores
-    from spaces import get_space
-
-    start = time.perf_counter()
-    ds = load_data(data, DataOptions())
-    tensors = to_device(ds, torch.device("cpu"))
-    space = get_space("cnn")
-    cfg = space.suggest(_optuna.trial.FixedTrial(space.SEED000))
-    torch.manual_seed(seed)
-    model = create_model(cfg.model, cfg.arch, ds.num_outputs, ds.in_shape)
-    epochs = []
-
-    class Enough(Exception):
-        pass
-
-    def stop_in_time(result) -> None:
-        epochs.append(time.perf_counter())
-        per_epoch = (epochs[-1] - start) / len(epochs)
-        if epochs[-1] - start + per_epoch > seconds:
-            raise Enough
-
-    try:  # exp_decay does not depend on the epoch count, so stopping early trains exactly as planned
-        fit(model, tensors, cfg.train, epochs=10_000, seed=seed, on_epoch=stop_in_time)
-    except Enough:
-        pass
-    probs = predict_scores(model, torch.from_numpy(ds.test_x), tensors.mean, tensors.std, ds.task)
-    names = [ds.class_names[i] for i in probs.argmax(1).tolist()]
-    with answers.open() as f:
-        truth = [row["Class"] for row in csv.DictReader(f)]
-    accuracy = sum(a == b for a, b in zip(names, truth, strict=True)) / len(truth)
-    return {"seconds": time.perf_counter() - start, "accuracy": accuracy, "epochs": len(epochs)}
 
 
 def summary(rows: list[dict], keys: list[str]) -> str:
@@ -178,7 +127,10 @@ def main() -> None:
                    help="arms to run (none: only the user question)")
     p.add_argument("--flags", type=shlex.split, default=[], help="more `run` flags for every study")
     p.add_argument("--timeout", type=float, help="the study's timeout (default: the preset's)")
-    p.add_argument("--user-question", type=float, metavar="SEC", help="also ask the user's question in SEC s")
+    p.add_argument("--user-question", type=float, metavar="SEC",
+                   help="also ask the user's question in SEC s (bench/user_question.py's three arms)")
+    p.add_argument("--slots", type=int, default=1, choices=[1, 2],
+                   help="user question: arms at once; 2 pins each to one of two cores (equal terms)")
     p.add_argument("--storage", help="keep the studies in this storage URL (default: a temporary SQLite file)")
     p.add_argument("--out", type=Path, help="append each result as a JSON line here (a cut run keeps its rows)")
     args = p.parse_args()
@@ -204,35 +156,39 @@ def main() -> None:
                                     *timeout, *args.flags, preset_timeout=True)
                     keep({"data": Path(data).name, "arm": f"prior {prior}", "seed": seed, "wall": run.wall,
                           **study_figures(run.study, args.timeout or _preset_timeout(), _first_verdict_epoch())})
-            for data in args.data:
-                answers = Path(data).parent / f"{Path(data).name}-answers.csv"
-                if args.user_question and data != "synth" and answers.is_file():
-                    engine = engine_answer(Path(data), answers, args.user_question, seed, storage, Path(tmp))
-                    plain = plain_answer(Path(data), answers, engine["seconds"], seed)
-                    keep({"data": Path(data).name, "arm": f"user question {args.user_question:.0f}s",
-                          "seed": seed, "engine held-out accuracy": engine["accuracy"],
-                          "engine seconds": engine["seconds"], "plain seed 000 held-out accuracy": plain["accuracy"],
-                          "plain epochs": plain["epochs"],
-                          "engine minus plain, points": 100 * (engine["accuracy"] - plain["accuracy"])})
-    keys = ["gain points", "near chance share", "near chance, prior draws", "near chance, sampler draws",
+    if args.user_question:
+        from user_question import ask
+
+        rows += ask([Path(d) for d in args.data if d != "synth"], args.seeds, args.user_question, args.slots, args.out)
+    keys = ["search adds, points", "gain points", "recommended design",
+            "near chance share", "near chance, prior draws", "near chance, sampler draws",
             "sampler draws", "seconds to beat seed", "share of budget to beat seed",
             "trials trained", "rejected untrained", "first-verdict rank correlation", "best", "seed design", "wall",
-            "engine held-out accuracy", "plain seed 000 held-out accuracy", "engine minus plain, points",
-            "plain epochs", "engine seconds"]
+            "test accuracy", "seconds", "engine minus better fixed, points", "engine minus seed, points",
+            "engine minus recommended, points"]
     print(summary(rows, keys))
+
+
+def _variant() -> str:
+    """The preset variant `run` takes on this machine's device: its timeout and pruner are the study's."""
+    from search.trial.device import resolve_device
+
+    return "cpu" if resolve_device("auto").type == "cpu" else "gpu"
 
 
 def _preset_timeout() -> float | None:
     from search.config import load_preset
 
-    return load_preset("cnn", "cpu").timeout
+    return load_preset("cnn", _variant()).timeout
 
 
 def _first_verdict_epoch() -> int:
-    """The first epoch the preset's pruner may stop a trial at (epochs are steps 1, 2, ...)."""
+    """The first epoch the preset's pruner may stop a trial at (epochs are steps 1, 2, ...): the median
+    rule's n_warmup_steps, or Hyperband's and ASHA's min_resource."""
     from search.config import load_preset
 
-    return max(1, int(load_preset("cnn", "cpu").pruner.get("n_warmup_steps", 1)))
+    pruner = load_preset("cnn", _variant()).pruner
+    return max(1, int(pruner.get("n_warmup_steps", pruner.get("min_resource", 1))))
 
 
 if __name__ == "__main__":

@@ -67,18 +67,21 @@ def plain(data: Path, design: str, seconds: float, seed: int) -> dict:
     import torch
 
     from search.data.prepare import DataOptions
+    from search.trial.device import resolve_device, setup
     from search.trial.inputs import load_data, seeded_model, to_device
     from search.trial.time_budget import predict_seconds
     from search.trial.train import fit, predict_scores
     from spaces import get_space, recommended_design
     from spaces.priors import Budget
 
+    device = resolve_device("auto")  # the engine's own device: the arms differ only in what they train
+    setup(device)
     ds = load_data(data, DataOptions())
-    tensors = to_device(ds, torch.device("cpu"))
+    tensors = to_device(ds, device)
     space = get_space("cnn")
 
     def config(epochs: int):
-        params = space.SEED000 if design == "seed" else recommended_design(space, Budget(epochs, "cpu"))
+        params = space.SEED000 if design == "seed" else recommended_design(space, Budget(epochs, device.type))
         return space.suggest(optuna.trial.FixedTrial(params))
 
     epochs, best, kept = 10_000, {"accuracy": -1.0}, {}
@@ -104,25 +107,86 @@ def plain(data: Path, design: str, seconds: float, seed: int) -> dict:
         if design == "seed" and result.accuracy > best["accuracy"]:
             best.update(accuracy=result.accuracy, epoch=result.epoch,
                         state={k: v.clone() for k, v in model.state_dict().items()})
-        pace = (ends[-1] - ends[0]) / (len(ends) - 1) if len(ends) > 1 else ends[0]
+        pace = (ends[-1] - began) / len(ends)
         if result.epoch < epochs and ends[-1] + pace > seconds:
             raise _Enough
 
+    began = time.perf_counter() - START
     try:
         fit(model, tensors, cfg.train, epochs=epochs, seed=seed, on_epoch=watch)
     except _Enough:
         pass
     if "state" in best:
         model.load_state_dict(best["state"])
-    probs = predict_scores(model, torch.from_numpy(ds.test_x), tensors.mean, tensors.std, ds.task, tta=cfg.train.tta)
+    test_x = torch.from_numpy(ds.test_x).to(device)
+    probs = predict_scores(model, test_x, tensors.mean, tensors.std, ds.task, tta=cfg.train.tta)
     labels = [ds.class_names[i] for i in probs.argmax(1).tolist()]
     return {"accuracy": score(labels, data), "epochs trained": len(ends),
             "epochs planned": None if epochs == 10_000 else epochs, "kept epoch": best.get("epoch", len(ends))}
 
 
+ARMS = ("engine", "seed", "recommended")
+
+
+def ask(datasets: list[Path], seeds: list[int], seconds: float, slots: int = 1, out: Path | None = None) -> list[dict]:
+    """Every arm on every benchmark and seed, ``slots`` processes at once (2: each pinned to its own
+    core with one thread, so two arms run on equal terms side by side); rows as `main` prints them,
+    plus one row a benchmark and seed with the engine's margins over the fixed designs."""
+    import os
+    import tempfile
+
+    jobs = [(data.resolve(), seed, arm) for seed in seeds for data in datasets for arm in ARMS]
+    rows: list[dict] = []
+    running: dict[int, tuple[subprocess.Popen, tuple]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        while jobs or running:
+            for core in range(slots):
+                if core in running or not jobs:
+                    continue
+                data, seed, arm = job = jobs.pop(0)
+                pin = ["taskset", "-c", str(core)] if slots > 1 else []
+                env = {**os.environ, **({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"} if slots > 1 else {})}
+                cmd = [*pin, sys.executable, __file__, arm, "--data", str(data), "--seconds", f"{seconds:g}",
+                       "--seed", str(seed), "--storage", f"sqlite:///{Path(tmp) / f'slot{core}.db'}"]
+                running[core] = (subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                                  env=env, cwd=ROOT), job)
+            time.sleep(1)
+            for core, (proc, job) in list(running.items()):
+                if proc.poll() is None:
+                    continue
+                del running[core]
+                text = proc.stdout.read().strip().splitlines()
+                row = json.loads(text[-1]) if proc.returncode == 0 and text else {
+                    "data": job[0].name, "seed": job[1], "arm": job[2], "failed": proc.returncode}
+                row["arm"] = f"{row['arm']} in {seconds:g}s" + (" (1 core)" if slots > 1 else "")
+                rows.append(row)
+                print(json.dumps(row), file=sys.stderr, flush=True)
+                if out:
+                    with out.open("a") as f:
+                        f.write(json.dumps(row) + "\n")
+    return rows + margins(rows)
+
+
+def margins(rows: list[dict]) -> list[dict]:
+    """Per benchmark and seed: the engine minus the better fixed design, and minus each, in points."""
+    by: dict[tuple, dict[str, float]] = {}
+    for r in rows:
+        if "accuracy" in r:
+            by.setdefault((r["data"], r["seed"]), {})[r["arm"].split()[0]] = r["accuracy"]
+    out = []
+    for (data, seed), acc in by.items():
+        if set(ARMS) <= set(acc):
+            fixed = max(acc["seed"], acc["recommended"])
+            out.append({"data": data, "seed": seed, "arm": "engine margin",
+                        "engine minus better fixed, points": 100 * (acc["engine"] - fixed),
+                        "engine minus seed, points": 100 * (acc["engine"] - acc["seed"]),
+                        "engine minus recommended, points": 100 * (acc["engine"] - acc["recommended"])})
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("arm", choices=["engine", "seed", "recommended"])
+    p.add_argument("arm", choices=ARMS)
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--seconds", type=float, required=True)
     p.add_argument("--seed", type=int, default=0)
@@ -135,7 +199,7 @@ def main() -> None:
     else:
         result = plain(data, args.arm, args.seconds, args.seed)
     row = {"data": data.name, "arm": args.arm, "seed": args.seed, "seconds": round(time.perf_counter() - START, 1),
-           "limit": args.seconds, **result}
+           "limit": args.seconds, "test accuracy": result["accuracy"], **result}
     print(json.dumps(row), flush=True)
     if args.out:
         with args.out.open("a") as f:
