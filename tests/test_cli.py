@@ -8,6 +8,7 @@ import optuna
 import pytest
 
 from search.cli import main
+from search.cli.parser import build_parser
 
 pytestmark = pytest.mark.slow
 
@@ -119,3 +120,15 @@ def test_bad_flag_values_are_refused_before_anything_runs(argv, tmp_path, capsys
     assert exit_.value.code == 2
     assert f"argument {flag}: must be" in capsys.readouterr().err.splitlines()[-1]
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("argv", [
+    ["retrain", "--seed", "2"],  # was --seeds 2: a two-seed ensemble nobody asked for
+    ["run", "cnn", "--work", "3"], ["export", "--ens", "2"], ["--deb", "best"],
+    ["data", "synth", "--out", "x", "--cl", "3"],
+])
+def test_abbreviated_flags_are_refused(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(argv)  # the parser alone: an abbreviation let through would run nothing
+    assert exit_.value.code == 2
+    assert "unrecognized arguments" in capsys.readouterr().err

@@ -44,6 +44,16 @@ def _image_size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+class _Parser(argparse.ArgumentParser):
+    """Every parser and subparser (add_subparsers makes them of the parent's class). No abbreviations:
+    `retrain --seed 2` was taken for `--seeds 2`, and a flag added later can change what an old
+    abbreviation means."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+
 def _study_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--study", help="study name (default: the study run last, whose latest trial started last; "
                                    "its name goes to stderr)")
@@ -61,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     from search.workers.samplers import PRUNERS, SAMPLERS
     from spaces import SPACES
 
-    parser = argparse.ArgumentParser(prog="python -m search", description=DESCRIPTION)
+    parser = _Parser(prog="python -m search", description=DESCRIPTION)
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
