@@ -105,6 +105,8 @@ def bad_annotation(root, line):
         (lambda r: picture([1]).save(r / "train" / "images" / "cover.jpg"), "cover.jpg: image name does not end"),
         (lambda r: [p.unlink() for p in (r / "train" / "images").iterdir()], "no images .the split is empty"),
         (lambda r: picture([1]).save(r / "train" / "images" / "im001.jpg"), "im1.jpg: duplicate image number 1"),
+        # an empty label file taught a label no image has, and its column came out 1 for every test image
+        (lambda r: (r / "train" / "annotations" / "car.txt").write_text("\n"), "car.txt: no image numbers"),
     ],
 )
 def test_helsinki_bad_input(helsinki, breakage, expected):
