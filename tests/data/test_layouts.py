@@ -143,6 +143,21 @@ def test_hidden_files_are_ignored(folders):
     assert len(load_dataset(folders).train_x) == 18
 
 
+def test_windows_junk_is_skipped_as_mac_junk_is(folders, helsinki):
+    # Thumbs.db in a class folder stopped the run ("not an image file") while ._x.png was skipped
+    for folder in (folders / "train" / "cat", folders / "val" / "dog", folders / "train", folders / "test"):
+        (folder / "Thumbs.db").write_bytes(b"\0\1")
+        (folder / "desktop.ini").write_text("[.ShellClassInfo]\n")
+        (folder / "._x.png").write_bytes(b"\0")
+    ds = load_dataset(folders)
+    assert len(ds.train_x) == 18 and len(ds.val_x) == 6 and len(ds.test_names) == 11
+    root, _ = helsinki
+    for folder in (root / "train" / "images", root / "test" / "images"):
+        (folder / "thumbs.db").write_bytes(b"\0\1")  # Windows matches names in any case
+        (folder / "Desktop.ini").write_text("x")
+    assert len(load_dataset(root).train_x) == 24
+
+
 def test_cache_keeps_the_task_and_labels(helsinki, monkeypatch):
     root, truth = helsinki
     load_dataset(root)
