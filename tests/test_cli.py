@@ -132,3 +132,15 @@ def test_abbreviated_flags_are_refused(argv, capsys):
         build_parser().parse_args(argv)  # the parser alone: an abbreviation let through would run nothing
     assert exit_.value.code == 2
     assert "unrecognized arguments" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["run", "cnn", "--timeout", "-5"], ["retrain", "--seeds", "0"], ["nosuch"],
+                                  ["data", "synth"]])
+def test_a_bad_flag_is_one_usage_line_and_the_error(argv, capsys):
+    # Before: run's whole usage (18 lines) came before its one-line error.
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    usage, error = capsys.readouterr().err.splitlines()
+    assert usage.startswith(f"usage: python -m search {argv[0] if argv[0] != 'nosuch' else ''}".rstrip())
+    assert "--help" in usage and "error: " in error

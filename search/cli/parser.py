@@ -53,6 +53,13 @@ class _Parser(argparse.ArgumentParser):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
 
+    def error(self, message: str):
+        # argparse's usage of `run` alone is 18 lines, above the one line that says what is wrong.
+        fmt = self._get_formatter()
+        positionals = " ".join(fmt._format_args(a, a.dest) for a in self._get_positional_actions())
+        self.exit(2, f"usage: {self.prog} [options] {positionals}".rstrip() + " (--help lists the options)\n"
+                     f"{self.prog}: error: {message}\n")
+
 
 def _study_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--study", help="study name (default: the study run last, whose latest trial started last; "
