@@ -144,3 +144,11 @@ def test_a_bad_flag_is_one_usage_line_and_the_error(argv, capsys):
     usage, error = capsys.readouterr().err.splitlines()
     assert usage.startswith(f"usage: python -m search {argv[0] if argv[0] != 'nosuch' else ''}".rstrip())
     assert "--help" in usage and "error: " in error
+
+
+def test_run_help_gives_runs_own_default_study_name(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    study = text[text.index("--study STUDY study name"):text.index("--storage STORAGE Optuna")]
+    assert "SPACE-DATASET" in study and "run last" not in study  # it said: the study run last
