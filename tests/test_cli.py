@@ -8,6 +8,7 @@ import optuna
 import pytest
 
 from search.cli import main
+from search.cli.parser import build_parser
 
 pytestmark = pytest.mark.slow
 
@@ -119,3 +120,35 @@ def test_bad_flag_values_are_refused_before_anything_runs(argv, tmp_path, capsys
     assert exit_.value.code == 2
     assert f"argument {flag}: must be" in capsys.readouterr().err.splitlines()[-1]
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("argv", [
+    ["retrain", "--seed", "2"],  # was --seeds 2: a two-seed ensemble nobody asked for
+    ["run", "cnn", "--work", "3"], ["export", "--ens", "2"], ["--deb", "best"],
+    ["data", "synth", "--out", "x", "--cl", "3"],
+])
+def test_abbreviated_flags_are_refused(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(argv)  # the parser alone: an abbreviation let through would run nothing
+    assert exit_.value.code == 2
+    assert "unrecognized arguments" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["run", "cnn", "--timeout", "-5"], ["retrain", "--seeds", "0"], ["nosuch"],
+                                  ["data", "synth"]])
+def test_a_bad_flag_is_one_usage_line_and_the_error(argv, capsys):
+    # Before: run's whole usage (18 lines) came before its one-line error.
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    usage, error = capsys.readouterr().err.splitlines()
+    assert usage.startswith(f"usage: python -m search {argv[0] if argv[0] != 'nosuch' else ''}".rstrip())
+    assert "--help" in usage and "error: " in error
+
+
+def test_run_help_gives_runs_own_default_study_name(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    study = text[text.index("--study STUDY study name"):text.index("--storage STORAGE Optuna")]
+    assert "SPACE-DATASET" in study and "run last" not in study  # it said: the study run last

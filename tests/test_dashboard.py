@@ -90,6 +90,15 @@ def test_dashboard_binds_localhost_by_default_and_busy_port_is_one_line(fake_stu
     assert "no study 'nope'" in capsys.readouterr().err
 
 
+
+@pytest.mark.parametrize("host, warned", [("0.0.0.0", True), ("127.0.0.1", False), ("localhost", False)])
+def test_dashboard_says_when_the_network_can_reach_it(fake_study, capsys, host, warned):
+    server, _, _ = make_dashboard(fake_study, "dash-demo", host=host, port=0)
+    server.server_close()
+    err = capsys.readouterr().err
+    assert ("reachable from the network" in err) == warned
+    assert err.count("\n") == warned  # one line, or nothing
+
 @pytest.fixture
 def run_made_study(tmp_path, tiny_data, monkeypatch):
     """A study as `run` makes it (no trial trained), then six made-up trials whose conditional

@@ -31,7 +31,7 @@ from search.trial.train import Diverged, EpochResult
 from search.workers.launch import check_storage, launch_workers, placements
 from search.workers.run import run_study
 from search.workers.storage import open_storage
-from search.workers.worker import _Guarded, _Surplus, work
+from search.workers.worker import LAUNCHER_PID, _Guarded, _Surplus, work
 from spaces import cnn
 
 # A small fixed cnn configuration (about 0.2M parameters with Adam's state): big enough that
@@ -515,3 +515,17 @@ def test_a_worker_killed_outright_is_named_and_the_launcher_exits_as_a_shell_wou
     assert code == 128 + signal.SIGKILL  # 137, not Python's -9 (which `raise SystemExit` turns into 247)
     err = capfd.readouterr().err
     assert "[worker 0] killed by SIGKILL" in err and "[worker 1] killed by SIGKILL" in err
+
+
+def test_a_worker_whose_launcher_is_gone_stops_after_its_trial(monkeypatch, capfd):
+    # A killed `run --workers 3` left its workers training on, unsupervised, until the budget was met.
+    study = optuna.create_study()
+
+    def objective(trial):
+        monkeypatch.setenv(LAUNCHER_PID, str(os.getppid() + 1))  # the launcher dies during this trial
+        return 0.0
+
+    monkeypatch.setenv(LAUNCHER_PID, str(os.getppid()))
+    work(study, objective, budget=5)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE]  # finished, then stopped
+    assert "the `run` that started this worker is gone" in capfd.readouterr().err

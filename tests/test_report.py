@@ -141,3 +141,13 @@ def test_trials_rejected_untrained_are_their_own_kind(tmp_path):
     assert "(1 pruned trial dotted grey" in title and "1 rejected untrained" in title
     page = write_report(study, tmp_path / "r.html", progress=lambda *a: None).read_text()
     assert "<b>4 trials</b> (2 complete, 1 pruned, 1 rejected untrained)" in page
+
+
+def test_a_study_with_no_completed_trial_leaks_no_optuna_warnings(tmp_path, capfd):
+    study = optuna.create_study(direction="maximize")
+    study.tell(study.ask({"a": FLOAT}), state=optuna.trial.TrialState.FAIL)
+    study.tell(study.ask({"a": FLOAT}), state=optuna.trial.TrialState.PRUNED)
+    capfd.readouterr()
+    page = write_report(study, tmp_path / "r.html", progress=lambda *a: None).read_text()
+    assert "[W " not in capfd.readouterr().err  # "There are no complete trials." once a plot
+    assert "no completed trial yet" in page

@@ -44,9 +44,26 @@ def _image_size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _study_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--study", help="study name (default: the study run last, whose latest trial started last; "
-                                   "its name goes to stderr)")
+class _Parser(argparse.ArgumentParser):
+    """Every parser and subparser (add_subparsers makes them of the parent's class). No abbreviations:
+    `retrain --seed 2` was taken for `--seeds 2`, and a flag added later can change what an old
+    abbreviation means."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        # argparse's usage of `run` alone is 18 lines, above the one line that says what is wrong.
+        fmt = self._get_formatter()
+        positionals = " ".join(fmt._format_args(a, a.dest) for a in self._get_positional_actions())
+        self.exit(2, f"usage: {self.prog} [options] {positionals}".rstrip() + " (--help lists the options)\n"
+                     f"{self.prog}: error: {message}\n")
+
+
+def _study_args(p: argparse.ArgumentParser, default: str = "the study run last, whose latest trial started last; "
+                                                         "its name goes to stderr") -> None:
+    p.add_argument("--study", help=f"study name (default: {default})")
     p.add_argument("--storage", help="Optuna storage URL (default: SQLite under studies/)")
 
 
@@ -61,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     from search.workers.samplers import PRUNERS, SAMPLERS
     from spaces import SPACES
 
-    parser = argparse.ArgumentParser(prog="python -m search", description=DESCRIPTION)
+    parser = _Parser(prog="python -m search", description=DESCRIPTION)
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -78,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="search a space on a dataset (continues the study if it exists)")
     run.add_argument("space", help=f"search space: {either(SPACES)}")
     run.add_argument("--data", type=Path, help="dataset folder (default: the embedded synthetic benchmark)")
-    _study_args(run)
+    _study_args(run, "SPACE-DATASET, the space and the data folder's name; the same command continues it")
     run.add_argument("--preset", help="study preset in studies/ (default: the space's name)")
     run.add_argument("--for", dest="variant", choices=["cpu", "gpu"],
                      help="the preset's variant: cpu (its quick [cpu] study) or gpu (the full one); default: "

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from search.data.dataset import DataError, Dataset
-from search.data.images import decode_all, list_images
+from search.data.images import decode_all, is_junk, list_images
 
 __all__ = ["LOOKS_FOR", "TEST_SPLIT", "detect", "files", "read", "submission_images"]
 
@@ -44,7 +44,7 @@ def files(root: Path) -> list[Path]:
 def _read_split(folder: Path, classes: list[str] | None) -> tuple[list[str], list[Path], np.ndarray]:
     """(class names, image paths, labels); with ``classes`` given, every folder must be one of them."""
     dirs = _class_dirs(folder)
-    stray = [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+    stray = [p for p in folder.iterdir() if p.is_file() and not is_junk(p.name)]
     if stray:
         raise DataError(f"{stray[0]}: a file directly in {folder}; images belong in {folder}/<class>/")
     names = [d.name for d in dirs]

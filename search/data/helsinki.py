@@ -72,6 +72,10 @@ def _read_annotation(path: Path, known: dict[int, int]) -> list[int]:
         if number not in known:
             raise DataError(f"{path}, line {i}: image {number} is not in {path.parent.parent / 'images'}")
         rows.append(known[number])
+    if not rows:
+        # A label no image has cannot be learnt, and its column in the submission would be a guess.
+        raise DataError(f"{path}: no image numbers; a label needs at least one image (list them, or remove "
+                        f"the file and its column)")
     return rows
 
 

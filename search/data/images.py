@@ -21,7 +21,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from search.data.dataset import DataError
 
-__all__ = ["IMAGE_EXTENSIONS", "decode", "decode_all", "list_images"]
+__all__ = ["IMAGE_EXTENSIONS", "decode", "decode_all", "is_junk", "list_images"]
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
@@ -97,13 +97,23 @@ def _refuse_mixed_sizes(paths: Sequence[Path], first: tuple[int, ...], odd: dict
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 
 
+# What Windows leaves in a folder someone browsed, as macOS leaves .DS_Store and ._* (hidden files)
+_WINDOWS_JUNK = frozenset({"thumbs.db", "ehthumbs.db", "desktop.ini"})
+
+
+def is_junk(name: str) -> bool:
+    """A file the operating system wrote beside the images: hidden (macOS) or Windows' own, in any case."""
+    return name.startswith(".") or name.lower() in _WINDOWS_JUNK
+
+
 def list_images(folder: Path) -> list[Path]:
-    """The image files directly in ``folder``, sorted by name. Hidden files (``.DS_Store``) are
-    skipped; any other file that is not an image, or a sub-folder, is an error rather than a silent
-    omission, so a stray file cannot quietly shrink or skew a class."""
+    """The image files directly in ``folder``, sorted by name. Hidden files (``.DS_Store``) and
+    Windows' ``Thumbs.db`` and ``desktop.ini`` are skipped; any other file that is not an image, or
+    a sub-folder, is an error rather than a silent omission, so a stray file cannot quietly shrink or
+    skew a class."""
     out = []
     for path in sorted(folder.iterdir()):
-        if path.name.startswith("."):
+        if is_junk(path.name):
             continue
         if not path.is_file():
             raise DataError(f"{path}: unexpected folder among the images of {folder}")

@@ -11,9 +11,13 @@ __all__ = ["iterative_stratification", "stratified_split"]
 
 
 def _counts(n: int, fractions: list[float]) -> np.ndarray:
-    """How many of ``n`` items each part gets: rounded shares, the remainder to the first part."""
+    """How many of ``n`` items each part gets: rounded shares, the remainder to the first part, which
+    gets at least one."""
     counts = np.floor(np.asarray(fractions) * n + 0.5).astype(np.int64)
     counts[0] = n - counts[1:].sum()
+    while n and counts[0] < 1:  # train keeps one: a class that only validation has is never learnt
+        counts[int(np.argmax(counts[1:])) + 1] -= 1
+        counts[0] += 1
     return counts
 
 
@@ -33,7 +37,8 @@ def stratified_split(labels: np.ndarray, fractions: list[float], seed: int) -> l
 def iterative_stratification(labels: np.ndarray, fractions: list[float], seed: int) -> list[np.ndarray]:
     """Indices of each part for multi-hot labels (N, L). The rarest label still unplaced goes first:
     each of its images joins the part that most lacks that label (ties: the part that lacks most
-    images overall, then at random). Images with no label are split by size at the end."""
+    images overall, then at random), except that the first part gets the last one if it has none. Images
+    with no label are split by size at the end."""
     rng = np.random.default_rng(seed)
     y = labels.astype(bool)
     n = len(y)
@@ -47,13 +52,16 @@ def iterative_stratification(labels: np.ndarray, fractions: list[float], seed: i
     while left.any():
         remaining = left.sum(0)
         label = int(np.argmin(np.where(remaining > 0, remaining, np.iinfo(np.int64).max)))
-        for i in np.flatnonzero(left[:, label]):
+        todo = np.flatnonzero(left[:, label])
+        for i in todo:
             need = want_label[:, label]
             best = np.flatnonzero(need == need.max())
             if len(best) > 1:
                 totals = want_total[best]
                 best = best[totals == totals.max()]
             p = int(best[rng.integers(len(best))]) if len(best) > 1 else int(best[0])
+            if i == todo[-1] and not y[part_of == 0, label].any():
+                p = 0  # as in stratified_split: train keeps one image of every label
             part_of[i] = p
             want_label[p] -= y[i]
             want_total[p] -= 1

@@ -7,6 +7,7 @@ port is one clear line), then print the URL — once it is printed, the server a
 
 from __future__ import annotations
 
+import ipaddress
 import socketserver
 import sys
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -39,6 +40,9 @@ def make_dashboard(storage_url: str, study_name: str | None, host: str = "127.0.
         server = make_server(host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler)
     except OSError as e:
         raise UserError(f"cannot listen on {host}:{port}: {e.strerror or e}; choose another --port") from None
+    if not ipaddress.ip_address(server.server_address[0]).is_loopback:  # the address bound, names resolved
+        print(f"warning: listening on {host}: the study is reachable from the network, without a password",
+              file=sys.stderr, flush=True)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{server.server_port}/dashboard/studies/{study_id(study)}"  # the storage's id
     return server, url, study

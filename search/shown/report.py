@@ -12,6 +12,7 @@ import json
 import sys
 import warnings
 from collections.abc import Callable
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -190,10 +191,24 @@ def _summary(study: optuna.Study, model_dir: Path | None) -> str:
         metric = html.escape(str(study.user_attrs.get("metric", "value")))
         params = html.escape(", ".join(f"{k}={v}" for k, v in best.params.items()))
         lines.append(f"best: trial {best.number}, {metric} {best.value:.4f}<br><small>{params}</small>")
-    except (ValueError, RuntimeError):  # no completed trial, or several objectives
+    except ValueError:
+        lines.append("no completed trial yet: the plots below are empty")
+    except RuntimeError:  # several objectives: the front is its own section
         pass
     lines.append(f"final model: {html.escape(str(model_dir)) if model_dir else 'none (run retrain)'}")
     return "<br>".join(lines)
+
+
+@contextmanager
+def _optuna_quiet():
+    # A young study's plots each log "[W ...] no complete trials" in Optuna's format, through the
+    # progress line; the summary says it once.
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(level)
 
 
 def _progress(i: int, n: int, title: str) -> None:
@@ -215,7 +230,7 @@ def write_report(
     for i, (title, draw) in enumerate(sections, start=1):
         progress(i, len(sections), title)
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), _optuna_quiet():
                 warnings.simplefilter("ignore")  # experimental-API and too-few-trials warnings
                 fig = draw()
             height = fig.layout.height or 450

@@ -21,6 +21,7 @@ import optuna
 from search.errors import UserError
 from search.journal import journal_path
 from search.workers.progress import Progress, watching
+from search.workers.worker import LAUNCHER_PID
 
 __all__ = ["Placement", "check_storage", "launch_workers", "placements"]
 
@@ -80,7 +81,7 @@ def _label(place: Placement) -> str:
 
 def _start(study: optuna.Study, url: str, place: Placement, device: str, heartbeat: int | None,
            timeout: float | None, write: Callable[[str], None]) -> tuple[subprocess.Popen, threading.Thread]:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **{LAUNCHER_PID: str(os.getpid())})
     if place.gpu is not None:
         env["CUDA_VISIBLE_DEVICES"] = place.gpu
     dev = "cuda" if place.gpu is not None else device

@@ -15,6 +15,7 @@ a few such crashes in a row stop the worker with one line, since the next trials
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 import time
@@ -30,14 +31,16 @@ from search.errors import UserError
 from search.optuna_private import OPTIMIZE_LOGGER, heartbeats_on, study_storage, trial_id
 from search.trial.budget import FINISHED, MAX_REJECTIONS_PER_TRIAL, budget_counts, takes_budget
 
-__all__ = ["MAX_CRASHES", "Crashing", "Interrupted", "requeue", "stop_signals", "work"]
+__all__ = ["LAUNCHER_PID", "MAX_CRASHES", "Crashing", "Interrupted", "requeue", "stop_signals", "work"]
 
 # Consecutive crashed trials after which a worker stops: one crash may be the configuration's (a
 # network the code mishandles), several in a row are the code's or the device's, and every later
 # trial would only fail the same way, as fast as the sampler can draw.
 MAX_CRASHES = 3
 TRACEBACK_ATTR = "traceback"
-TRACEBACK_CHARS = 8000  # a traceback's end says what failed; a storage's attribute should stay small
+TRACEBACK_CHARS = 8000
+# Set by `run --workers K` for the workers it starts: the process that forwards their stops.
+LAUNCHER_PID = "GIC_LAUNCHER_PID"  # a traceback's end says what failed; a storage's attribute should stay small
 
 
 class Interrupted(Exception):
@@ -164,6 +167,10 @@ def work(
     with stop_signals() as received, _quiet_expected_ends(guarded):
         try:
             while deadline is None or time.monotonic() < deadline:
+                if _launcher_gone():
+                    with contextlib.suppress(OSError):  # its pipe, our stdout, may have closed with it
+                        log("the `run` that started this worker is gone; stopping (rerun `run` to go on)")
+                    return
                 why = closed() if closed is not None else None
                 if why:
                     log(why if isinstance(why, str) else
@@ -197,6 +204,13 @@ def work(
                 requeue(study, trial)
             raise Interrupted(received[-1] if received else signal.SIGINT,
                               trial.number if stopped else None) from None
+
+
+def _launcher_gone() -> bool:
+    """Whether this worker was started by `run --workers` and that process has died: nothing would
+    forward a Ctrl-C to it any more (its orphan is re-parented, so the parent id changes)."""
+    launcher = os.environ.get(LAUNCHER_PID)
+    return launcher is not None and os.getppid() != int(launcher)
 
 
 def _run_one(study: optuna.Study, guarded: _Guarded, callbacks: Sequence, catch: tuple[type[Exception], ...]) -> bool:

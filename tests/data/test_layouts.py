@@ -105,6 +105,8 @@ def bad_annotation(root, line):
         (lambda r: picture([1]).save(r / "train" / "images" / "cover.jpg"), "cover.jpg: image name does not end"),
         (lambda r: [p.unlink() for p in (r / "train" / "images").iterdir()], "no images .the split is empty"),
         (lambda r: picture([1]).save(r / "train" / "images" / "im001.jpg"), "im1.jpg: duplicate image number 1"),
+        # an empty label file taught a label no image has, and its column came out 1 for every test image
+        (lambda r: (r / "train" / "annotations" / "car.txt").write_text("\n"), "car.txt: no image numbers"),
     ],
 )
 def test_helsinki_bad_input(helsinki, breakage, expected):
@@ -139,6 +141,21 @@ def test_folders_bad_input(folders, breakage, expected):
 def test_hidden_files_are_ignored(folders):
     (folders / "train" / "cat" / ".DS_Store").write_bytes(b"\0\1")
     assert len(load_dataset(folders).train_x) == 18
+
+
+def test_windows_junk_is_skipped_as_mac_junk_is(folders, helsinki):
+    # Thumbs.db in a class folder stopped the run ("not an image file") while ._x.png was skipped
+    for folder in (folders / "train" / "cat", folders / "val" / "dog", folders / "train", folders / "test"):
+        (folder / "Thumbs.db").write_bytes(b"\0\1")
+        (folder / "desktop.ini").write_text("[.ShellClassInfo]\n")
+        (folder / "._x.png").write_bytes(b"\0")
+    ds = load_dataset(folders)
+    assert len(ds.train_x) == 18 and len(ds.val_x) == 6 and len(ds.test_names) == 11
+    root, _ = helsinki
+    for folder in (root / "train" / "images", root / "test" / "images"):
+        (folder / "thumbs.db").write_bytes(b"\0\1")  # Windows matches names in any case
+        (folder / "Desktop.ini").write_text("x")
+    assert len(load_dataset(root).train_x) == 24
 
 
 def test_cache_keeps_the_task_and_labels(helsinki, monkeypatch):

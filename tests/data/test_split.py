@@ -41,6 +41,17 @@ def test_iterative_stratification_spreads_every_label_even_rare_ones():
     assert abs((y[parts[1]].sum(1) == 0).sum() - 0.2 * (y.sum(1) == 0).sum()) <= 3
 
 
+
+@pytest.mark.parametrize("fractions", [[0.5, 0.5], [0.4, 0.3, 0.3], [0.1, 0.45, 0.45]])
+def test_every_class_and_label_keeps_an_image_in_train(fractions):
+    # --val-fraction 0.5 moved a one-image class to validation: a class train never shows, unsaid
+    y = np.repeat(np.arange(4), [1, 2, 3, 20])
+    multi = np.zeros((26, 3), dtype=np.uint8)
+    multi[0, 0] = multi[1:3, 1] = multi[3:, 2] = 1
+    for seed in range(8):
+        assert set(y[stratified_split(y, fractions, seed)[0]]) == {0, 1, 2, 3}
+        assert multi[iterative_stratification(multi, fractions, seed)[0]].any(0).all()
+
 def test_prepare_makes_validation_and_held_out_parts():
     y = np.repeat(np.arange(2), 100)
     out = prepare(dataset(y), DataOptions(val_fraction=0.05, test_fraction=0.05, split_seed=1))
