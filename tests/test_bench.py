@@ -26,6 +26,27 @@ def test_repeated_rows_merge_into_medians():
     assert "| x | a | s | 2 | 3 | 1 - 3 |" in table(rows)
 
 
+def test_harness_counts_as_the_engine_budgets():
+    """An out-of-memory trial and one that diverged in its first epoch took budget though they record no
+    epochs: only a trial the engine rejected (search/trial/budget.py) is "rejected untrained"."""
+    import optuna
+    from harness import StudyRun
+
+    from search.trial.budget import reject
+
+    study = optuna.create_study(direction="maximize")
+    pruned = optuna.trial.TrialState.PRUNED
+    study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs={"epochs": 2}))
+    study.add_trial(optuna.trial.create_trial(state=pruned, user_attrs={"epochs": 1}))  # the pruner's
+    study.add_trial(optuna.trial.create_trial(state=pruned, user_attrs={"oom": True}))
+    study.add_trial(optuna.trial.create_trial(state=pruned, user_attrs={"pruned_reason": "diverged in epoch 1"}))
+    untrained = study.ask()
+    reject(untrained, "too slow")
+    study.tell(untrained, state=pruned)
+    run = StudyRun(1.0, study, "")
+    assert (run.trained, run.stopped, run.rejected) == (4, 3, 1)
+
+
 def test_pruning_item_counts_what_each_arm_trained(tiny_data):
     import pruning
 
