@@ -78,6 +78,30 @@ def test_space_draws_breaks_random_draws_down_by_parameter(tiny_data):
     assert space_draws.breakdown(draws, 1.0, top=3).startswith("| parameter |")
 
 
+def test_textbook_arm_trains_as_the_engine_does(tiny_data, monkeypatch):
+    """The ratio is the pipeline's only if precision, layout and optimizer are the engine's in both arms:
+    the textbook arm builds its optimizer and casts its forward pass through the engine's own functions."""
+    import epoch_speed
+    import torch
+
+    from search.data import load_dataset
+    from search.trial import device as device_mod
+    from search.trial import train
+
+    built, casts = [], []
+    monkeypatch.setattr(epoch_speed, "make_optimizer", lambda m, c: built.append(c) or train.make_optimizer(m, c))
+    monkeypatch.setattr(epoch_speed, "autocast", lambda d: casts.append(d) or device_mod.autocast(d))
+    ds = load_dataset(tiny_data)
+    names = [line.split(",")[0] for line in (tiny_data / "train.csv").read_text().splitlines()[1:65]]
+    paths = [tiny_data / "train_images" / n for n in names]
+    mean, std = ds.stats()
+    cfg = train.TrainConfig(optimizer="adam", lr=1e-3, batch_size=32, schedule="constant")
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                                torch.nn.Linear(4, ds.num_classes))
+    times = epoch_speed.textbook_epochs(model, paths, ds.train_y[:64], mean, std, cfg, 1, torch.device("cpu"), 0)
+    assert len(times) == 1 and built == [cfg] and len(casts) == 2  # one cast a step, 2 steps of 32
+
+
 def test_floor_counts_every_layer_output_of_one_image():
     import floor
     from torch import nn
