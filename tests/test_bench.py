@@ -184,6 +184,19 @@ def figures(md: str) -> dict[tuple[str, str], float]:
     return out
 
 
+def test_gpu_check_takes_the_first_verdict_epoch_from_the_study_preset():
+    """The epoch the pruner first judges at is the preset's, for the variant the study's flags pick."""
+    import gpu_check
+
+    from search.config import load_preset
+
+    quick, full = load_preset("cnn", "cpu").pruner, load_preset("cnn", "gpu").pruner
+    assert gpu_check.first_verdict_epoch(["--device", "cpu", "--trials", "2"]) == quick["n_warmup_steps"]
+    assert gpu_check.first_verdict_epoch(["--device", "cpu", "--for=gpu"]) == full["min_resource"]
+    assert gpu_check.first_verdict_epoch(["--device", "cpu", "--pruner", "median"]) == quick["n_warmup_steps"]
+    assert gpu_check.first_verdict_epoch(["--device", "cpu", "--pruner", "asha"]) == 1  # its defaults: no warm-up
+
+
 def test_gpu_check_writes_every_part_table_from_a_real_run(seed_sized_data, tmp_path):
     import optuna
     from floor import activation_values, seed_cnn
@@ -207,6 +220,7 @@ def test_gpu_check_writes_every_part_table_from_a_real_run(seed_sized_data, tmp_
     beat = study[(run, "s until a trial first beat the seed design")]
     assert (0 < beat <= study[(run, "wall s, launch to exit")] + 1) if best > seed else math.isnan(beat)
     assert 0 <= study[(run, "share of trained trials near chance")] <= 1
+    assert math.isnan(study[(run, "first-verdict rank correlation (epoch 3)")])  # the quick preset's; 2 trials
     # the storage the table was read from: the retrained trial is its best, and on the CPU retraining it
     # for the study's epochs with its own seed gives back its validation accuracy
     stored = load_study("gpu-check-cnn", f"journal://{tmp_path / 'study.log'}")
