@@ -3,7 +3,9 @@
 The textbook pipeline is what optuna-examples' pytorch_simple.py and most tutorials do: a Dataset
 that opens each image with PIL and applies torchvision transforms per sample, behind a DataLoader.
 The engine keeps the decoded split on the device as uint8 and indexes batches there. Same data,
-same model, same optimizer and batch size; training time only (evaluation excluded in both).
+model, batch size and training step in both: the engine's optimizer (fused on CUDA), bf16 autocast
+and channels_last on CUDA (fp32 and NCHW on a CPU, as the engine), so that the ratio measures the
+data pipeline and not precision; training time only (evaluation excluded in both).
 
     python bench/epoch_speed.py [--data DIR] [--batch 32 256] [--epochs 3] [--repeats 3] [--compile MODE ...]
 
@@ -37,10 +39,10 @@ from gic_models import create_model  # noqa: E402
 from search.config import load_preset, synth_dir  # noqa: E402
 from search.data import load_dataset  # noqa: E402
 from search.data.synth import generate  # noqa: E402
-from search.trial.device import describe, resolve_device, setup  # noqa: E402
+from search.trial.device import autocast, describe, resolve_device, setup  # noqa: E402
 from search.trial.inputs import to_device  # noqa: E402
 from search.trial.objective import count_flops  # noqa: E402
-from search.trial.train import TrainConfig, fit  # noqa: E402
+from search.trial.train import TrainConfig, fit, make_optimizer  # noqa: E402
 from spaces.cnn import SEED000, suggest  # noqa: E402
 
 
@@ -60,19 +62,28 @@ class PILImages(TorchDataset):
 
 
 def textbook_epochs(model, paths, labels, mean, std, cfg: TrainConfig, epochs, device, workers) -> list[float]:
+    """The textbook's data pipeline under the engine's training step: a faster step in one arm alone
+    would be credited to the pipeline."""
     loader = DataLoader(
         PILImages(paths, labels, mean.tolist(), std.tolist()), batch_size=cfg.batch_size, shuffle=True,
         num_workers=workers, pin_memory=device.type == "cuda", drop_last=True,
         persistent_workers=workers > 0,
     )
+    cuda = device.type == "cuda"
     model.to(device).train()
-    opt = torch.optim.Adam(model.parameters(), cfg.lr)
+    if cuda:
+        model.to(memory_format=torch.channels_last)
+    opt = make_optimizer(model, cfg)
     times = []
     for _ in range(epochs):
         start = time.perf_counter()
         for x, y in loader:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            loss = F.cross_entropy(model(x), y)
+            if cuda:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast(device):
+                logits = model(x)
+            loss = F.cross_entropy(logits.float(), y)
             opt.zero_grad()
             loss.backward()
             opt.step()

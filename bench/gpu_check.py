@@ -4,7 +4,8 @@ spends its minutes on measuring. Parts, in order of priority:
   study        `python -m search run cnn --timeout 420` as a user types it, then `retrain`; read back
                from the study's storage (as bench/search_quality.py reads it): trials trained, best minus
                the seed design in points, seconds until a trial first beat the seed design, the
-               retrained best's validation accuracy
+               rank correlation at the preset's first pruning verdict, the retrained best's
+               validation accuracy
   epoch        seed 000's CNN, eager and compiled, at each --batch: seconds an epoch against the
                textbook pipeline (bench/epoch_speed.py) and against bench/floor.py's memory floor at
                the bandwidth a big device-to-device copy measures on this card
@@ -75,7 +76,8 @@ def study_part(args, out: Path, save: Save) -> None:
     log = out / "study-output.log"
     r = run_study("cnn", storage, STUDY, *flags, log=log, preset_timeout=True)
     # read as bench/search_quality.py reads every study: one definition of the gain and the time to beat
-    f = search_quality.study_figures(r.study, args.study_timeout, verdict_epoch=2)  # hyperband: min_resource 2
+    verdict = first_verdict_epoch(args.study_flags)
+    f = search_quality.study_figures(r.study, args.study_timeout, verdict_epoch=verdict)
     rows = [Row("study", setting, "wall s, launch to exit", [r.wall], "{:.0f}"),
             Row("study", setting, "trials trained (the budget)", [f["trials trained"]], "{:.0f}"),
             Row("study", setting, "rejected untrained", [f["rejected untrained"]], "{:.0f}"),
@@ -86,7 +88,10 @@ def study_part(args, out: Path, save: Save) -> None:
             Row("study", setting, "best minus seed design, points", [f["gain points"]], "{:+.1f}"),
             # from the first trial's start; nan: no trial beat it
             Row("study", setting, "s until a trial first beat the seed design", [f["seconds to beat seed"]], "{:.0f}"),
-            Row("study", setting, "share of trained trials near chance", [f["near chance share"]], "{:.2f}")]
+            Row("study", setting, "share of trained trials near chance", [f["near chance share"]], "{:.2f}"),
+            # the pruner's premise: nan under 4 completed trials
+            Row("study", setting, f"first-verdict rank correlation (epoch {verdict})",
+                [f["first-verdict rank correlation"]], "{:.2f}")]
     save(rows)
     with tempfile.TemporaryDirectory() as tmp:  # the weights stay behind: the table holds their score
         start = time.perf_counter()
@@ -156,6 +161,28 @@ def concurrency_part(args, out: Path, save: Save) -> None:
             if base:
                 rows.append(Row("concurrency", setting, "speed-up over 1 per GPU", [rate / base], "{:.2f}x"))
             save(rows)
+
+
+def first_verdict_epoch(study_flags: list[str]) -> int:
+    """The first epoch the study's pruner may stop a trial at, from the preset `run cnn` takes with
+    these flags: a number written here goes stale when the preset changes, or differs between its
+    variants (the quick one judges later)."""
+    from search.config import load_preset
+    from search.trial.device import resolve_device
+
+    p = argparse.ArgumentParser(add_help=False)
+    for flag in ("--preset", "--for", "--device", "--pruner"):
+        p.add_argument(flag)
+    given, _ = p.parse_known_args(study_flags)
+    # the engine's rule (search/cli): --for, else the device the trials run on
+    variant = given.__dict__["for"] or ("cpu" if resolve_device(given.device or "auto").type == "cpu" else "gpu")
+    pruner = load_preset(given.preset or "cnn", variant).pruner
+    if given.pruner and given.pruner != pruner.get("name"):
+        pruner = {"name": given.pruner}  # as in `run`: another pruner starts from its own defaults
+    # Epochs are steps 1, 2, ...; Optuna first judges at n_warmup_steps (median, percentile) or at
+    # min_resource (hyperband, asha). Their defaults ("auto", 0) may judge after the first epoch.
+    first = pruner.get("n_warmup_steps", pruner.get("min_resource"))
+    return max(1, first) if isinstance(first, int) else 1
 
 
 RUN = {"study": study_part, "epoch": epoch_part, "concurrency": concurrency_part}

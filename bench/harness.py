@@ -100,15 +100,19 @@ class StudyRun:
 
     @property
     def stopped(self) -> int:
-        """Trials a pruner (or divergence) stopped after at least one epoch."""
-        return sum(t.state == optuna.trial.TrialState.PRUNED and t.user_attrs.get("epochs", 0) > 0
-                   for t in self.finished)
+        """Pruned trials that took budget: the pruner's, and those that ran out of memory or diverged,
+        in their first epoch too (they record no epochs, yet their training ran)."""
+        from search.trial.budget import takes_budget
+
+        return sum(t.state == optuna.trial.TrialState.PRUNED and takes_budget(t) for t in self.finished)
 
     @property
     def rejected(self) -> int:
-        """Trials turned away before training (a cost ceiling, a design that cannot be built)."""
-        return sum(t.state == optuna.trial.TrialState.PRUNED and not t.user_attrs.get("epochs")
-                   for t in self.finished)
+        """Trials the engine turned away before training, by its own mark (search/trial/budget.py), so
+        that this count and the budget's agree."""
+        from search.trial.budget import rejected
+
+        return sum(rejected(t) for t in self.finished)
 
 
 def run_study(space: str, storage: str, name: str, *flags: str, log: Path | None = None,

@@ -26,6 +26,27 @@ def test_repeated_rows_merge_into_medians():
     assert "| x | a | s | 2 | 3 | 1 - 3 |" in table(rows)
 
 
+def test_harness_counts_as_the_engine_budgets():
+    """An out-of-memory trial and one that diverged in its first epoch took budget though they record no
+    epochs: only a trial the engine rejected (search/trial/budget.py) is "rejected untrained"."""
+    import optuna
+    from harness import StudyRun
+
+    from search.trial.budget import reject
+
+    study = optuna.create_study(direction="maximize")
+    pruned = optuna.trial.TrialState.PRUNED
+    study.add_trial(optuna.trial.create_trial(value=0.5, user_attrs={"epochs": 2}))
+    study.add_trial(optuna.trial.create_trial(state=pruned, user_attrs={"epochs": 1}))  # the pruner's
+    study.add_trial(optuna.trial.create_trial(state=pruned, user_attrs={"oom": True}))
+    study.add_trial(optuna.trial.create_trial(state=pruned, user_attrs={"pruned_reason": "diverged in epoch 1"}))
+    untrained = study.ask()
+    reject(untrained, "too slow")
+    study.tell(untrained, state=pruned)
+    run = StudyRun(1.0, study, "")
+    assert (run.trained, run.stopped, run.rejected) == (4, 3, 1)
+
+
 def test_pruning_item_counts_what_each_arm_trained(tiny_data):
     import pruning
 
@@ -55,6 +76,30 @@ def test_space_draws_breaks_random_draws_down_by_parameter(tiny_data):
     lr = space_draws.groups(draws, "lr")  # a number: split at the drawn median
     assert all(label.startswith(("<", ">=")) for label in lr)
     assert space_draws.breakdown(draws, 1.0, top=3).startswith("| parameter |")
+
+
+def test_textbook_arm_trains_as_the_engine_does(tiny_data, monkeypatch):
+    """The ratio is the pipeline's only if precision, layout and optimizer are the engine's in both arms:
+    the textbook arm builds its optimizer and casts its forward pass through the engine's own functions."""
+    import epoch_speed
+    import torch
+
+    from search.data import load_dataset
+    from search.trial import device as device_mod
+    from search.trial import train
+
+    built, casts = [], []
+    monkeypatch.setattr(epoch_speed, "make_optimizer", lambda m, c: built.append(c) or train.make_optimizer(m, c))
+    monkeypatch.setattr(epoch_speed, "autocast", lambda d: casts.append(d) or device_mod.autocast(d))
+    ds = load_dataset(tiny_data)
+    names = [line.split(",")[0] for line in (tiny_data / "train.csv").read_text().splitlines()[1:65]]
+    paths = [tiny_data / "train_images" / n for n in names]
+    mean, std = ds.stats()
+    cfg = train.TrainConfig(optimizer="adam", lr=1e-3, batch_size=32, schedule="constant")
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                                torch.nn.Linear(4, ds.num_classes))
+    times = epoch_speed.textbook_epochs(model, paths, ds.train_y[:64], mean, std, cfg, 1, torch.device("cpu"), 0)
+    assert len(times) == 1 and built == [cfg] and len(casts) == 2  # one cast a step, 2 steps of 32
 
 
 def test_floor_counts_every_layer_output_of_one_image():
@@ -139,6 +184,19 @@ def figures(md: str) -> dict[tuple[str, str], float]:
     return out
 
 
+def test_gpu_check_takes_the_first_verdict_epoch_from_the_study_preset():
+    """The epoch the pruner first judges at is the preset's, for the variant the study's flags pick."""
+    import gpu_check
+
+    from search.config import load_preset
+
+    quick, full = load_preset("cnn", "cpu").pruner, load_preset("cnn", "gpu").pruner
+    assert gpu_check.first_verdict_epoch(["--device", "cpu", "--trials", "2"]) == quick["n_warmup_steps"]
+    assert gpu_check.first_verdict_epoch(["--device", "cpu", "--for=gpu"]) == full["min_resource"]
+    assert gpu_check.first_verdict_epoch(["--device", "cpu", "--pruner", "median"]) == quick["n_warmup_steps"]
+    assert gpu_check.first_verdict_epoch(["--device", "cpu", "--pruner", "asha"]) == 1  # its defaults: no warm-up
+
+
 def test_gpu_check_writes_every_part_table_from_a_real_run(seed_sized_data, tmp_path):
     import optuna
     from floor import activation_values, seed_cnn
@@ -162,6 +220,7 @@ def test_gpu_check_writes_every_part_table_from_a_real_run(seed_sized_data, tmp_
     beat = study[(run, "s until a trial first beat the seed design")]
     assert (0 < beat <= study[(run, "wall s, launch to exit")] + 1) if best > seed else math.isnan(beat)
     assert 0 <= study[(run, "share of trained trials near chance")] <= 1
+    assert math.isnan(study[(run, "first-verdict rank correlation (epoch 3)")])  # the quick preset's; 2 trials
     # the storage the table was read from: the retrained trial is its best, and on the CPU retraining it
     # for the study's epochs with its own seed gives back its validation accuracy
     stored = load_study("gpu-check-cnn", f"journal://{tmp_path / 'study.log'}")

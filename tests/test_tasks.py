@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import optuna
 import pytest
 import torch
 import torch.nn.functional as F
@@ -10,7 +11,7 @@ from sklearn.metrics import f1_score, roc_auc_score
 
 from search.trial.augment import AugmentConfig
 from search.trial.metrics import binary_scores, multilabel_scores, tune_thresholds
-from search.trial.train import DeviceDataset, TrainConfig, evaluate, fit, make_criterion
+from search.trial.train import DeviceDataset, EpochResult, TrainConfig, evaluate, fit, make_criterion
 
 
 def stripes(n=384, labels=4, side=16, seed=0, task="multilabel") -> DeviceDataset:
@@ -107,3 +108,60 @@ def test_multilabel_and_binary_scores_match_sklearn():
     b = binary_scores(logits, target)
     assert b["roc_auc"] == pytest.approx(roc_auc_score(target.numpy(), logits.numpy()))
     assert b["accuracy"] == pytest.approx(((logits > 0).long() == target).float().mean().item())
+
+
+def test_multilabel_objective_is_scored_on_images_its_cuts_were_not_tuned_on():
+    """Cuts tuned on the very images they score make a trial's F1 optimistic: on labels the model knows
+    nothing of, in-sample cuts still find an F1 above what new images give. The objective is scored
+    cross-fitted; the cuts kept for export are tuned on all of validation."""
+    from search.trial.train import predict_logits
+
+    data = stripes(n=800)
+    g = torch.Generator().manual_seed(5)
+    data.val_y = (torch.rand(data.val_y.shape, generator=g) < 0.1).to(torch.uint8)  # unrelated to the images
+    model = small_cnn(4).eval()
+    probs = predict_logits(model, data.val_x, data.mean, data.std, 1024, False).sigmoid()
+    in_sample = multilabel_scores(probs, data.val_y, tune_thresholds(probs, data.val_y))
+    ev = evaluate(model, data)
+    assert ev["thresholds"] == [round(v, 6) for v in tune_thresholds(probs, data.val_y).tolist()]
+    assert ev["macro_f1"] < in_sample["macro_f1"] - 0.02 and ev["micro_f1"] < in_sample["micro_f1"] - 0.02
+    given = evaluate(model, data, thresholds=ev["thresholds"])  # given cuts score as they are: a held-out part
+    assert given["macro_f1"] == pytest.approx(in_sample["macro_f1"])
+
+
+def test_roc_auc_of_a_one_class_split_is_no_measurement():
+    """With one class in the targets there is no ROC AUC: not 0.5, which reads as a chance-level model."""
+    import math
+
+    from search.errors import UserError
+    from search.trial.objective import Objective
+
+    assert math.isnan(binary_scores(torch.randn(20), torch.ones(20, dtype=torch.long))["roc_auc"])
+    data = stripes(task="binary")
+    data.val_y = torch.ones_like(data.val_y)
+    Objective(None, data, (3, 16, 16), 1, "accuracy", 0)  # accuracy is measured on one class as on two
+    with pytest.raises(UserError, match=r"validation split holds one class \(yes\).*roc_auc"):
+        Objective(None, data, (3, 16, 16), 1, "roc_auc", 0, class_names=["no", "yes"])
+    trial = optuna.trial.FixedTrial({})  # a metric the trial has no measurement of is left out, not stored as NaN
+    result = EpochResult(1, 0.5, 1.0, 1e-3, 0.6, 0.7, 0.4, [0.0, 0.8], roc_auc=float("nan"))
+    Objective(None, data, (3, 16, 16), 1, "accuracy", 0)._record(trial, [result])
+    assert trial.user_attrs["accuracy"] == 0.7 and "roc_auc" not in trial.user_attrs
+
+
+@pytest.mark.slow
+def test_a_roc_auc_study_on_a_one_class_validation_split_stops_in_one_line(tmp_path, capsys):
+    import shutil
+
+    from layouts import write_folders
+
+    from search.cli import main
+
+    data = tmp_path / "faces"
+    write_folders(data, classes=("no", "yes"), train=12, val=6, test=2)
+    shutil.rmtree(data / "val" / "no")
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    assert main(["run", "cnn", "--data", str(data), "--storage", storage, "--metric", "roc_auc", "--trials", "1",
+                 "--epochs", "1", "--device", "cpu", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "validation split holds one class (yes)" in err[-1] and "roc_auc" in err[-1]
+    assert not any(t.state.is_finished() for t in optuna.load_study(study_name="cnn-faces", storage=storage).trials)

@@ -12,9 +12,11 @@ import warnings
 import numpy as np
 import torch
 
+from search.errors import UserError
+
 __all__ = [
-    "METRICS", "TASK_METRICS", "binary_scores", "confusion_update", "default_metric", "multilabel_scores",
-    "scores", "tune_thresholds",
+    "METRICS", "TASK_METRICS", "binary_scores", "check_measurable", "confusion_update", "cross_fitted_scores",
+    "default_metric", "multilabel_scores", "scores", "tune_thresholds",
 ]
 
 # The metrics a study may maximise, per task; the first is the default (seed 000's contest score
@@ -65,8 +67,9 @@ def binary_scores(logits: torch.Tensor, target: torch.Tensor) -> dict[str, float
     score = logits.detach().float().cpu().numpy().ravel()
     y = target.cpu().numpy().ravel().astype(np.int64)
     pred = (score > 0).astype(np.int64)
-    # AUC needs both classes in the targets; a stratified split guarantees it, a given val may not.
-    auc = float(roc_auc_score(y, score)) if len(np.unique(y)) == 2 else 0.5
+    # AUC needs both classes in the targets (a stratified split has them, a given val may not). Without
+    # them there is no measurement: NaN, since 0.5 would read as a model at chance.
+    auc = float(roc_auc_score(y, score)) if len(np.unique(y)) == 2 else float("nan")
     per_class = f1_score(y, pred, labels=[0, 1], average=None, zero_division=0.0)
     return {
         "accuracy": float((pred == y).mean()),
@@ -75,6 +78,17 @@ def binary_scores(logits: torch.Tensor, target: torch.Tensor) -> dict[str, float
         "per_class_f1": [round(float(v), 4) for v in per_class],
         "confusion": confusion_matrix(y, pred, labels=[0, 1]).tolist(),
     }
+
+
+def check_measurable(metric: str, task: str, target: torch.Tensor, split: str,
+                     class_names: list[str] | None = None) -> None:
+    """Refuses a study's metric that ``split`` cannot measure, before a trial trains to a value that
+    means nothing: ROC AUC needs both classes in the split."""
+    present = torch.unique(target).tolist()
+    if metric == "roc_auc" and task == "binary" and len(present) < 2:
+        which = " ".join(class_names[int(c)] if class_names else str(c) for c in present) or "none"
+        raise UserError(f"the {split} split holds one class ({which}): roc_auc cannot be measured on it; "
+                        f"use --metric accuracy, or a {split} split with both classes")
 
 
 def tune_thresholds(probs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -117,3 +131,20 @@ def multilabel_scores(probs: torch.Tensor, target: torch.Tensor, thresholds: tor
             "samples_f1": float(f1_score(y, pred, average="samples", zero_division=1.0)),
             "per_class_f1": [round(float(v), 4) for v in per_label],
         }
+
+
+def cross_fitted_scores(probs: torch.Tensor, target: torch.Tensor) -> dict:
+    """``multilabel_scores`` with every image judged at cuts tuned on the other half of these images.
+
+    Cuts tuned on the images they score fit those images' noise, so the F1 is optimistic (on labels a
+    model knows nothing of it still finds one above chance). Tuning on half A to score half B and the
+    reverse, the two halves' predictions are pooled and scored as one. The halves are a fixed draw,
+    the same every epoch, so that a learning curve does not move with the split.
+    """
+    n = len(probs)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(0)).to(probs.device)
+    halves = (order[: n // 2], order[n // 2 :])
+    cuts = torch.empty_like(probs, dtype=torch.float32)
+    for scored, tuned in (halves, halves[::-1]):
+        cuts[scored] = tune_thresholds(probs[tuned], target[tuned])
+    return multilabel_scores(probs, target, cuts)

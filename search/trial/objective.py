@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import math
 import os
 import socket
 import statistics
@@ -22,6 +23,7 @@ from search.optuna_private import trial_id
 from search.trial.budget import counted, reject
 from search.trial.device import describe
 from search.trial.inputs import seeded_model
+from search.trial.metrics import check_measurable
 from search.trial.oom import oom_verdict
 from search.trial.time_budget import TimeBudget, predict_seconds
 from search.trial.train import DeviceDataset, Diverged, EpochResult, fit
@@ -77,6 +79,8 @@ class Objective:
         self.compile = compile  # a torch.compile mode, or None for eager
         self.storage_url = storage_url  # where artifacts go (search/artifacts.py); None: no artifacts
         self.class_names = class_names
+        if data.val_y is not None:
+            check_measurable(metric, data.task, data.val_y, "validation", class_names)
         # The study's clock and --trials, set by whoever runs the trials (search/workers/run.py): trials that
         # cannot fit the time left are rejected after a few timed steps (search/trial/time_budget.py).
         self.time_budget = TimeBudget()
@@ -180,8 +184,10 @@ class Objective:
         trial.set_user_attr("macro_f1", last.macro_f1)
         trial.set_user_attr("per_class_f1", last.per_class_f1)
         for key in ("micro_f1", "samples_f1", "roc_auc", "thresholds"):  # binary and multilabel tasks
-            if getattr(last, key) is not None:
-                trial.set_user_attr(key, getattr(last, key))
+            value = getattr(last, key)
+            # a NaN AUC (one class in validation) is no measurement: the dashboard shows none, not NaN
+            if value is not None and not (isinstance(value, float) and math.isnan(value)):
+                trial.set_user_attr(key, value)
         trial.set_user_attr("train_loss", [round(r.train_loss, 5) for r in history])
         trial.set_user_attr("val_loss", [round(r.val_loss, 5) for r in history])
         if self.storage_url is not None:

@@ -24,7 +24,14 @@ from torch import nn
 
 from search.trial.augment import AugmentConfig, augment_batch, mix
 from search.trial.device import autocast
-from search.trial.metrics import binary_scores, confusion_update, multilabel_scores, scores, tune_thresholds
+from search.trial.metrics import (
+    binary_scores,
+    confusion_update,
+    cross_fitted_scores,
+    multilabel_scores,
+    scores,
+    tune_thresholds,
+)
 
 __all__ = [
     "COMPILE_MODES", "Diverged", "EpochResult", "DeviceDataset", "TrainConfig", "evaluate", "fit", "make_criterion",
@@ -239,8 +246,9 @@ def evaluate(model: nn.Module, data: DeviceDataset, batch: int = 1024, threshold
 @torch.no_grad()
 def _evaluate_sigmoid(model: nn.Module, data: DeviceDataset, batch: int, thresholds: list[float] | None,
                       tta: bool) -> dict:
-    """Binary: accuracy, ROC AUC, F1 per class. Multilabel: per-label thresholds tuned on these
-    images, then micro/macro/samples F1 at them. The logits stay on the device until one read."""
+    """Binary: accuracy, ROC AUC, F1 per class. Multilabel: micro/macro/samples F1 cross-fitted (each
+    half of these images at cuts tuned on the other), and the per-label thresholds tuned on all of
+    them, which a final model keeps. The logits stay on the device until one read."""
     logits = predict_logits(model, data.val_x, data.mean, data.std, batch, tta)
     if data.task == "binary":
         logits = logits.squeeze(1)
@@ -250,8 +258,12 @@ def _evaluate_sigmoid(model: nn.Module, data: DeviceDataset, batch: int, thresho
         result = binary_scores(logits, data.val_y)
     else:
         probs = logits.sigmoid()
-        cuts = tune_thresholds(probs, data.val_y) if thresholds is None else probs.new_tensor(thresholds)
-        result = multilabel_scores(probs, data.val_y, cuts)
+        if thresholds is None:  # the objective: never scored at cuts tuned on the same images
+            cuts = tune_thresholds(probs, data.val_y)  # all of validation: the cuts a final model keeps
+            result = cross_fitted_scores(probs, data.val_y)
+        else:
+            cuts = probs.new_tensor(thresholds)
+            result = multilabel_scores(probs, data.val_y, cuts)
         result["thresholds"] = [round(v, 6) for v in cuts.tolist()]
     result["val_loss"] = loss
     return result
