@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from sklearn.metrics import f1_score, roc_auc_score
 
 from search.trial.augment import AugmentConfig
-from search.trial.metrics import binary_scores, multilabel_scores, tune_thresholds
+from search.trial.metrics import binary_scores, check_measurable, multilabel_scores, tune_thresholds
 from search.trial.train import DeviceDataset, EpochResult, TrainConfig, evaluate, fit, make_criterion
 
 
@@ -139,9 +139,9 @@ def test_roc_auc_of_a_one_class_split_is_no_measurement():
     assert math.isnan(binary_scores(torch.randn(20), torch.ones(20, dtype=torch.long))["roc_auc"])
     data = stripes(task="binary")
     data.val_y = torch.ones_like(data.val_y)
-    Objective(None, data, (3, 16, 16), 1, "accuracy", 0)  # accuracy is measured on one class as on two
+    check_measurable("accuracy", "binary", data.val_y, "validation")  # measured on one class as on two
     with pytest.raises(UserError, match=r"validation split holds one class \(yes\).*roc_auc"):
-        Objective(None, data, (3, 16, 16), 1, "roc_auc", 0, class_names=["no", "yes"])
+        check_measurable("roc_auc", "binary", data.val_y, "validation", ["no", "yes"])
     trial = optuna.trial.FixedTrial({})  # a metric the trial has no measurement of is left out, not stored as NaN
     result = EpochResult(1, 0.5, 1.0, 1e-3, 0.6, 0.7, 0.4, [0.0, 0.8], roc_auc=float("nan"))
     Objective(None, data, (3, 16, 16), 1, "accuracy", 0)._record(trial, [result])
@@ -164,4 +164,4 @@ def test_a_roc_auc_study_on_a_one_class_validation_split_stops_in_one_line(tmp_p
                  "--epochs", "1", "--device", "cpu", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert "validation split holds one class (yes)" in err[-1] and "roc_auc" in err[-1]
-    assert not any(t.state.is_finished() for t in optuna.load_study(study_name="cnn-faces", storage=storage).trials)
+    assert optuna.get_all_study_names(storage) == []  # refused before a study was made for it

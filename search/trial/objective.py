@@ -23,7 +23,6 @@ from search.optuna_private import trial_id
 from search.trial.budget import counted, reject
 from search.trial.device import describe
 from search.trial.inputs import seeded_model
-from search.trial.metrics import check_measurable
 from search.trial.oom import oom_verdict
 from search.trial.time_budget import TimeBudget, predict_seconds
 from search.trial.train import DeviceDataset, Diverged, EpochResult, fit
@@ -79,8 +78,6 @@ class Objective:
         self.compile = compile  # a torch.compile mode, or None for eager
         self.storage_url = storage_url  # where artifacts go (search/artifacts.py); None: no artifacts
         self.class_names = class_names
-        if data.val_y is not None:
-            check_measurable(metric, data.task, data.val_y, "validation", class_names)
         # The study's clock and --trials, set by whoever runs the trials (search/workers/run.py): trials that
         # cannot fit the time left are rejected after a few timed steps (search/trial/time_budget.py).
         self.time_budget = TimeBudget()

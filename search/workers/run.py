@@ -21,7 +21,7 @@ from search.errors import UserError
 from search.trial.budget import counted
 from search.trial.device import describe, resolve_device, setup
 from search.trial.inputs import load_data, to_device
-from search.trial.metrics import TASK_METRICS, default_metric
+from search.trial.metrics import TASK_METRICS, check_measurable, default_metric
 from search.trial.objective import Objective
 from search.trial.pareto import FrontRules, MultiObjective, directions, parse_objectives
 from search.trial.time_budget import TimeBudget
@@ -149,6 +149,8 @@ def prepare_study(settings: StudyConfig, join: bool = False) -> PreparedStudy:
     ds = load_data(data_dir, options)  # bad data fails here, before a study is created for it
     metric = resolve_metric(settings.metric, ds.task, settings.preset if settings.metric_from_preset else None)
     settings = replace(settings, metric=metric, metric_from_preset=False)  # resolved for the data: what is recorded
+    if ds.val_y is not None:  # before a study is made for a metric these data cannot measure
+        check_measurable(metric, ds.task, torch.from_numpy(ds.val_y), "validation", ds.class_names)
     objectives = (metric, *costs)
     study = open_study(settings.study_name(), settings.storage_url(), sampler, pruner,
                        directions=directions(objectives), heartbeat=settings.heartbeat)
