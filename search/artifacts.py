@@ -5,12 +5,17 @@ setting: for ``sqlite:///dir/x.db`` or a journal file (``journal:///dir/x.log``,
 that is ``dir/artifacts/``; a server storage (PostgreSQL, MySQL) has no folder of its own, so its
 artifacts go to ``studies/artifacts/`` of this checkout. ``GIC_ARTIFACTS``, when set, names the
 folder for every storage (a shared disk that workers on many machines and the dashboard all see).
+
+An artifact is a copy of what a command already wrote, so a store that cannot take it (full, read
+only) is a warning line, never the command's failure, and leaves neither a cut file nor a reference.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -41,14 +46,28 @@ def artifact_dir(storage_url: str) -> Path:
     return PROJECT_ROOT / "studies" / "artifacts"
 
 
+class _Store(FileSystemArtifactStore):
+    def write(self, artifact_id: str, content_body) -> None:
+        try:
+            super().write(artifact_id, content_body)
+        except BaseException:  # a cut file would be served by the dashboard as if it were whole
+            with contextlib.suppress(OSError):
+                os.remove(self._get_filepath(artifact_id))
+            raise
+
+
 def artifact_store(storage_url: str) -> FileSystemArtifactStore:
     path = artifact_dir(storage_url)
     path.mkdir(parents=True, exist_ok=True)
-    return FileSystemArtifactStore(str(path))
+    return _Store(str(path))
 
 
-def attach(study: optuna.Study, trial_number: int, path: Path, storage_url: str) -> str:
-    """Uploads ``path`` to trial ``trial_number`` of ``study``; returns the artifact id.
+_failed: set[Path] = set()  # stores that refused a file in this process: one warning, not one a file
+
+
+def attach(study: optuna.Study, trial_number: int, path: Path, storage_url: str) -> str | None:
+    """Uploads ``path`` to trial ``trial_number`` of ``study``; returns the artifact id, or None when
+    the store could not take it (a warning says so once a process).
 
     Optuna's ``upload_artifact`` writes the trial's system attributes, which a finished trial no
     longer accepts, and retrain/export/report run after the search. For a finished trial the
@@ -56,6 +75,20 @@ def attach(study: optuna.Study, trial_number: int, path: Path, storage_url: str)
     system attribute ``dashboard:artifacts:<trial id>:<artifact id>`` (the form its own upload used
     before Optuna had artifacts). The file itself is stored exactly as ``upload_artifact`` would.
     """
+    folder = artifact_dir(storage_url)
+    if folder in _failed:
+        return None
+    try:
+        return _attach(study, trial_number, path, storage_url)
+    except OSError as e:
+        _failed.add(folder)
+        print(f"warning: {Path(path).name} and any later files not attached to trial {trial_number} "
+              f"({folder}: {e.strerror or e}); they are saved where the command wrote them", file=sys.stderr,
+              flush=True)
+        return None
+
+
+def _attach(study: optuna.Study, trial_number: int, path: Path, storage_url: str) -> str:
     trial = next(t for t in study.trials if t.number == trial_number)
     store = artifact_store(storage_url)
     storage = study_storage(study)

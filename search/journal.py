@@ -12,7 +12,8 @@ a network file system need clocks that agree to well within the grace period (NT
 The file is Optuna's JSON-lines journal, checked on the way: a line that is not a record (a write cut
 short by a killed process, a stray ``echo >>``) stops every command with a line naming the file and
 line, and nothing is ever appended behind it (Optuna reads past a bad last line, so it would append,
-and the next read would fail on the buried line).
+and the next read would fail on the buried line). A file that is no journal at all (a SQLite
+database named by mistake) is refused as such: deleting its "bad line" would destroy it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = ["HEARTBEAT_ATTR", "CheckedJournalFile", "HeartbeatJournalStorage", "j
 
 HEARTBEAT_ATTR = "gic:heartbeat"
 PREFIX = "journal://"
+SQLITE_HEADER = b"SQLite format 3\0"
 
 
 def journal_path(url: str) -> Path | None:
@@ -48,6 +50,14 @@ def journal_path(url: str) -> Path | None:
     return None
 
 
+def _is_text(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return e.start > len(head) - 4  # a character cut by the 256-byte read is still text
+    return True
+
+
 class CheckedJournalFile(JournalFileBackend):
     """Optuna's journal file backend that refuses to read or append past a line that is not a record."""
 
@@ -59,6 +69,8 @@ class CheckedJournalFile(JournalFileBackend):
 
     def _check(self, writing: bool) -> None:
         with open(self._path, "rb") as f:
+            if self._good_bytes == 0:
+                self._refuse_foreign(f.read(256))
             f.seek(self._good_bytes)
             for line in f:
                 if not line.endswith(b"\n"):
@@ -73,6 +85,20 @@ class CheckedJournalFile(JournalFileBackend):
                     self._refuse(f"not a journal record: {line[:40]!r}")
                 self._good_bytes += len(line)
                 self._good_lines += 1
+
+    def _refuse_foreign(self, head: bytes) -> None:
+        """Every journal begins with a JSON record; a file that does not is not one damaged journal line
+        but another file altogether, so the line-deleting recovery must not be offered for it."""
+        if not head or head.startswith(b"{") and b"\0" not in head:
+            return
+        if head.startswith(SQLITE_HEADER):
+            what = f"but a SQLite database; open it with --storage sqlite:///{self._path.resolve()}"
+        elif b"\0" in head or not _is_text(head):
+            what = "(it holds binary data); check that --storage names the study's journal"
+        else:
+            first = head.splitlines()[0][:40].decode(errors="replace")
+            what = f"(its first line, {first!r}, is no journal record); check that --storage names the journal"
+        raise UserError(f"{self._path}: not a journal file {what} (nothing was read from it or written to it)")
 
     def _refuse(self, what: str) -> None:
         line = self._good_lines + 1

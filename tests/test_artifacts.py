@@ -3,13 +3,15 @@ or wherever GIC_ARTIFACTS says for every storage."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 
 import optuna
 import pytest
-from optuna.artifacts import get_all_artifact_meta
+from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta
 
-from search.artifacts import artifact_dir, artifact_store, attach
+from search.artifacts import artifact_dir, artifact_store, attach, list_artifacts
 from search.config import PROJECT_ROOT
 from search.workers.storage import open_storage
 
@@ -68,3 +70,31 @@ def test_each_trial_carries_its_learning_curve_and_confusion_matrix(classes, tmp
     assert sum(map(sum, confusion["matrix"])) == 20  # every validation image, once
     matrix = confusion["matrix"]
     assert sum(matrix[i][i] for i in range(classes)) / 20 == pytest.approx(trial.user_attrs["accuracy"])
+
+
+@pytest.mark.slow
+def test_a_full_artifact_store_is_a_warning_and_the_command_stands(two_trials, tmp_path, monkeypatch, capsys):
+    # retrain and export printed a traceback and exited 1 after their work was done, and left a cut file.
+    from search.cli import main
+
+    def full(self, artifact_id, content_body):
+        with open(self._get_filepath(artifact_id), "wb") as f:
+            f.write(content_body.read(10))  # what fitted before the disk filled
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(FileSystemArtifactStore, "write", full)
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    optuna.copy_study(from_study_name="two", from_storage=two_trials["storage"], to_storage=storage)
+    common = ["--storage", storage, "--study", "two", "--device", "cpu"]
+    # A store warns once a process (the CLI runs one command a process): one store a command here.
+    for command, out in (("retrain", ["--trial", "1", "--out", str(tmp_path / "model")]),
+                         ("export", ["--out", str(tmp_path / "sub.csv")])):
+        store = tmp_path / f"{command}-store"
+        monkeypatch.setenv("GIC_ARTIFACTS", str(store))
+        assert main([command, *common, *out]) == 0
+        err = capsys.readouterr().err
+        warnings = [line for line in err.splitlines() if line.startswith("warning:")]
+        assert "Traceback" not in err and len(warnings) == 1 and f"{store}: No space left on device" in err, err
+        assert list(store.iterdir()) == []  # no cut file left behind
+    assert (tmp_path / "model" / "model.safetensors").is_file() and (tmp_path / "sub.csv").is_file()
+    assert list_artifacts(optuna.load_study(study_name="two", storage=storage), 1) == []  # nor a reference

@@ -152,3 +152,47 @@ def test_run_help_gives_runs_own_default_study_name(capsys):
     text = " ".join(capsys.readouterr().out.split())
     study = text[text.index("--study STUDY study name"):text.index("--storage STORAGE Optuna")]
     assert "SPACE-DATASET" in study and "run last" not in study  # it said: the study run last
+
+
+@pytest.mark.parametrize("name, folder", [
+    ("cnn-synth-20c-48px-1500", "cnn-synth-20c-48px-1500"),  # run's own names stay as they are
+    ("my study: v2", "my study: v2"),
+    ("../../x", "%2E.%2F..%2Fx"), ("/abs/x", "%2Fabs%2Fx"), ("..", "%2E."), (".", "%2E"),
+    ("a\\b", "a%5Cb"), ("50%", "50%25"), ("tab\there", "tab%09here"), ("", "%"),
+])
+def test_study_names_become_one_file_name(name, folder):
+    from search.after.places import study_file_name
+
+    assert study_file_name(name) == folder
+
+
+def test_a_long_study_name_is_cut_to_a_file_name_that_still_tells_it_apart():
+    from search.after.places import study_file_name
+
+    long = study_file_name("é" * 200 + "a"), study_file_name("é" * 200 + "b")
+    assert long[0] != long[1] and all(len(n.encode()) <= 200 and "/" not in n for n in long)
+
+
+def test_a_study_name_cannot_send_files_outside_the_project(two_trials, tmp_path, monkeypatch):
+    # Without --study the study run last in a shared storage is taken: another person's name.
+    import search.after.retrain
+    import search.config
+    import search.shown.report
+
+    project = tmp_path / "project" / "a" / "b"
+    for module in (search.config, search.after.retrain):
+        monkeypatch.setattr(module, "PROJECT_ROOT", project)
+    reports = []
+    monkeypatch.setattr(search.shown.report, "write_report", lambda study, out, **kw: reports.append(out) or out)
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    for name, given in (("../../x", []), (str(tmp_path / "abs"), ["--study", str(tmp_path / "abs")])):
+        optuna.copy_study(from_study_name="two", from_storage=two_trials["storage"], to_storage=storage,
+                          to_study_name=name)
+        for command in ("retrain", "export", "report"):
+            assert main([command, "--storage", storage, *given, "--device", "cpu"]) == 0
+    made = {p.relative_to(project).parts[:2] for p in project.rglob("*") if p.is_file()}
+    absolute = str(tmp_path / "abs").replace("/", "%2F")
+    assert made == {("runs", "%2E.%2F..%2Fx"), ("submissions", "%2E.%2F..%2Fx.csv"),
+                    ("runs", absolute), ("submissions", f"{absolute}.csv")}
+    assert [p.relative_to(project).parts[:2] for p in reports] == [("runs", "%2E.%2F..%2Fx"), ("runs", absolute)]
+    assert {p.name for p in tmp_path.iterdir()} == {"project", "shared.db"}  # nothing landed outside

@@ -54,3 +54,25 @@ def test_a_write_cut_short_is_read_past_but_never_written_behind(journal):
     with pytest.raises(UserError, match=rf"line {cut}: cut short .* sed -i.bak '{cut}d'"):
         study.set_user_attr("note", "x")
     assert journal.read_bytes() == before
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "binary", "binary, no line end", "text"])
+def test_a_file_that_is_no_journal_is_named_so_and_no_line_deletion_is_advised(kind, tmp_path, small_data, capsys):
+    # It advised `sed -i.bak '1d'` on a SQLite database, which following destroys.
+    path = tmp_path / "study.db"
+    if kind == "sqlite":
+        optuna.create_study(study_name="s", storage=f"sqlite:///{path}").optimize(lambda t: 1.0, n_trials=1)
+    elif kind == "binary":
+        path.write_bytes(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR" + bytes(range(256)) * 4)
+    elif kind == "binary, no line end":  # read as a write under way, and appended to
+        path.write_bytes(bytes(range(11, 256)) * 4)
+    else:
+        path.write_text("Image,Class\na.png,1\n")
+    before = path.read_bytes()
+    for argv in (["best"], ["run", "cnn", "--data", str(small_data), "--trials", "1", "--epochs", "1",
+                            "--device", "cpu", "--no-progress"]):
+        assert main([*argv, "--storage", f"journal://{path}", "--study", "s"]) == 2
+        err = capsys.readouterr().err.splitlines()[-1]
+        assert err.startswith(f"error: {path}: ") and "not a journal file" in err and "sed" not in err, err
+        assert ("sqlite:///" in err) == (kind == "sqlite"), err
+        assert path.read_bytes() == before

@@ -3,15 +3,19 @@ every damaged or edited field of model.json named in one line instead of a trace
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import os
+import pathlib
 import shutil
 import stat
 
 import pytest
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+import search.after.model_files
 from search.after.retrain import retrain
 from search.cli import main
 
@@ -185,3 +189,28 @@ def test_retrain_refuses_an_out_folder_that_holds_other_files(two_trials, tmp_pa
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{out}: holds files that are not a model's (notes.txt)" in err, err
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"] and _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("full_at", ["model.safetensors", "model.json"])
+def test_a_full_disk_during_retrain_is_one_line_and_keeps_the_old_model(two_trials, saved, tmp_path, monkeypatch,
+                                                                        capsys, full_at):
+    # It was a 29-line SafetensorError traceback and exit 1 (safetensors wraps the OSError in its own error).
+    def full_weights(*args, **kwargs):
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    def full_text(self, *args, **kwargs):
+        if f".{full_at}." in self.name:  # the temporary file write_atomic renames into place
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return write_text(self, *args, **kwargs)
+
+    write_text = pathlib.Path.write_text
+    out = shutil.copytree(saved[0], tmp_path / "model")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    if full_at == "model.safetensors":
+        monkeypatch.setattr(search.after.model_files, "save_file", full_weights)
+    else:
+        monkeypatch.setattr(pathlib.Path, "write_text", full_text)
+    assert main(["retrain", *two_trials["common"], "--trial", "1", "--out", str(out), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.splitlines()[-1].startswith(f"error: {tmp_path}: no space left"), err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before and _leftovers(tmp_path) == []

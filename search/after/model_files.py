@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 from pathlib import Path
 
@@ -47,9 +48,19 @@ def save_model(model: nn.Module, meta: dict, folder: Path) -> None:
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     built = json.dumps({k: meta.get(k) for k in BUILT_FROM})
     weights = folder / WEIGHTS
-    write_atomic(weights, lambda p: save_file(state, str(p), metadata={META: built}))
+    write_atomic(weights, lambda p: _save_weights(state, p, {META: built}))
     meta = {**meta, "weights_sha256": _sha256(weights)}
     write_atomic(folder / META, lambda p: p.write_text(json.dumps(meta, indent=1)))
+
+
+def _save_weights(state: dict, path: Path, metadata: dict) -> None:
+    try:
+        save_file(state, str(path), metadata=metadata)
+    except SafetensorError as e:  # it wraps the OS's error (a full disk) in its own: unwrapped, it is one line
+        code = re.search(r"\(os error (\d+)\)", str(e))
+        if code is None:
+            raise
+        raise OSError(int(code[1]), os.strerror(int(code[1]))) from None
 
 
 def _sha256(path: Path) -> str:

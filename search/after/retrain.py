@@ -14,6 +14,7 @@ from torch import nn
 
 from search.after.ensemble import write_ensemble
 from search.after.model_files import is_model_entry, save_model
+from search.after.places import study_file_name
 from search.after.rebuild import RebuiltTrial, rebuild_trial
 from search.after.saving import refuse_foreign, replace_folder
 from search.artifacts import attach
@@ -46,13 +47,14 @@ def retrain(
     the search already paid for); the learning-rate schedule starts again over ``epochs``.
     ``note``: text added to every epoch's line (the whole job's time left).
     """
+    home = PROJECT_ROOT / "runs" / study_file_name(study.study_name)
+
     def refuse_early(trial: optuna.trial.FrozenTrial) -> None:  # before minutes of training, not after
-        refuse_foreign(out or trial_dir(PROJECT_ROOT / "runs" / study.study_name, trial.number, train_on),
-                       owned=is_model_entry)
+        refuse_foreign(out or trial_dir(home, trial.number, train_on), owned=is_model_entry)
 
     again = rebuild_trial(study, number, device_name, check=refuse_early)
     trial, ds = again.trial, again.data
-    out = out or trial_dir(PROJECT_ROOT / "runs" / study.study_name, trial.number, train_on)
+    out = out or trial_dir(home, trial.number, train_on)
     tensors = again.tensors(train_on)
     if seconds is not None:
         epochs = fitted_epochs(trial, seconds / seeds, len(tensors.train_x) / len(ds.train_x))

@@ -9,6 +9,7 @@ swap cut short, finished), while a file another live process is still writing is
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import shutil
@@ -18,9 +19,20 @@ from pathlib import Path
 
 from search.errors import UserError
 
-__all__ = ["refuse_foreign", "replace_folder", "settle_folder", "write_atomic"]
+__all__ = ["NoSpace", "refuse_foreign", "replace_folder", "settle_folder", "write_atomic"]
 
 _RANDOM = r"[a-z0-9_]{8}"  # the random part tempfile adds to a name
+
+
+class NoSpace(UserError):
+    """A full disk: what the user does about it is the same wherever it struck (free space there), so a
+    folder being replaced names itself rather than the temporary file that hit the limit."""
+
+
+def _cannot_write(path: Path, e: OSError, what: str = "write") -> UserError:
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return NoSpace(f"{path.parent}: no space left on the device (writing {path.name}); free some and run again")
+    return UserError(f"{path}: cannot {what} it ({e.strerror or e})")
 
 
 def _umask() -> int:
@@ -74,7 +86,7 @@ def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
         if isinstance(e, OSError):
-            raise UserError(f"{path}: cannot write it ({e.strerror or e})") from None
+            raise _cannot_write(path, e) from None
         raise
 
 
@@ -119,17 +131,21 @@ def replace_folder(out: Path, owned: Callable[[str], bool]) -> Iterator[Path]:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise UserError(f"{out}: cannot write it ({e.strerror or e})") from None
+        raise _cannot_write(out, e) from None
     settle_folder(out)
     refuse_foreign(out, owned)
     try:
         new = Path(tempfile.mkdtemp(prefix=_prefix(out.name, "new."), dir=out.parent))
         os.chmod(new, 0o777 & ~_umask())  # mkdtemp makes it private; the result is an ordinary folder
     except OSError as e:
-        raise UserError(f"{out}: cannot write it ({e.strerror or e})") from None
+        raise _cannot_write(out, e) from None
     old = out.parent / (_prefix(out.name, "old.") + new.name[-8:])  # its new one's key: settle pairs them
     try:
         yield new
+    except NoSpace:
+        shutil.rmtree(new, ignore_errors=True)
+        raise NoSpace(f"{out.parent}: no space left on the device to write {out.name}/ (what was there is kept); "
+                      "free some and run again") from None
     except BaseException:
         shutil.rmtree(new, ignore_errors=True)
         raise
@@ -145,6 +161,6 @@ def replace_folder(out: Path, owned: Callable[[str], bool]) -> Iterator[Path]:
     except BaseException as e:
         shutil.rmtree(new, ignore_errors=True)
         if isinstance(e, OSError):
-            raise UserError(f"{out}: cannot replace it ({e.strerror or e})") from None
+            raise _cannot_write(out, e, "replace") from None
         raise
     shutil.rmtree(old, ignore_errors=True)

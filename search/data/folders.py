@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from search.data.dataset import DataError, Dataset
-from search.data.images import decode_all, is_junk, list_images
+from search.data.images import decode_all, is_junk, list_images, shown_name
 
 __all__ = ["LOOKS_FOR", "TEST_SPLIT", "detect", "files", "read", "submission_images"]
 
@@ -47,7 +47,7 @@ def _read_split(folder: Path, classes: list[str] | None) -> tuple[list[str], lis
     stray = [p for p in folder.iterdir() if p.is_file() and not is_junk(p.name)]
     if stray:
         raise DataError(f"{stray[0]}: a file directly in {folder}; images belong in {folder}/<class>/")
-    names = [d.name for d in dirs]
+    names = [shown_name(d.name) for d in dirs]
     if classes is not None:
         unknown = [n for n in names if n not in classes]
         if unknown:
@@ -61,7 +61,7 @@ def _read_split(folder: Path, classes: list[str] | None) -> tuple[list[str], lis
             # three-class task; the dataset cache, keyed by files, would also not see the folder go.
             raise DataError(f"{d}: class folder with no images; add some or remove the folder")
         paths += images
-        labels += [classes.index(d.name)] * len(images)
+        labels += [classes.index(shown_name(d.name))] * len(images)
     if not paths:
         raise DataError(f"{folder}: no images (the split is empty)")
     return classes, paths, np.array(labels, dtype=np.int64)
@@ -70,7 +70,7 @@ def _read_split(folder: Path, classes: list[str] | None) -> tuple[list[str], lis
 def submission_images(root: Path) -> tuple[list[str], list[Path]]:
     """The test images' names and files, in name order."""
     paths = list_images(root / "test") if (root / "test").is_dir() else []
-    return [p.name for p in paths], paths
+    return [shown_name(p.name) for p in paths], paths
 
 
 def read(root: Path, progress=None, size: tuple[int, int] | None = None) -> Dataset:

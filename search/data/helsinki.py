@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from search.data.dataset import DataError, Dataset
-from search.data.images import decode_all, list_images
+from search.data.images import decode_all, list_images, shown_name
 
 __all__ = ["LOOKS_FOR", "TEST_SPLIT", "detect", "files", "read", "submission_images"]
 
@@ -83,7 +83,7 @@ def submission_images(root: Path) -> tuple[list[str], list[Path]]:
     """The test images' names and files, in number order."""
     folder = root / "test" / "images"
     paths = list(_numbered(folder).values()) if folder.is_dir() else []
-    return [p.name for p in paths], paths
+    return [shown_name(p.name) for p in paths], paths
 
 
 def read(root: Path, progress=None, size: tuple[int, int] | None = None) -> Dataset:
@@ -101,7 +101,7 @@ def read(root: Path, progress=None, size: tuple[int, int] | None = None) -> Data
     everything = decode_all([*train.values(), *test], progress=progress, size=size)
     return Dataset(
         name=root.name,
-        class_names=[p.stem for p in annotations],
+        class_names=[shown_name(p.stem) for p in annotations],
         train_x=everything[: len(train)],
         train_y=labels,
         val_x=None,

@@ -21,7 +21,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from search.data.dataset import DataError
 
-__all__ = ["IMAGE_EXTENSIONS", "decode", "decode_all", "is_junk", "list_images"]
+__all__ = ["IMAGE_EXTENSIONS", "decode", "decode_all", "is_junk", "list_images", "shown_name"]
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
@@ -123,3 +123,10 @@ def list_images(folder: Path) -> list[Path]:
             )
         out.append(path)
     return out
+
+
+def shown_name(name: str) -> str:
+    """A file name as a class or submission name. Linux allows names that are no UTF-8 (zips made on
+    Windows: b'caf\\xe9.png'); model.json, reports and submissions are UTF-8, so such bytes are
+    written as escapes (``caf\\xe9.png``, as ``ls -b`` shows them) rather than failing there."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")

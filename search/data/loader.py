@@ -49,7 +49,8 @@ def dataset_key(root: Path, layout: str, size: tuple[int, int] | None = None) ->
     meaningful, by name): content, not timestamps, decides."""
     digest = hashlib.blake2b(f"{layout}:{CACHE_FORMAT}:{size}".encode(), digest_size=16)
     for path in LAYOUTS[layout].files(root):
-        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        # fsencode: a name that is no UTF-8 (zips made on Windows) keys by its bytes, as it is on disk
+        digest.update(os.fsencode(path.relative_to(root)) + b"\0")
         if path.is_file():
             digest.update(path.read_bytes())
     return digest.hexdigest()

@@ -3,10 +3,12 @@ traceback, and what is refused does not depend on whether the dataset cache is w
 
 from __future__ import annotations
 
+import os
 import shutil
 import zlib
 
 import pytest
+from layouts import write_folders
 from PIL import Image
 
 from search.data import DataError, load_dataset
@@ -94,3 +96,29 @@ def test_a_link_within_its_folder_and_a_linked_split_folder_are_fine(ds_copy, tm
     (ds_copy / "test_images").symlink_to(moved)
     ds = load_dataset(ds_copy)
     assert (ds.train_x[0] == ds.train_x[1]).all() and len(ds.test_x) == 50
+
+
+def not_utf8(folder, name: bytes):
+    """A path whose file name is bytes no UTF-8 decodes (zips made on Windows: b'caf\\xe9.png')."""
+    return folder / os.fsdecode(name)
+
+
+@pytest.mark.parametrize("cache", ["cold", "warm"])
+def test_a_non_utf8_file_no_csv_names_does_not_matter(ds_copy, cache):
+    shutil.copyfile(train_image(ds_copy), not_utf8(ds_copy / "train_images", b"caf\xe9.png"))
+    if cache == "warm":
+        load_dataset(ds_copy)
+    assert len(load_dataset(ds_copy).train_x) == 300
+
+
+def test_non_utf8_names_in_class_folders_are_read_and_shown_as_escapes(tmp_path):
+    root = tmp_path / "folders"
+    write_folders(root, classes=("cat", "dog"), train=3, test=2)
+    os.rename(root / "train" / "dog", not_utf8(root / "train", b"chi\xe9n"))
+    shutil.copyfile(root / "train" / "cat" / "cat_000.png", not_utf8(root / "train" / "cat", b"caf\xe9.png"))
+    shutil.copyfile(root / "test" / "t000.png", not_utf8(root / "test", b"t\xe9.png"))
+    ds = load_dataset(root)
+    assert len(ds.train_x) == 7 and len(ds.test_x) == 3
+    # Names travel to model.json, reports and the submission, all UTF-8: the bytes are written as escapes.
+    assert ds.class_names == ["cat", "chi\\xe9n"] and "t\\xe9.png" in ds.test_names
+    assert load_dataset(root).test_names == ds.test_names  # the warm cache gives the same names
