@@ -13,6 +13,7 @@ from torch import nn
 from tqdm import tqdm
 
 from search.after.export import export
+from search.after.places import study_file_name
 from search.after.retrain import epoch_pace, retrain
 from search.config import PROJECT_ROOT, StudyConfig
 from search.console import log
@@ -88,7 +89,7 @@ def run_job(settings: StudyConfig, seconds: float, plan: JobPlan | None = None, 
 
 
 def _submission(study: optuna.Study, model_dir: Path, settings: StudyConfig) -> Path | None:
-    out = PROJECT_ROOT / "submissions" / f"{study.study_name}.csv"
+    out = PROJECT_ROOT / "submissions" / f"{study_file_name(study.study_name)}.csv"
     try:
         return export(model_dir, out, None, settings.device, study=study, storage_url=settings.storage_url())
     except UserError as e:  # data with no test split: the model is the result
@@ -99,7 +100,7 @@ def _submission(study: optuna.Study, model_dir: Path, settings: StudyConfig) -> 
 def _report(study: optuna.Study, model_dir: Path, settings: StudyConfig, plan: JobPlan) -> Path | None:
     from search.shown.report import write_report
 
-    out = PROJECT_ROOT / "runs" / study.study_name / "report.html"
+    out = PROJECT_ROOT / "runs" / study_file_name(study.study_name) / "report.html"
     if plan.left() <= 0:
         log(f"no time left for the report; `python -m search report --study {study.study_name}` writes it")
         return None
