@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import time
 
 import optuna
@@ -13,11 +14,14 @@ from search.job.plan import JobPlan, chance_level, search_verdict
 LR = {"lr": FloatDistribution(1e-4, 1.0, log=True)}
 
 
-def trial(number: int, curve: list[float], state: TrialState = TrialState.COMPLETE) -> optuna.trial.FrozenTrial:
+def trial(number: int, curve: list[float], state: TrialState = TrialState.COMPLETE,
+          seconds: float = 10) -> optuna.trial.FrozenTrial:
     t = create_trial(params={"lr": 0.01}, distributions=LR, state=state,
                      value=curve[-1] if state == TrialState.COMPLETE else None,
                      intermediate_values=dict(enumerate(curve, start=1)))
     t.number = number
+    t.datetime_start = datetime.datetime(2026, 1, 1)
+    t.datetime_complete = t.datetime_start + datetime.timedelta(seconds=seconds)
     return t
 
 
@@ -50,6 +54,18 @@ def test_patience_counts_trained_trials_since_the_best_pruned_ones_included():
     for t in rejected:
         t.intermediate_values = {}
     assert search_verdict([*trials, *rejected], chance=0.1, patience=3) is None
+
+
+def test_a_search_with_room_for_few_draws_after_the_designs_gives_its_time_to_the_final_run():
+    trials = [trial(0, [0.3], seconds=100), trial(1, [0.5], seconds=80), trial(2, [0.4], seconds=120)]
+    for t in trials:
+        t.user_attrs["design"] = "a queued design"
+    assert search_verdict(trials, chance=0.1, patience=6, window_left=500) is None  # 5 draws at 100 s
+    why = search_verdict(trials, chance=0.1, patience=6, window_left=350)
+    assert why is not None and "fewer than 4 draws at 100s each" in why
+    assert search_verdict(trials, chance=0.1, patience=6) is None  # no window: no such rule
+    # once the search has begun, it runs to its share (or its patience): no trials are left unspent
+    assert search_verdict([*trials, trial(3, [0.45], seconds=100)], chance=0.1, patience=6, window_left=150) is None
 
 
 def test_the_plan_gives_the_search_its_share_and_the_final_run_the_rest():

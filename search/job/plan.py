@@ -11,6 +11,10 @@ final run:
 - when every design trained so far sits near chance: a verdict at this many epochs cannot rank
   designs on these data, and more such verdicts buy nothing, while the final run is where such data
   learn;
+- when, once the designs have run, the search's share has room for fewer than ``MIN_TRIALS`` draws
+  at the cost measured so far: a search of two or three draws rarely beats the designs it started
+  from, and the time the draws would take is then worth more to the final run (on a CPU, data of a
+  few thousand 48px images make a 6-epoch trial cost a sixth of a 12-minute job);
 - when the last ``patience`` trained trials brought no new best: the expected gain of one more
   trial has fallen under what its minutes add to the final run.
 The split and its knobs are preset keys (``search_share``, ``search_patience``); the figures that
@@ -28,6 +32,7 @@ from optuna.trial import FrozenTrial, TrialState
 __all__ = ["JobPlan", "chance_level", "search_verdict"]
 
 NEAR_CHANCE = 2.0  # a best epoch under twice chance is near chance (as bench/search_quality.py counts it)
+MIN_TRIALS = 4  # a search with room for fewer trials than this is not worth its time (see above)
 
 
 def chance_level(task: str, metric: str, classes: int) -> float | None:
@@ -66,9 +71,11 @@ class JobPlan:
         return max(0.0, self.left() - self.reserve)
 
 
-def search_verdict(trials: Sequence[FrozenTrial], chance: float | None, patience: int) -> str | None:
+def search_verdict(trials: Sequence[FrozenTrial], chance: float | None, patience: int,
+                   window_left: float | None = None) -> str | None:
     """Why the search should stop now (one line), or None to go on. ``trials``: the study's trials;
-    ``chance``: the metric of a model that guesses (None: no such floor, as for multi-label F1).
+    ``chance``: the metric of a model that guesses (None: no such floor, as for multi-label F1);
+    ``window_left``: seconds left of the search's share of the job.
     Queued designs (the seed and recommended designs) always run first: they are the baseline."""
     if any(t.state == TrialState.WAITING for t in trials):
         return None
@@ -81,6 +88,13 @@ def search_verdict(trials: Sequence[FrozenTrial], chance: float | None, patience
             epochs = max(len(t.intermediate_values) for t in trained)
             return (f"every design so far is near chance after {epochs} epochs (best {best_seen:.4f}, chance "
                     f"{chance:.4f}): trials this short cannot rank designs here, so the final run gets the time")
+    costs = sorted(t.duration.total_seconds() for t in trained if t.duration is not None)
+    only_designs = all("design" in t.user_attrs for t in trained)  # asked once: before the first draw
+    if window_left is not None and costs and only_designs:
+        typical = costs[len(costs) // 2]
+        if window_left < MIN_TRIALS * typical:
+            return (f"the search's share has {window_left:.0f}s left after the designs, room for fewer than "
+                    f"{MIN_TRIALS} draws at {typical:.0f}s each: the final run gets the time")
     complete = [t for t in trained if t.state == TrialState.COMPLETE and t.value is not None]
     if not complete:
         return None

@@ -64,7 +64,8 @@ def run_job(settings: StudyConfig, seconds: float, plan: JobPlan | None = None, 
     best = BestWeights()
     ends = plan.start + plan.total
     run_trials(replace(prepared, settings=settings), progress, SearchPhase(
-        stop=lambda s: search_verdict(s.get_trials(deepcopy=False), chance, plan.patience), on_complete=best,
+        stop=lambda s: search_verdict(s.get_trials(deepcopy=False), chance, plan.patience, plan.search_seconds()),
+        on_complete=best,
         job_ends=ends, designs_until=ends - plan.reserve))
     try:
         winner = study.best_trial
