@@ -77,10 +77,13 @@ def cmd_run(args) -> None:
 
 def _run_job(args, settings) -> None:
     """`run --time`: search, final run, submission and report in the user's time (search/job/)."""
+    import signal
+    import sys
     import time
 
     from search.job.plan import JobPlan
     from search.job.whole import run_job
+    from search.workers.worker import stop_signals
 
     if args.workers is not None or args.gpus is not None or args.trials_per_gpu is not None:
         raise UserError("--time runs the whole job in this process; without --workers, --gpus and --trials-per-gpu")
@@ -89,7 +92,15 @@ def _run_job(args, settings) -> None:
                         "then retrain --trial N")
     plan = JobPlan(args.time, share=settings.search_share, patience=settings.search_patience,
                    start=args.started)  # the clock started with the command: reading the data counts
-    result = run_job(settings, args.time, plan, progress=not args.no_progress)
+    with stop_signals() as received:
+        try:
+            result = run_job(settings, args.time, plan, progress=not args.no_progress)
+        except KeyboardInterrupt:  # the search phase handles its own; this is the final run or the export
+            signum = received[-1] if received else signal.SIGINT
+            print(f"interrupted ({signal.Signals(signum).name}) after the search: the study is saved, a model "
+                  f"folder from before is as it was; `python -m search retrain --time SEC` trains the winner",
+                  file=sys.stderr)
+            raise SystemExit(128 + signum) from None
     _print_best(result.study)
     metric = result.study.user_attrs.get("metric", "accuracy")
     print(f"final model {result.model_dir}: validation {metric} {result.metrics.get(metric, float('nan')):.4f}")
