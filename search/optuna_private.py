@@ -20,7 +20,8 @@ from optuna.storages._heartbeat import BaseHeartbeat, is_heartbeat_enabled
 from optuna.storages.journal._file import get_lock_file
 
 __all__ = [
-    "OPTIMIZE_LOGGER", "Heartbeat", "heartbeats_on", "journal_lock", "study_id", "study_storage", "trial_id",
+    "OPTIMIZE_LOGGER", "Heartbeat", "heartbeat_interval", "heartbeats_on", "journal_lock", "stale_trial_ids",
+    "study_id", "study_storage", "trial_id",
 ]
 
 # The logger Optuna reports a trial's end on (with a traceback for an exception); search/workers/worker.py
@@ -52,6 +53,22 @@ def heartbeats_on(study: optuna.Study) -> bool:
     """Whether the study's storage beats for running trials (so a dead worker's trial is failed and
     retried). Public replacement: none; ``optuna.storages.fail_stale_trials`` assumes heartbeats on."""
     return is_heartbeat_enabled(study_storage(study))
+
+
+def heartbeat_interval(study: optuna.Study) -> int | None:
+    """Seconds between a running trial's heartbeats, None with heartbeats off: the line a waiting worker
+    prints says when a dead worker's trial frees up. Public replacement: none (the storage's
+    ``get_heartbeat_interval`` belongs to the private BaseHeartbeat interface)."""
+    storage = study_storage(study)
+    return storage.get_heartbeat_interval() if is_heartbeat_enabled(storage) else None
+
+
+def stale_trial_ids(study: optuna.Study) -> list[int]:
+    """The ids of the study's RUNNING trials whose heartbeats have lapsed: the trials
+    ``optuna.storages.fail_stale_trials`` is about to fail. Needed because that function records no
+    reason and a failed trial takes no attribute, so the reason is written on these just before.
+    Public replacement: none; a reason (or a callback before the failing) in ``fail_stale_trials``."""
+    return study_storage(study)._get_stale_trial_ids(study_id(study))
 
 
 def journal_lock(backend: optuna.storages.journal.JournalFileBackend):

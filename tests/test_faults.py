@@ -251,6 +251,48 @@ def test_journal_heartbeat_fails_and_requeues_a_silent_trial(tmp_path, monkeypat
     assert retry.system_attrs["failed_trial"] == dead.number
 
 
+@pytest.mark.parametrize("store", ["journal", "sqlite"])
+def test_a_wait_for_a_dead_runs_trial_says_so_once_and_its_failure_records_why(store, tmp_path, capfd):
+    # A `run` killed with SIGKILL left trial 0 RUNNING; the rerun has nothing else to do (budget 1), so
+    # it waits for that trial's heartbeats to lapse (3 beats of 1 s here), fails it and runs its retry.
+    url = f"journal://{tmp_path / 'hb.log'}" if store == "journal" else f"sqlite:///{tmp_path / 'hb.db'}"
+    study = optuna.create_study(storage=open_storage(url, heartbeat=1), study_name="hb")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ask() outside optimize() warns that heartbeats need optimize()
+        dead = study.ask()
+        dead.suggest_float("x", 0, 1)
+        dead.set_user_attr("design", "seed000-cnn")
+        study._storage.record_heartbeat(dead._trial_id)  # its last beat: the killed process beats no more
+    work(study, lambda t: t.suggest_float("x", 0, 1), budget=1, timeout=30, poll=0.1)
+    err = capfd.readouterr().err
+    waits = [line for line in err.splitlines() if line.startswith("waiting")]
+    assert len(waits) == 1, err  # once for the wait, not once for each of its ~30 polls
+    assert "trial 0" in waits[0] and "3 heartbeats" in waits[0], waits[0]
+    failed, retry = study.get_trials(deepcopy=False)
+    assert failed.state == optuna.trial.TrialState.FAIL
+    assert failed.user_attrs["fail_reason"].startswith("no heartbeat for "), failed.user_attrs
+    assert "its worker died" in failed.user_attrs["fail_reason"]
+    assert retry.state == optuna.trial.TrialState.COMPLETE and retry.params == failed.params
+    assert retry.system_attrs["failed_trial"] == 0
+    assert retry.user_attrs == {"design": "seed000-cnn"}  # the retry keeps its attributes, not the verdict
+
+
+def test_a_heartbeat_retry_does_not_carry_the_failed_trials_verdict(tmp_path):
+    # Optuna's RetryHeartbeatStaleTrialCallback copies the failed trial's user attributes to the retry;
+    # a retry is no failure (requeue() drops the verdict too).
+    study = optuna.create_study(storage=open_storage(f"sqlite:///{tmp_path / 'r.db'}", heartbeat=1))
+    study.add_trial(optuna.trial.create_trial(
+        state=optuna.trial.TrialState.FAIL, params={"x": 0.5},
+        distributions={"x": optuna.distributions.FloatDistribution(0, 1)},
+        user_attrs={"design": "seed000-cnn", "fail_reason": "no heartbeat for 3 s: its worker died"},
+    ))
+    study._storage.get_heartbeat_stale_trial_callback()(study, study.trials[0])
+    retry = study.trials[1]
+    assert retry.state == optuna.trial.TrialState.WAITING and retry.params == {"x": 0.5}
+    assert retry.user_attrs == {"design": "seed000-cnn"}
+    assert retry.system_attrs["failed_trial"] == 0 and retry.system_attrs["retry_history"] == [0]
+
+
 def test_storage_forms():
     assert search.journal.journal_path("journal:///abs/s.log") == Path("/abs/s.log")
     assert search.journal.journal_path("runs/s.log") == Path("runs/s.log")

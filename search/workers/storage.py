@@ -3,6 +3,7 @@ processes that run trials."""
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import sys
 import warnings
@@ -14,12 +15,25 @@ import sqlalchemy.exc
 from search.errors import UserError
 from search.journal import HeartbeatJournalStorage, journal_path
 
-__all__ = ["GRACE_BEATS", "load_study", "open_storage", "open_study"]
+__all__ = ["GRACE_BEATS", "VERDICT_ATTRS", "load_study", "open_storage", "open_study"]
 
 # A trial is stale after this many missed heartbeats: one late beat (a busy host, a slow database)
 # must not fail a live trial, and a killed worker's trial should still be retried within minutes.
 GRACE_BEATS = 3
+# A failed or pruned trial's verdict: a retry of it (queued again, or by the heartbeat check) runs
+# afresh, and would otherwise show the old trial's reason on its own line and in the dashboard.
+VERDICT_ATTRS = ("fail_reason", "pruned_reason")
 
+
+class _RetryStale(optuna.storages.RetryHeartbeatStaleTrialCallback):
+    """Optuna's heartbeat retry (same parameters, attributes, history, max_retry), without the
+    failed trial's verdict: Optuna copies all user attributes, so the retry would carry the stale
+    trial's ``fail_reason`` (as search.workers.worker.requeue does not)."""
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        trial = copy.copy(trial)  # the caller's copy keeps its reason
+        trial.user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in VERDICT_ATTRS}
+        super().__call__(study, trial)
 
 
 def open_storage(url: str, heartbeat: int | None = None, max_retry: int = 2) -> optuna.storages.BaseStorage:
@@ -33,7 +47,7 @@ def open_storage(url: str, heartbeat: int | None = None, max_retry: int = 2) -> 
     if heartbeat:
         with warnings.catch_warnings():  # experimental since 2.8, and exactly what we need
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+            retry = _RetryStale(max_retry=max_retry)
     beats = {"heartbeat_interval": heartbeat, "grace_period": GRACE_BEATS * heartbeat,
              "heartbeat_stale_trial_callback": retry} if heartbeat else {}
     try:

@@ -28,8 +28,16 @@ from optuna.trial import TrialState
 
 from search.console import log
 from search.errors import UserError
-from search.optuna_private import OPTIMIZE_LOGGER, heartbeats_on, study_storage, trial_id
+from search.optuna_private import (
+    OPTIMIZE_LOGGER,
+    heartbeat_interval,
+    heartbeats_on,
+    stale_trial_ids,
+    study_storage,
+    trial_id,
+)
 from search.trial.budget import FINISHED, MAX_REJECTIONS_PER_TRIAL, budget_counts, takes_budget
+from search.workers.storage import GRACE_BEATS, VERDICT_ATTRS
 
 __all__ = ["LAUNCHER_PID", "MAX_CRASHES", "Crashing", "Interrupted", "requeue", "stop_signals", "work"]
 
@@ -97,7 +105,7 @@ def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     original), without the old trial's verdict. A queued trial (a seed design, a warm start) keeps
     its queued parameters: one stopped before it suggested them has them nowhere else."""
     history = [*trial.system_attrs.get("retry_history", []), trial.number]
-    user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in ("fail_reason", "pruned_reason")}
+    user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in VERDICT_ATTRS}
     system_attrs = {"failed_trial": trial.system_attrs.get("failed_trial", trial.number), "retry_history": history}
     if "fixed_params" in trial.system_attrs:
         system_attrs["fixed_params"] = {**trial.system_attrs["fixed_params"], **trial.params}
@@ -108,7 +116,17 @@ def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
 
 
 def _fail_stale(study: optuna.Study) -> None:
+    """Fails (and so retries) the trials whose heartbeats lapsed, each with its ``fail_reason`` as an
+    interrupted one has: a failed trial takes no attribute, so the reason goes on just before."""
     if heartbeats_on(study):
+        reason = (f"no heartbeat for over {GRACE_BEATS * heartbeat_interval(study)} s: its worker died "
+                  f"(killed, or its machine stopped)")
+        for stale in stale_trial_ids(study):
+            # Another worker may have failed it first. One that beats again in the moment before
+            # Optuna's check below (a worker stalled for 3 beats) keeps running with this reason: rare,
+            # and a completed trial's lines never show a fail_reason.
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                study_storage(study).set_trial_user_attr(stale, "fail_reason", reason)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
@@ -164,6 +182,7 @@ def work(
     guarded = _Guarded(objective, budget)
     waits = heartbeats_on(study)  # without heartbeats a dead peer's trial never frees up
     crashes = 0  # consecutive trials that raised
+    said_wait = False  # the line about the current wait is out: a poll every few seconds must not repeat it
     with stop_signals() as received, _quiet_expected_ends(guarded):
         try:
             while deadline is None or time.monotonic() < deadline:
@@ -187,8 +206,12 @@ def work(
                 if budget is not None and finished + len(running) >= budget:
                     if not waits:
                         return
+                    if not said_wait:
+                        _say_wait(study, running)
+                        said_wait = True
                     time.sleep(poll)  # polling the storage is all Optuna offers; no event to wait on
                     continue
+                said_wait = False
                 guarded.current, guarded.withdrawn, guarded.crash = None, False, None
                 crashes = crashes + 1 if _run_one(study, guarded, callbacks, catch) else 0
                 if crashes >= MAX_CRASHES:
@@ -204,6 +227,16 @@ def work(
                 requeue(study, trial)
             raise Interrupted(received[-1] if received else signal.SIGINT,
                               trial.number if stopped else None) from None
+
+
+def _say_wait(study: optuna.Study, running: list[int]) -> None:
+    """Why a worker with nothing to run does not leave: a rerun after a kill -9 otherwise sits silent
+    for the grace period (90 s by default) waiting on its own dead trial."""
+    beat = heartbeat_interval(study)
+    which = f"trial{'s' if len(running) > 1 else ''} {', '.join(map(str, running))}"
+    log(f"waiting for running {which} (another worker's, or one whose worker died): a trial silent for "
+        f"{GRACE_BEATS} heartbeats ({GRACE_BEATS} x {beat} s) is failed and run again, so a dead worker's "
+        f"trial frees up within about {GRACE_BEATS * beat} s")
 
 
 def _launcher_gone() -> bool:
