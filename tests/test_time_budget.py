@@ -9,7 +9,7 @@ import optuna
 import pytest
 import torch
 
-from search.after.retrain import fitted_epochs
+from search.after.retrain import eval_share, fitted_epochs
 from search.data.loader import load_dataset
 from search.data.prepare import DataOptions, prepare
 from search.trial.budget import rejected
@@ -104,6 +104,11 @@ def test_a_timed_retrain_fits_its_epochs_into_the_seconds_given():
     assert fitted_epochs(trial, 300) == 30  # 10 s an epoch
     assert fitted_epochs(trial, 300, scale=1.5) == 20  # train+val: half as many images again
     assert fitted_epochs(trial, 1) == 1  # at least one
+    # with its median training epoch measured, the pace is that plus the evaluation's modelled share:
+    # the wall time of a short trial also spreads its building and probe over its few epochs
+    trial.set_user_attr("epoch_seconds", 6.0)
+    assert fitted_epochs(trial, 300, eval_share=eval_share(1000, 300, tta=True)) == 41  # 6 s x 1.2 an epoch
+    assert fitted_epochs(trial, 300) == 30  # the wall time's pace where the sizes are not known
 
 
 @pytest.mark.slow

@@ -23,9 +23,10 @@ from search.console import log
 from search.errors import UserError
 from search.trial.device import describe
 from search.trial.metrics import TASK_METRICS
+from search.trial.time_budget import EVAL_COST
 from search.trial.train import DeviceDataset, Diverged, evaluate, fit
 
-__all__ = ["epoch_pace", "fitted_epochs", "retrain", "trial_dir"]
+__all__ = ["epoch_pace", "eval_share", "fitted_epochs", "retrain", "trial_dir"]
 
 
 def retrain(
@@ -57,7 +58,9 @@ def retrain(
     out = out or trial_dir(home, trial.number, train_on)
     tensors = again.tensors(train_on)
     if seconds is not None:
-        epochs = fitted_epochs(trial, seconds / seeds, len(tensors.train_x) / len(ds.train_x))
+        epochs = fitted_epochs(trial, seconds / seeds, len(tensors.train_x) / len(ds.train_x),
+                               eval_share(len(tensors.train_x), len(ds.val_x) if train_on == "train" else 0,
+                                          again.config.train.tta))
     if epochs is None:
         epochs = again.epochs
     if epochs == 0 and init_state is None:
@@ -100,22 +103,26 @@ def retrain(
     return out, metrics
 
 
-def fitted_epochs(trial: optuna.trial.FrozenTrial, seconds: float, scale: float = 1.0) -> int:
+def fitted_epochs(trial: optuna.trial.FrozenTrial, seconds: float, scale: float = 1.0,
+                  eval_share: float | None = None) -> int:
     """How many epochs of ``trial``'s configuration fit in ``seconds`` (at least one), at the pace its
     own trial ran (``epoch_pace``). ``scale``: the retrain's training images over the trial's (train+val
     trains on more)."""
-    return max(1, int(seconds // (epoch_pace(trial) * scale)))
+    return max(1, int(seconds // (epoch_pace(trial, eval_share) * scale)))
 
 
-def epoch_pace(trial: optuna.trial.FrozenTrial) -> float:
-    """Seconds an epoch of ``trial`` took: wall time over epochs, building and evaluating included, so
-    it errs on the short side; the first epoch's start-up costs (compiling, cuDNN's search) are left
-    out when the trial recorded them, as a long run pays them once."""
+def epoch_pace(trial: optuna.trial.FrozenTrial, eval_share: float | None = None) -> float:
+    """Seconds an epoch of ``trial`` takes. With ``eval_share`` (evaluating an epoch's validation images
+    over training on its images, as search/trial/time_budget.py counts it) and the trial's median
+    training seconds an epoch: that median, plus its evaluation. Else its wall time over its epochs,
+    which also spreads building, the probe and start-up over a few epochs and so errs long: a
+    6-epoch trial's wall time over-stated a long run's epoch by 10-40% (bench/RESULTS.md)."""
     trained = trial.user_attrs.get("epochs")
+    if eval_share is not None and trial.user_attrs.get("epoch_seconds"):
+        return trial.user_attrs["epoch_seconds"] * (1 + eval_share)
     if not trained or trial.duration is None:
         raise UserError(f"trial {trial.number} has no measured epochs to pace a timed retrain; give --epochs")
-    start_up = max(0.0, trial.user_attrs.get("first_epoch_seconds", 0.0) - trial.user_attrs.get("epoch_seconds", 0.0))
-    return max(trial.duration.total_seconds() - start_up, 1e-3) / trained
+    return max(trial.duration.total_seconds(), 1e-3) / trained
 
 
 def _fit_and_score(model: nn.Module, tensors: DeviceDataset, again: RebuiltTrial, epochs: int, seed: int,
@@ -145,6 +152,11 @@ def _fit_and_score(model: nn.Module, tensors: DeviceDataset, again: RebuiltTrial
         held = evaluate(model, part, thresholds=metrics.get("thresholds"), tta=config.train.tta)
         metrics["holdout"] = {k: v for k, v in held.items() if k not in ("confusion", "thresholds")}
     return metrics
+
+
+def eval_share(train_images: int, val_images: int, tta: bool) -> float:
+    """An epoch's evaluation over its training, in time: predict_seconds' own cost model."""
+    return val_images * EVAL_COST * (2 if tta else 1) / max(1, train_images)
 
 
 def trial_dir(runs: Path, number: int, train_on: str) -> Path:

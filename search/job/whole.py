@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from search.after.export import export
 from search.after.places import study_file_name
-from search.after.retrain import epoch_pace, retrain
+from search.after.retrain import epoch_pace, eval_share, retrain
 from search.config import PROJECT_ROOT, StudyConfig
 from search.console import log
 from search.errors import UserError
@@ -74,7 +74,10 @@ def run_job(settings: StudyConfig, seconds: float, plan: JobPlan | None = None, 
                         f"give the final run; give --time more seconds") from None
     final = plan.final_seconds()
     state = best.state if best.number == winner.number else None  # a winner from an earlier run: from scratch
-    epochs = int(final // epoch_pace(winner))
+    data = prepared.data
+    val_images = 0 if data.val_x is None else len(data.val_x)
+    pace = epoch_pace(winner, eval_share(len(data.train_x), val_images, bool(winner.params.get("tta"))))
+    epochs = int(final // pace)
     if epochs == 0 and state is None:
         raise UserError(f"no time is left for a final run of trial {winner.number} ({final:.0f}s); give --time "
                         f"more than {seconds:.0f}s")
