@@ -19,10 +19,10 @@ benchmark does), so held-out images can be scored after `export` without the fol
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
 import numpy as np
+from gic_layout import answers_path, write_split
 from PIL import Image
 
 # Colour photographs first, then greyscale textures: a small class count uses the colour ones.
@@ -74,24 +74,12 @@ def build(out: Path, classes: int = 64, size: int = 48, train: int = 2000, val: 
     images = _sources()
     regions = _regions(classes, images)
     out.mkdir(parents=True, exist_ok=True)
-    answers = out.parent / f"{out.name}-answers.csv"
     for split, count in (("train", train), ("val", val), ("test", test)):
-        folder = out / f"{split}_images"
-        folder.mkdir(exist_ok=True)
         labels = np.arange(count) % classes  # balanced
         rng.shuffle(labels)
-        rows = []
-        for i, label in enumerate(labels):
-            name = f"{split}_{i:05d}.png"
-            region = regions[label]
-            Image.fromarray(_crop(images[region[0]], region, size, rng)).save(folder / name)
-            rows.append((name, int(label)))
-        path = answers if split == "test" else out / f"{split}.csv"
-        with path.open("w", newline="") as f:
-            csv.writer(f, lineterminator="\n").writerows([("Image", "Class"), *rows])
-        if split == "test":
-            with (out / "test.csv").open("w", newline="") as f:
-                csv.writer(f, lineterminator="\n").writerows([("Image",), *((n,) for n, _ in rows)])
+        write_split(out, split, ((_crop(images[regions[label][0]], regions[label], size, rng), label)
+                                 for label in labels))
+    answers = answers_path(out)
     return answers
 
 

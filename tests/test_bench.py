@@ -272,3 +272,59 @@ def _cmdline(proc: Path) -> str:
         return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:  # it ended while we looked
         return ""
+
+
+@pytest.mark.parametrize(("kind", "classes", "mode"), [("where", 12, "RGB"), ("late", 6, "RGB"), ("gray", 10, "L")])
+def test_real_sets_build_each_kind_as_the_engine_loads_it(tmp_path, kind, classes, mode):
+    import csv
+
+    import real_sets
+    from PIL import Image
+
+    from search.data.prepare import DataOptions
+    from search.trial.inputs import load_data
+
+    out = tmp_path / kind
+    answers = real_sets.build(kind, out, train=36, val=12, test=12, classes=6 if kind == "late" else None)
+    assert answers == tmp_path / f"{kind}-answers.csv"  # beside the folder, where search_quality.py looks
+    ds = load_data(out, DataOptions(), quiet=True)  # as search_quality.py's plain_answer loads it
+    assert ds.num_classes == classes and ds.in_shape == (3, 48, 48)  # any PNG mode becomes RGB
+    assert (len(ds.train_x), len(ds.val_x), len(ds.test_x)) == (36, 12, 12)
+    assert ds.train_x.std() > 10  # real content, not flat colour
+    assert Image.open(out / "train_images" / "train_00000.png").mode == mode
+    with (out / "test.csv").open() as f:
+        listed = [r["Image"] for r in csv.DictReader(f)]
+    with answers.open() as f:
+        truth = list(csv.DictReader(f))
+    assert [r["Image"] for r in truth] == listed and all(r["Class"].isdigit() for r in truth)
+    if kind != "gray":  # balanced by construction (gray draws its digits, so its counts vary)
+        assert sorted(set(ds.train_y.tolist())) == list(range(classes))
+    again = tmp_path / "again" / kind
+    real_sets.build(kind, again, train=36, val=12, test=12, classes=6 if kind == "late" else None)
+    assert (again / "val_images" / "val_00003.png").read_bytes() == (out / "val_images" / "val_00003.png").read_bytes()
+
+
+def test_real_sets_where_is_decided_by_position_alone():
+    """The same content at other places is another class, and every class draws its content alike,
+    so a model blind to position cannot beat chance."""
+    import numpy as np
+    import real_sets
+
+    content = real_sets.where_content(48, np.random.default_rng(3))
+    pairs = real_sets.WHERE_PAIRS
+    assert len(pairs) == 12 and sorted(real_sets.where_class(a, b) for a, b in pairs) == list(range(12))
+    images = [real_sets.where_render(content, a, b) for a, b in pairs]
+    for i in range(len(pairs)):  # identical content, 12 arrangements: 12 different images and classes
+        for j in range(i):
+            assert not np.array_equal(images[i], images[j])
+    # swapping the two objects' places swaps nothing else: the pixels are the same multiset up to the
+    # background they cover, and the class differs
+    assert real_sets.where_class(0, 3) != real_sets.where_class(3, 0)
+    # the digit and the photo patch keep their pixels wherever they go
+    photo = content["photo"]
+    a = real_sets.where_render(content, 1, 2)
+    h = 24
+    y, x = content["photo_at"]
+    assert np.array_equal(a[h + y : h + y + photo.shape[0], x : x + photo.shape[1]], photo)
+    b = real_sets.where_render(content, 2, 1)
+    assert np.array_equal(b[y : y + photo.shape[0], h + x : h + x + photo.shape[1]], photo)
