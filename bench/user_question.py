@@ -52,14 +52,27 @@ def engine(data: Path, seconds: float, seed: int, storage: str) -> dict:
     done = subprocess.run([sys.executable, "-m", "search", "--debug", "run", "cnn", "--data", str(data),
                            "--time", f"{seconds:g}", "--seed", str(seed), "--study", name, "--storage", storage,
                            "--no-progress"], capture_output=True, text=True, cwd=ROOT)
+    log = ROOT / "runs" / f"{name}.log"  # what the job said, phase by phase, for a reader of the figures
+    log.parent.mkdir(exist_ok=True)
+    log.write_text(done.stdout + done.stderr)
     if done.returncode != 0:
         raise RuntimeError(f"the engine's job failed:\n{(done.stdout + done.stderr)[-3000:]}")
     wrote = re.search(r"wrote (\S+\.csv)", done.stdout)
     with open(wrote.group(1)) as f:
         labels = [row["Class"] for row in csv.DictReader(f)]
-    final = re.search(r"retraining trial (\d+) .* for (\d+) epochs", done.stderr)
-    return {"accuracy": score(labels, data), "final trial": int(final.group(1)), "final epochs": int(final.group(2)),
-            "trials": len(re.findall(r"^trial +\d+ ", done.stderr, re.M)), "study": name}
+    import optuna
+
+    from search.trial.budget import takes_budget
+
+    study = optuna.load_study(study_name=name, storage=storage)
+    model = json.loads((Path(study.user_attrs["model_dir"]) / "model.json").read_text())
+    ended = re.search(r"^(no trial of the study so far.*|every design so far.*|the search's share.*|"
+                      r"no new best.*|timeout of .*)$", done.stderr, re.M)
+    return {"accuracy": score(labels, data), "final trial": model["trial"], "final design":
+            next(t.user_attrs.get("design", "found") for t in study.trials if t.number == model["trial"]),
+            "epochs in all": model["epochs"], "continued after": model.get("continued_after_epochs"),
+            "trials trained": sum(takes_budget(t) for t in study.trials), "search ended": ended and ended.group(1),
+            "study": name}
 
 
 def plain(data: Path, design: str, seconds: float, seed: int) -> dict:

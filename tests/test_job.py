@@ -9,6 +9,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import torch
 
 from search.cli import main
 from search.config import PROJECT_ROOT
@@ -23,10 +24,9 @@ def test_the_whole_job_searches_then_continues_the_winner_for_the_time_left(tiny
                      "--study", name, "--device", "cpu", "--no-progress"]) == 0
         err = capsys.readouterr().err
         study = optuna.load_study(study_name=name, storage=storage)
-        winner = study.best_trial
         model = Path(study.user_attrs["model_dir"])
         meta = json.loads((model / "model.json").read_text())
-        assert meta["trial"] == winner.number
+        winner = next(t for t in study.trials if t.number == meta["trial"])  # the recommended design, or a clear winner
         # the final run started from the weights the winner's trial left, and trained past them
         assert meta["continued_after_epochs"] == winner.user_attrs["epochs"] == 2
         assert meta["epochs"] > 2
@@ -57,3 +57,32 @@ def test_time_and_timeout_are_one_or_the_other(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["run", "cnn", "--time", "60", "--timeout", "30"])
     assert stop.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_final_run_stops_before_an_epoch_that_would_overrun_its_time(trained_study, tmp_path, capsys):
+    import time
+
+    from search.after.retrain import retrain
+
+    study = optuna.load_study(study_name=trained_study["study"], storage=trained_study["storage"])
+    out, _ = retrain(study, None, "train", tmp_path / "model", "cpu", epochs=5, remember=False,
+                     deadline=time.monotonic() + 0.01)
+    assert json.loads((out / "model.json").read_text())["epochs"] == 1  # what was trained, not what was planned
+    assert "stopping after epoch 1 of 5: another would overrun the time given" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_with_no_time_left_for_an_epoch_the_search_weights_are_the_model(trained_study, tmp_path):
+    from safetensors.torch import load_file
+
+    from search.after.rebuild import rebuild_trial
+    from search.after.retrain import retrain
+
+    study = optuna.load_study(study_name=trained_study["study"], storage=trained_study["storage"])
+    again = rebuild_trial(study, None, "cpu")
+    state = again.model(seed=12345).state_dict()  # weights no seed of the trial would start from
+    out, _ = retrain(study, None, "train", tmp_path / "model", "cpu", epochs=0, init_state=state, remember=False)
+    saved = load_file(out / "model.safetensors")
+    assert saved.keys() == state.keys() and all(torch.equal(saved[k], v) for k, v in state.items())
+    assert json.loads((out / "model.json").read_text())["epochs"] == again.trial.user_attrs["epochs"]

@@ -9,7 +9,7 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from search.job.plan import JobPlan, chance_level, search_verdict
+from search.job.plan import JobPlan, chance_level, final_choice, search_verdict
 
 LR = {"lr": FloatDistribution(1e-4, 1.0, log=True)}
 
@@ -82,3 +82,17 @@ def test_chance_levels_by_task():
     assert chance_level("multiclass", "accuracy", 20) == 0.05
     assert chance_level("binary", "roc_auc", 2) == 0.5
     assert chance_level("multilabel", "micro_f1", 14) is None
+
+
+def test_the_recommended_design_keeps_the_final_run_unless_beaten_beyond_the_noise():
+    seed, recommended = trial(0, [0.025]), trial(1, [0.017])
+    seed.user_attrs["design"], recommended.user_attrs["design"] = "seed000-cnn", "recommended"
+    # 0.8 points near chance on 480 images: noise (two standard errors of the difference are 1.9 points)
+    assert final_choice([seed, recommended], val_images=480).number == 1
+    # a clear lead wins it, whoever has it: a design or a draw
+    assert final_choice([trial(0, [0.998]), recommended], val_images=480).number == 0
+    assert final_choice([seed, recommended, trial(2, [0.09])], val_images=480).number == 2
+    # with many more images the same lead is evidence
+    assert final_choice([seed, recommended], val_images=20000).number == 0
+    # no recommended design completed (priors off, or it was pruned): the best trial
+    assert final_choice([seed, trial(2, [0.02])], val_images=480).number == 0

@@ -109,6 +109,8 @@ def test_a_timed_retrain_fits_its_epochs_into_the_seconds_given():
     trial.set_user_attr("epoch_seconds", 6.0)
     assert fitted_epochs(trial, 300, eval_share=eval_share(1000, 300, tta=True)) == 41  # 6 s x 1.2 an epoch
     assert fitted_epochs(trial, 300) == 30  # the wall time's pace where the sizes are not known
+    trial.set_user_attr("eval_seconds", 1.5)  # measured evaluation seconds come before the model of them
+    assert fitted_epochs(trial, 300, eval_share=eval_share(1000, 300, tta=True)) == 40
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ model folder, replaced whole so that a stop at any moment leaves the old model o
 from __future__ import annotations
 
 import statistics
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +25,7 @@ from search.errors import UserError
 from search.trial.device import describe
 from search.trial.metrics import TASK_METRICS
 from search.trial.time_budget import EVAL_COST
-from search.trial.train import DeviceDataset, Diverged, evaluate, fit
+from search.trial.train import DeviceDataset, Diverged, StopTraining, evaluate, fit
 
 __all__ = ["epoch_pace", "eval_share", "fitted_epochs", "retrain", "trial_dir"]
 
@@ -33,6 +34,7 @@ def retrain(
     study: optuna.Study, number: int | None, train_on: str, out: Path | None, device_name: str = "auto",
     seeds: int = 1, storage_url: str | None = None, remember: bool = True, epochs: int | None = None,
     seconds: float | None = None, init_state: dict | None = None, note: Callable[[], str] | None = None,
+    deadline: float | None = None,
 ) -> tuple[Path, dict]:
     """Retrains a trial's configuration ``seeds`` times (the trial's own seed, then the next ones),
     for the study's epochs, or ``epochs``, or as many epochs as fit in ``seconds`` (``fitted_epochs``).
@@ -46,7 +48,9 @@ def retrain(
     ``init_state``: weights to continue from instead of the seed's initial ones (the trial's own, as
     its search left them: `run --time` gives its winner the long run without repeating the epochs
     the search already paid for); the learning-rate schedule starts again over ``epochs``.
-    ``note``: text added to every epoch's line (the whole job's time left).
+    ``note``: text added to every epoch's line (the whole job's time left). ``deadline``: the monotonic
+    time training must end by; an epoch that would overrun it at the pace measured so far is not
+    started (with a one-cycle schedule the last epochs move the weights least).
     """
     home = PROJECT_ROOT / "runs" / study_file_name(study.study_name)
 
@@ -78,13 +82,13 @@ def retrain(
             log(f"retraining trial {trial.number} of {study.study_name!r} on {train_on} for {epochs} epochs "
                 f"(seed {seed}{f', continuing from its {before} search epochs' if before else ''}) "
                 f"on {describe(again.device)}")
-            metrics = _fit_and_score(model, tensors, again, epochs, seed, train_on, note)
+            metrics, trained = _fit_and_score(model, tensors, again, epochs, seed, train_on, note, deadline)
             meta = {
                 "study": study.study_name, "trial": trial.number, "space": again.settings.space,
                 "model": again.config.model, "params": trial.params, "num_classes": ds.num_outputs,
                 "in_shape": list(ds.in_shape), "task": ds.task, "thresholds": metrics.get("thresholds"),
                 "data_options": again.options.to_json(), "class_names": ds.class_names, "mean": mean.tolist(),
-                "std": std.tolist(), "data": str(again.settings.data), "train_on": train_on, "epochs": before + epochs,
+                "std": std.tolist(), "data": str(again.settings.data), "train_on": train_on, "epochs": before + trained,
                 "continued_after_epochs": before, "seed": seed, "metrics": metrics,
             }
             name = "." if seeds == 1 else f"seed-{seed}"
@@ -112,30 +116,42 @@ def fitted_epochs(trial: optuna.trial.FrozenTrial, seconds: float, scale: float 
 
 
 def epoch_pace(trial: optuna.trial.FrozenTrial, eval_share: float | None = None) -> float:
-    """Seconds an epoch of ``trial`` takes. With ``eval_share`` (evaluating an epoch's validation images
-    over training on its images, as search/trial/time_budget.py counts it) and the trial's median
-    training seconds an epoch: that median, plus its evaluation. Else its wall time over its epochs,
-    which also spreads building, the probe and start-up over a few epochs and so errs long: a
-    6-epoch trial's wall time over-stated a long run's epoch by 10-40% (bench/RESULTS.md)."""
-    trained = trial.user_attrs.get("epochs")
-    if eval_share is not None and trial.user_attrs.get("epoch_seconds"):
-        return trial.user_attrs["epoch_seconds"] * (1 + eval_share)
+    """Seconds an epoch of ``trial`` takes: its median training seconds an epoch plus its median
+    evaluation seconds, as its trial measured them; for a trial that recorded no evaluation time, its
+    training plus the evaluation's modelled share ``eval_share`` (evaluating an epoch's validation
+    images over training on its images, as search/trial/time_budget.py counts it). Else its wall time
+    over its epochs, which also spreads building, the probe and start-up over a few epochs and errs
+    long."""
+    attrs = trial.user_attrs
+    if attrs.get("epoch_seconds") and attrs.get("eval_seconds"):
+        return attrs["epoch_seconds"] + attrs["eval_seconds"]
+    if eval_share is not None and attrs.get("epoch_seconds"):
+        return attrs["epoch_seconds"] * (1 + eval_share)
+    trained = attrs.get("epochs")
     if not trained or trial.duration is None:
         raise UserError(f"trial {trial.number} has no measured epochs to pace a timed retrain; give --epochs")
     return max(trial.duration.total_seconds(), 1e-3) / trained
 
 
 def _fit_and_score(model: nn.Module, tensors: DeviceDataset, again: RebuiltTrial, epochs: int, seed: int,
-                   train_on: str, note: Callable[[], str] | None = None) -> dict:
+                   train_on: str, note: Callable[[], str] | None = None,
+                   deadline: float | None = None) -> tuple[dict, int]:
     """Trains one seed, logging each epoch, and returns its validation (and held-out) metrics. It
     compiles with the study's torch.compile mode, so the retrain runs the kernels its trial ran."""
     config, ds = again.config, again.data
     shown = TASK_METRICS[ds.task]
 
+    began, done = time.monotonic(), []
+
     def show(r) -> None:
+        done.append(r.epoch)
         values = ", ".join(f"{m} {getattr(r, m):.4f}" for m in shown)
         log(f"  epoch {r.epoch:>3}/{epochs}: loss {r.train_loss:.4f}, {values}, {r.seconds:.1f}s"
             f"{note() if note else ''}")
+        now = time.monotonic()
+        if deadline is not None and r.epoch < epochs and now + (now - began) / r.epoch > deadline:
+            log(f"  stopping after epoch {r.epoch} of {epochs}: another would overrun the time given")
+            raise StopTraining
 
     try:
         if epochs:  # 0: weights given to continue from are the model as they are (`run --time` out of time)
@@ -151,7 +167,7 @@ def _fit_and_score(model: nn.Module, tensors: DeviceDataset, again: RebuiltTrial
                        val_y=torch.from_numpy(ds.holdout_y).to(device))
         held = evaluate(model, part, thresholds=metrics.get("thresholds"), tta=config.train.tta)
         metrics["holdout"] = {k: v for k, v in held.items() if k not in ("confusion", "thresholds")}
-    return metrics
+    return metrics, len(done)
 
 
 def eval_share(train_images: int, val_images: int, tta: bool) -> float:

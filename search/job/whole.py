@@ -18,7 +18,7 @@ from search.after.retrain import epoch_pace, eval_share, retrain
 from search.config import PROJECT_ROOT, StudyConfig
 from search.console import log
 from search.errors import UserError
-from search.job.plan import JobPlan, chance_level, search_verdict
+from search.job.plan import JobPlan, chance_level, final_choice, search_verdict
 from search.workers.run import SearchPhase, prepare_study, run_trials
 
 __all__ = ["JobResult", "run_job"]
@@ -33,18 +33,22 @@ class JobResult:
     report: Path | None
 
 
-class BestWeights:
-    """The weights of the best trial completed so far, on the host: the final run's starting point."""
+class KeptWeights:
+    """The weights of the trials the final run may continue, on the host: every queued design's (the
+    recommended design is the final run's default) and the best drawn trial's so far."""
 
     def __init__(self) -> None:
-        self.number: int | None = None
-        self.value = float("-inf")
-        self.state: dict[str, torch.Tensor] | None = None
+        self.states: dict[int, dict[str, torch.Tensor]] = {}
+        self.best_draw: tuple[float, int] | None = None  # value and number
 
     def __call__(self, trial: optuna.Trial, model: nn.Module, value: float) -> None:
-        if value > self.value:
-            self.number, self.value = trial.number, value
-            self.state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        if "design" not in trial.user_attrs:
+            if self.best_draw is not None and value <= self.best_draw[0]:
+                return
+            if self.best_draw is not None:  # the previous best draw is no longer a candidate
+                self.states.pop(self.best_draw[1], None)
+            self.best_draw = (value, trial.number)
+        self.states[trial.number] = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 def _left(plan: JobPlan) -> str:
@@ -61,21 +65,25 @@ def run_job(settings: StudyConfig, seconds: float, plan: JobPlan | None = None, 
     chance = chance_level(prepared.data.task, settings.metric, prepared.data.num_classes)
     log(f"the whole job has {seconds:.0f}s: the search at most {plan.share:.0%} of it "
         f"({settings.timeout:.0f}s left for it now), then the winner's final run, then the submission")
-    best = BestWeights()
+    kept = KeptWeights()
     ends = plan.start + plan.total
     run_trials(replace(prepared, settings=settings), progress, SearchPhase(
         stop=lambda s: search_verdict(s.get_trials(deepcopy=False), chance, plan.patience, plan.search_seconds()),
-        on_complete=best,
+        on_complete=kept,
         job_ends=ends, designs_until=ends - plan.reserve))
-    try:
-        winner = study.best_trial
-    except ValueError:  # not even a queued design could be trained in the time
+    trials = study.get_trials(deepcopy=False)
+    if not any(t.state == optuna.trial.TrialState.COMPLETE for t in trials):  # not even a queued design fitted
         raise UserError(f"no trial of {study.study_name!r} finished in {seconds:.0f}s, so there is no model to "
-                        f"give the final run; give --time more seconds") from None
-    final = plan.final_seconds()
-    state = best.state if best.number == winner.number else None  # a winner from an earlier run: from scratch
+                        f"give the final run; give --time more seconds")
     data = prepared.data
     val_images = 0 if data.val_x is None else len(data.val_x)
+    winner = final_choice(trials, val_images)
+    lead = study.best_trial
+    if winner.number != lead.number:
+        log(f"trial {lead.number} led the recommended design by {lead.value - winner.value:.4f}, within the noise "
+            f"of {val_images} validation images: the recommended design gets the final run")
+    final = plan.final_seconds()
+    state = kept.states.get(winner.number)  # a winner from an earlier run of the study starts afresh
     pace = epoch_pace(winner, eval_share(len(data.train_x), val_images, bool(winner.params.get("tta"))))
     epochs = int(final // pace)
     if epochs == 0 and state is None:
@@ -86,7 +94,7 @@ def run_job(settings: StudyConfig, seconds: float, plan: JobPlan | None = None, 
         f"final run: no time left for another epoch; trial {winner.number}'s search weights are the model")
     model_dir, metrics = retrain(study, winner.number, "train", None, settings.device,
                                  storage_url=settings.storage_url(), epochs=epochs, init_state=state,
-                                 note=lambda: _left(plan))
+                                 note=lambda: _left(plan), deadline=ends - plan.reserve)
     submission = _submission(study, model_dir, settings)
     page = _report(study, model_dir, settings, plan) if report else None
     return JobResult(study, model_dir, metrics, submission, page)

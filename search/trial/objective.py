@@ -171,6 +171,7 @@ class Objective:
             return
         trial.set_user_attr("epochs", len(history))
         trial.set_user_attr("epoch_seconds", round(statistics.median(r.seconds for r in history), 4))
+        trial.set_user_attr("eval_seconds", round(statistics.median(r.eval_seconds for r in history), 4))
         # the first epoch carries start-up costs (compilation, cuDNN's algorithm search): kept apart
         trial.set_user_attr("first_epoch_seconds", round(history[0].seconds, 4))
         best = max(history, key=lambda r: getattr(r, self.metric))

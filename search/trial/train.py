@@ -34,8 +34,8 @@ from search.trial.metrics import (
 )
 
 __all__ = [
-    "COMPILE_MODES", "Diverged", "EpochResult", "DeviceDataset", "TrainConfig", "evaluate", "fit", "make_criterion",
-    "predict_logits", "predict_scores",
+    "COMPILE_MODES", "Diverged", "EpochResult", "DeviceDataset", "StopTraining", "TrainConfig", "evaluate", "fit",
+    "make_criterion", "predict_logits", "predict_scores",
 ]
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
@@ -95,6 +95,12 @@ class EpochResult:
     roc_auc: float | None = None  # binary
     thresholds: list[float] | None = None  # multilabel: per-label cuts tuned on validation
     confusion: list[list[int]] | None = None  # multiclass and binary: rows true class, columns predicted
+    eval_seconds: float = 0.0  # evaluating the validation split after this epoch
+
+
+class StopTraining(Exception):
+    """Raised by ``fit``'s ``on_epoch`` to end training after this epoch and keep what was trained
+    (the averaged weights too): a run whose time is up, rather than a verdict against it."""
 
 
 class Diverged(RuntimeError):
@@ -349,10 +355,14 @@ def fit(
                 epoch, train_loss, seconds, lr, ev["val_loss"], ev.get("accuracy"), ev["macro_f1"],
                 ev["per_class_f1"], micro_f1=ev.get("micro_f1"), samples_f1=ev.get("samples_f1"),
                 roc_auc=ev.get("roc_auc"), thresholds=ev.get("thresholds"), confusion=ev.get("confusion"),
+                eval_seconds=time.perf_counter() - start - seconds,
             )
         history.append(result)
         if on_epoch is not None:
-            on_epoch(result)
+            try:
+                on_epoch(result)
+            except StopTraining:
+                break
     if ema is not None:  # the averaged weights are the ones evaluated, so they are the ones kept
         model.load_state_dict(ema.module.state_dict())
     return history
