@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from search.knobs import SHORT_RUN_EPOCHS
+
 __all__ = ["Budget", "Prior", "recommended", "training_priors"]
 
 
@@ -38,9 +40,7 @@ class Budget:
 
     @property
     def short(self) -> bool:
-        # Regularisers that fight overfitting (mixup, cutout, heavy dropout) slow down the first epochs
-        # and pay back only once a network would otherwise overfit: in our runs, not within 10 epochs.
-        return self.epochs < 10
+        return self.epochs < SHORT_RUN_EPOCHS
 
     @property
     def gpu(self) -> bool:

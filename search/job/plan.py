@@ -36,10 +36,9 @@ from dataclasses import dataclass, field
 
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["JobPlan", "chance_level", "final_choice", "search_verdict"]
+from search.knobs import FINAL_RUN_LEAD, MIN_TRIALS, NEAR_CHANCE, RESERVE_SECONDS, RESERVE_SHARE
 
-NEAR_CHANCE = 2.0  # a best epoch under twice chance is near chance (as bench/search_quality.py counts it)
-MIN_TRIALS = 4  # a search with room for fewer trials than this is not worth its time (see above)
+__all__ = ["JobPlan", "chance_level", "final_choice", "search_verdict"]
 
 
 def chance_level(task: str, metric: str, classes: int) -> float | None:
@@ -59,12 +58,12 @@ class JobPlan:
     total: float
     share: float = 0.4
     patience: int = 6
-    reserve: float | None = None  # default: 15 s or 3% of T, whichever is more
+    reserve: float | None = None  # default: RESERVE_SECONDS or RESERVE_SHARE of T, whichever is more
     start: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
         if self.reserve is None:
-            self.reserve = max(15.0, 0.03 * self.total)
+            self.reserve = max(RESERVE_SECONDS, RESERVE_SHARE * self.total)
 
     def left(self) -> float:
         return max(0.0, self.start + self.total - time.monotonic())
@@ -115,13 +114,13 @@ def search_verdict(trials: Sequence[FrozenTrial], chance: float | None, patience
 
 def final_choice(trials: Sequence[FrozenTrial], val_images: int, incumbent: str = "recommended") -> FrozenTrial:
     """The trial the final run continues: the best completed one if it beat the ``incumbent`` design by
-    more than two standard errors of the difference between two scores on ``val_images`` images
-    (each scored as a proportion), else the incumbent; the best when no incumbent completed."""
+    more than ``FINAL_RUN_LEAD`` standard errors of the difference between two scores on ``val_images``
+    images (each scored as a proportion), else the incumbent; the best when no incumbent completed."""
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     best = max(complete, key=lambda t: t.value)
     held = [t for t in complete if t.user_attrs.get("design") == incumbent]
     if not held or best.number == held[0].number:
         return best
     a, b = best.value, held[0].value
-    noise = 2 * math.sqrt((a * (1 - a) + b * (1 - b)) / max(1, val_images))
+    noise = FINAL_RUN_LEAD * math.sqrt((a * (1 - a) + b * (1 - b)) / max(1, val_images))
     return best if a - b > noise else held[0]

@@ -13,11 +13,10 @@ from __future__ import annotations
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["FINISHED", "MAX_REJECTIONS_PER_TRIAL", "budget_counts", "counted", "reject", "rejected", "takes_budget"]
+__all__ = ["FINISHED", "budget_counts", "counted", "reject", "rejected", "takes_budget"]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 REJECTED = "rejected"  # the user attribute that marks a trial turned away untrained
-MAX_REJECTIONS_PER_TRIAL = 5  # a study stops once it has rejected this many times its --trials
 
 
 def reject(trial: optuna.Trial, reason: str) -> optuna.TrialPruned:

@@ -15,10 +15,9 @@ import statistics
 import time
 from dataclasses import dataclass, field
 
-__all__ = ["EVAL_COST", "TimeBudget", "predict_seconds"]
+from search.knobs import EVAL_COST, FAIR_SHARE
 
-# Evaluating an image is a forward pass, about a third of a training step's forward and backward.
-EVAL_COST = 1 / 3
+__all__ = ["TimeBudget", "predict_seconds"]
 
 
 def predict_seconds(per_image: float, train_images: int, val_images: int, epochs: int, tta: bool) -> float:
@@ -37,7 +36,7 @@ class TimeBudget:
     towards nothing and turn every draw away (in one quick study 50 draws were, in its last minute)."""
 
     deadline: float | None = None
-    share: float = 3.0
+    share: float = FAIR_SHARE
     predictions: list[float] = field(default_factory=list)  # every probe's predicted seconds so far
     designs_until: float | None = None  # a later deadline for queued designs (`run --time`: search/job/)
 
@@ -57,7 +56,7 @@ class TimeBudget:
         return left < statistics.quantiles(self.predictions, n=4, method="inclusive")[0]
 
     @classmethod
-    def from_timeout(cls, timeout: float | None, share: float = 3.0) -> TimeBudget:
+    def from_timeout(cls, timeout: float | None, share: float = FAIR_SHARE) -> TimeBudget:
         return cls(None if timeout is None else time.monotonic() + timeout, share)
 
     def left(self) -> float | None:

@@ -30,6 +30,7 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
+from search.knobs import PRIOR_DECAY
 from search.trial.budget import rejected
 from spaces.priors import Prior
 
@@ -45,7 +46,7 @@ def _drawn(trial: FrozenTrial) -> bool:
 
 class PriorSampler(optuna.samplers.BaseSampler):
     def __init__(self, base: optuna.samplers.BaseSampler, priors: dict[str, Prior], n_startup: int,
-                 seed: int | None = None, decay: float = 40):
+                 seed: int | None = None, decay: float = PRIOR_DECAY):
         self.base, self.priors, self.n_startup, self.decay = base, priors, n_startup, decay
         self._rng = np.random.RandomState(seed)
         self._from_prior: dict[int, bool] = {}  # by trial number: decided once a trial, not once a parameter
