@@ -60,7 +60,7 @@ def training_priors(budget: Budget) -> dict[str, Prior]:
         # On a GPU big batches are what keep it busy; on a CPU time per image barely depends on the
         # batch, so small batches give more updates in the same time, which few epochs need.
         "batch_size": Prior(256, (128, 256, 512), "GPU throughput") if budget.gpu
-        else Prior(32, (32, 64), "more steps per second of CPU time: +5 points over 64 in 3 epochs"),
+        else Prior(32, (32, 64), "more steps per second of CPU time (bench/RESULTS.md)"),
         "schedule": Prior("onecycle", ("onecycle", "cosine"), "warm-up then annealing: best in few epochs"),
         "warmup": Prior(0.1, (0.05, 0.2), "a short warm-up keeps the high rate from blowing up early"),
         "label_smoothing": Prior(0.1, (0.05, 0.2), "calibrates and regularises at no cost"),

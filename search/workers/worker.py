@@ -227,7 +227,7 @@ def work(
 
 def _say_wait(study: optuna.Study, running: list[int]) -> None:
     """Why a worker with nothing to run does not leave: a rerun after a kill -9 otherwise sits silent
-    for the grace period (90 s by default) waiting on its own dead trial."""
+    for the grace period (GRACE_BEATS heartbeats) waiting on its own dead trial."""
     beat = heartbeat_interval(study)
     which = f"trial{'s' if len(running) > 1 else ''} {', '.join(map(str, running))}"
     log(f"waiting for running {which} (another worker's, or one whose worker died): a trial silent for "
