@@ -29,6 +29,7 @@ from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from search.errors import UserError
+from search.knobs import GRACE_BEATS
 from search.optuna_private import Heartbeat, journal_lock, trial_id
 
 __all__ = ["HEARTBEAT_ATTR", "CheckedJournalFile", "HeartbeatJournalStorage", "journal_path"]
@@ -135,7 +136,7 @@ class HeartbeatJournalStorage(JournalStorage, Heartbeat):
         path.parent.mkdir(parents=True, exist_ok=True)
         super().__init__(CheckedJournalFile(path))
         self._interval = heartbeat_interval
-        self._grace = grace_period if grace_period is not None else 3 * (heartbeat_interval or 0)
+        self._grace = grace_period if grace_period is not None else GRACE_BEATS * (heartbeat_interval or 0)
         self._callback = stale_trial_callback
 
     def record_heartbeat(self, trial_id: int) -> None:

@@ -98,7 +98,7 @@ def priors(budget: Budget) -> dict[str, Prior]:
         # Three poolings take 48-64px images to 6-8px maps, where a global pool loses little.
         "n_conv": Prior(3, (3, 4), "three or four blocks: each halves the map"),
         **per_layer,
-        "block_convs": Prior(2, (1, 2), "a second conv a block, as airbench's: +2 points in 3 CPU epochs"),
+        "block_convs": Prior(2, (1, 2), "a second conv a block, as airbench's: it paid in 3 CPU epochs"),
         "residual": Prior(True, (False, True), "identity skips make the extra convs easy to train"),
         "n_dense": Prior(0, (0, 1), "a global-pool head needs no dense stack"),
         "padding": Prior("same", ("same",), "keeps the map's border: small images have little to lose"),

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from search.knobs import SHORT_RUN_EPOCHS
+
 __all__ = ["Budget", "Prior", "recommended", "training_priors"]
 
 
@@ -38,9 +40,7 @@ class Budget:
 
     @property
     def short(self) -> bool:
-        # Regularisers that fight overfitting (mixup, cutout, heavy dropout) slow down the first epochs
-        # and pay back only once a network would otherwise overfit: in our runs, not within 10 epochs.
-        return self.epochs < 10
+        return self.epochs < SHORT_RUN_EPOCHS
 
     @property
     def gpu(self) -> bool:
@@ -60,7 +60,7 @@ def training_priors(budget: Budget) -> dict[str, Prior]:
         # On a GPU big batches are what keep it busy; on a CPU time per image barely depends on the
         # batch, so small batches give more updates in the same time, which few epochs need.
         "batch_size": Prior(256, (128, 256, 512), "GPU throughput") if budget.gpu
-        else Prior(32, (32, 64), "more steps per second of CPU time: +5 points over 64 in 3 epochs"),
+        else Prior(32, (32, 64), "more steps per second of CPU time (bench/RESULTS.md)"),
         "schedule": Prior("onecycle", ("onecycle", "cosine"), "warm-up then annealing: best in few epochs"),
         "warmup": Prior(0.1, (0.05, 0.2), "a short warm-up keeps the high rate from blowing up early"),
         "label_smoothing": Prior(0.1, (0.05, 0.2), "calibrates and regularises at no cost"),

@@ -11,8 +11,8 @@ import pytest
 
 from search.after.rebuild import choose_trial
 from search.errors import UserError
+from search.knobs import TRUSTED_FROM
 from search.shown import report
-from search.shown.importance import TRUSTED_FROM
 from search.shown.report import learning_curves, study_sections, write_report
 from search.trial.budget import reject
 

@@ -22,9 +22,9 @@ from search.artifacts import attach
 from search.config import PROJECT_ROOT
 from search.console import log
 from search.errors import UserError
+from search.knobs import EVAL_COST
 from search.trial.device import describe
 from search.trial.metrics import TASK_METRICS
-from search.trial.time_budget import EVAL_COST
 from search.trial.train import DeviceDataset, Diverged, StopTraining, evaluate, fit
 
 __all__ = ["epoch_pace", "eval_share", "fitted_epochs", "retrain", "trial_dir"]

@@ -6,16 +6,15 @@ the class, a model has to see all three together. Every image then varies in pos
 rotation, background clutter (blobs and lines), lighting and noise; `difficulty` scales all of that
 nuisance variation (0 gives clean centred objects).
 
-Calibrated so that the default is a contest-like task: seed 000's 4-conv CNN (Adam 1e-3, batch 32,
-no augmentation, 30 epochs) reached 62% validation accuracy at difficulty 1.0 on the default size
-(100 classes, 64x64; still rising), 77% at 0.75, 94% at 0.5 and 99.6% at 0.25.
+Calibrated so that the default (difficulty 1.0, 100 classes at 64x64) is a contest-like task for
+seed 000's 4-conv CNN trained as seed 000 trained it; the accuracies it reaches at each difficulty are
+in bench/RESULTS.md ("The synthetic benchmark's difficulty").
 
 Over 300 lines on purpose: the drawing primitives, the class design and the writer are calibrated
-together (changing one moves the accuracies above), so they stay in one file.
+together (changing one moves those accuracies), so they stay in one file.
 
 Rendering is vectorised over batches of images (coordinate grids, signed distances for shapes,
-sinusoids for textures): the default 20,000 images of 64x64 take about 20 s on two cores, half of it
-PNG encoding.
+sinusoids for textures); PNG encoding is much of the time it takes.
 """
 
 from __future__ import annotations
@@ -39,7 +38,7 @@ __all__ = ["answers_path", "generate"]
 # Images drawn at once: enough to amortise numpy's per-call cost, few enough to bound memory (~12 MB
 # at 64x64). Each batch has its own random stream, so changing this changes the pixels of a seed.
 _BATCH = 250
-# The nuisance scale that difficulty 1.0 stands for (the calibration in the module docstring).
+# The nuisance scale that difficulty 1.0 stands for (its calibration: bench/RESULTS.md).
 _NUISANCE = 2.0
 _F = np.float32
 

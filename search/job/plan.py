@@ -1,30 +1,23 @@
 """The user's time is one budget: how `run --time T` splits T between the search, the winner's final
 run and the export, and when the search has had enough.
 
-A plain user who trains one hand design for T minutes gives it the whole of T. A search that judges
-every design at a few epochs and then retrains the winner for those same few epochs never gives any
-design that long run, and on data whose designs learn late it loses to the plain user by tens of
-points (bench/RESULTS.md, "The user's question"). So the search gets at most a share of T, the
-winner's final run the rest, continued from the weights its trial left (search/job/whole.py), and
-the search also ends early once more of it is measurably worth less than the same time given to the
-final run:
-- when every design trained so far sits near chance: a verdict at this many epochs cannot rank
-  designs on these data, and more such verdicts buy nothing, while the final run is where such data
-  learn;
-- when, once the designs have run, the search's share has room for fewer than ``MIN_TRIALS`` draws
-  at the cost measured so far: a search of two or three draws rarely beats the designs it started
-  from, and the time the draws would take is then worth more to the final run (on a CPU, data of a
-  few thousand 48px images make a 6-epoch trial cost a sixth of a 12-minute job);
-- when the last ``patience`` trained trials brought no new best: the expected gain of one more
-  trial has fallen under what its minutes add to the final run.
-Which trial gets the final run (``final_choice``): the space's recommended design, the prior's bet,
-unless another trial beat it by more than the noise of the validation split (two standard errors
-of the difference). A verdict after a few epochs must not hand a long run to a design on a lead of
-a point near chance: on a 96-class set whose designs both sat near chance at 6 epochs, seed 000's
-CNN led by 0.8 points there, got the final run and scored 41% where the recommended design, given
-the same time, scored 89%.
-The split and its knobs are preset keys (``search_share``, ``search_patience``); the figures that
-chose their defaults are in bench/RESULTS.md.
+A plain user gives one hand design the whole of T. A search that judges designs at a few epochs and
+retrains the winner for those few epochs never gives any design that long run, and on data whose
+designs learn late it loses to the plain user (bench/RESULTS.md, "The user's question"). So the
+search gets at most a share of T and the winner's final run the rest, continued from the weights its
+trial left (search/job/whole.py), and the search ends early once more of it is worth less than the
+same time given to the final run:
+- when every design trained so far sits near chance: verdicts at this many epochs cannot rank designs
+  on these data, while the final run is where such data learn;
+- when, once the designs have run, the share has room for fewer than ``MIN_TRIALS`` draws at the
+  cost measured so far: so few draws rarely beat the designs they started from;
+- when the last ``patience`` trained trials brought no new best: one more trial's expected gain has
+  fallen under what its minutes add to the final run.
+The final run goes to the space's recommended design (the prior's bet) unless another trial beat it
+by more than the validation split's noise, ``FINAL_RUN_LEAD`` standard errors of the difference
+(``final_choice``): a verdict after a few epochs must not hand a long run to a small lead near chance.
+The split's settings are preset keys (``search_share``, ``search_patience``); its other knobs are in
+search/knobs.py, and the figures that chose their values in bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -36,10 +29,9 @@ from dataclasses import dataclass, field
 
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["JobPlan", "chance_level", "final_choice", "search_verdict"]
+from search.knobs import FINAL_RUN_LEAD, MIN_TRIALS, NEAR_CHANCE, RESERVE_SECONDS, RESERVE_SHARE
 
-NEAR_CHANCE = 2.0  # a best epoch under twice chance is near chance (as bench/search_quality.py counts it)
-MIN_TRIALS = 4  # a search with room for fewer trials than this is not worth its time (see above)
+__all__ = ["JobPlan", "chance_level", "final_choice", "search_verdict"]
 
 
 def chance_level(task: str, metric: str, classes: int) -> float | None:
@@ -59,12 +51,12 @@ class JobPlan:
     total: float
     share: float = 0.4
     patience: int = 6
-    reserve: float | None = None  # default: 15 s or 3% of T, whichever is more
+    reserve: float | None = None  # default: RESERVE_SECONDS or RESERVE_SHARE of T, whichever is more
     start: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
         if self.reserve is None:
-            self.reserve = max(15.0, 0.03 * self.total)
+            self.reserve = max(RESERVE_SECONDS, RESERVE_SHARE * self.total)
 
     def left(self) -> float:
         return max(0.0, self.start + self.total - time.monotonic())
@@ -115,13 +107,13 @@ def search_verdict(trials: Sequence[FrozenTrial], chance: float | None, patience
 
 def final_choice(trials: Sequence[FrozenTrial], val_images: int, incumbent: str = "recommended") -> FrozenTrial:
     """The trial the final run continues: the best completed one if it beat the ``incumbent`` design by
-    more than two standard errors of the difference between two scores on ``val_images`` images
-    (each scored as a proportion), else the incumbent; the best when no incumbent completed."""
+    more than ``FINAL_RUN_LEAD`` standard errors of the difference between two scores on ``val_images``
+    images (each scored as a proportion), else the incumbent; the best when no incumbent completed."""
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     best = max(complete, key=lambda t: t.value)
     held = [t for t in complete if t.user_attrs.get("design") == incumbent]
     if not held or best.number == held[0].number:
         return best
     a, b = best.value, held[0].value
-    noise = 2 * math.sqrt((a * (1 - a) + b * (1 - b)) / max(1, val_images))
+    noise = FINAL_RUN_LEAD * math.sqrt((a * (1 - a) + b * (1 - b)) / max(1, val_images))
     return best if a - b > noise else held[0]

@@ -14,11 +14,9 @@ import warnings
 import optuna
 from optuna.trial import TrialState
 
-__all__ = ["TRUSTED_FROM", "caveat", "ignore_few_trials_warnings", "importances"]
+from search.knobs import TRUSTED_FROM
 
-# Below this many completed trials the ranking moves with each new trial; PED-ANOVA compares the
-# best 10% of trials with all of them, and 10 trials give it a single best one.
-TRUSTED_FROM = 10
+__all__ = ["caveat", "ignore_few_trials_warnings", "importances"]
 
 _FEW_TRIALS_WARNINGS = (
     "Some regimes for parameter",

@@ -26,6 +26,7 @@ from search.after.ensemble import member_dirs
 from search.after.saving import write_atomic
 from search.artifacts import attach
 from search.errors import UserError
+from search.knobs import PARALLEL_AXES, SLICES
 from search.shown import model_plots
 from search.shown.importance import caveat, importances
 from search.trial.budget import rejected
@@ -35,8 +36,6 @@ from search.trial.objective import stored_curve
 __all__ = ["learning_curves", "study_sections", "write_report"]
 
 Section = tuple[str, Callable[[], go.Figure]]
-PARALLEL_AXES = 8  # more axes than this and their labels overlap
-SLICES = 4
 
 
 def learning_curves(study: optuna.Study) -> go.Figure:

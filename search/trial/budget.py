@@ -1,11 +1,10 @@
 """What a study's trial budget (`--trials`) counts: trials that trained and got a verdict.
 
 A trial turned away before its first epoch (a network over the preset's cost ceiling, one a
-multi-objective front already beats on cost) took about a second and no training. Counting it
-would let the ceiling eat the budget: a third of the quick CPU study's 20 trials were such
-rejections. It stays in the study as a pruned trial with its reason, so samplers learn from it
-and the dashboard shows it, but it does not count. A space whose every draw is rejected must
-still end, hence the cap on rejections.
+multi-objective front already beats on cost) took no training. Counting it would let the ceiling
+eat the budget (bench/RESULTS.md, "The harness on this CPU"). It stays in the study as a pruned
+trial with its reason, so samplers learn from it and the dashboard shows it, but it does not count.
+A space whose every draw is rejected must still end, hence the cap on rejections (search/knobs.py).
 """
 
 from __future__ import annotations
@@ -13,11 +12,10 @@ from __future__ import annotations
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["FINISHED", "MAX_REJECTIONS_PER_TRIAL", "budget_counts", "counted", "reject", "rejected", "takes_budget"]
+__all__ = ["FINISHED", "budget_counts", "counted", "reject", "rejected", "takes_budget"]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 REJECTED = "rejected"  # the user attribute that marks a trial turned away untrained
-MAX_REJECTIONS_PER_TRIAL = 5  # a study stops once it has rejected this many times its --trials
 
 
 def reject(trial: optuna.Trial, reason: str) -> optuna.TrialPruned:

@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from search.errors import UserError
+from search.knobs import LATENCY_BATCH, LATENCY_BATCH_DEFAULT
 from search.trial.budget import reject
 from search.trial.device import autocast
 from search.trial.metrics import METRICS
@@ -50,10 +51,6 @@ __all__ = [
 # images per second at a fixed batch on the trial's device (higher is better).
 COSTS = {"params": "minimize", "latency": "maximize"}
 UNITS = {"params": "params", "latency": "images/s"}
-# Fixed per device kind, so that every trial on a device is measured alike: a GPU is measured at a
-# batch that fills it, a CPU at one that keeps the measurement to a second or so for a big network.
-LATENCY_BATCH = {"cpu": 32}
-LATENCY_BATCH_DEFAULT = 256
 
 
 def parse_objectives(text: str) -> tuple[str, ...]:

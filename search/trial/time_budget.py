@@ -1,11 +1,10 @@
 """A study's budget is time: each trial's cost is measured on its own device before it is let run.
 
-FLOPs do not predict time. On two CPU cores a wide 3x3 first convolution at full resolution ran at
-a tenth of the FLOP rate of the convolutions after it, and a FLOP ceiling that fitted the
-synthetic benchmark rejected the hand design itself on a user's 64px images. So the training loop
-times a few real steps of every trial (search/trial/train.py's probe), this module turns that into the
-trial's predicted seconds, and a trial that cannot fit is turned away untrained, with its reason,
-and takes no trial budget (search/trial/budget.py).
+FLOPs do not predict time: a layer's FLOP rate depends on its shape and the device, and a FLOP
+ceiling that fitted the synthetic benchmark rejected the hand design itself on a user's 64px images
+(bench/RESULTS.md, the CPU epoch table). So the training loop times a few real steps of every trial
+(search/trial/train.py's probe), this module turns them into the trial's predicted seconds, and a
+trial that cannot fit is turned away untrained, with its reason, taking no trial budget (budget.py).
 """
 
 from __future__ import annotations
@@ -15,10 +14,9 @@ import statistics
 import time
 from dataclasses import dataclass, field
 
-__all__ = ["EVAL_COST", "TimeBudget", "predict_seconds"]
+from search.knobs import EVAL_COST, FAIR_SHARE
 
-# Evaluating an image is a forward pass, about a third of a training step's forward and backward.
-EVAL_COST = 1 / 3
+__all__ = ["TimeBudget", "predict_seconds"]
 
 
 def predict_seconds(per_image: float, train_images: int, val_images: int, epochs: int, tta: bool) -> float:
@@ -34,10 +32,10 @@ class TimeBudget:
     so that one slow draw cannot eat the study. The fair share is the time left over the trials
     still to run, or over the trials that can still fit at the typical (median) predicted cost when
     fewer fit: a study that its timeout will end before its trial count must not shrink the share
-    towards nothing and turn every draw away (in one quick study 50 draws were, in its last minute)."""
+    towards nothing and turn every draw away (bench/RESULTS.md, "Search quality")."""
 
     deadline: float | None = None
-    share: float = 3.0
+    share: float = FAIR_SHARE
     predictions: list[float] = field(default_factory=list)  # every probe's predicted seconds so far
     designs_until: float | None = None  # a later deadline for queued designs (`run --time`: search/job/)
 
@@ -57,7 +55,7 @@ class TimeBudget:
         return left < statistics.quantiles(self.predictions, n=4, method="inclusive")[0]
 
     @classmethod
-    def from_timeout(cls, timeout: float | None, share: float = 3.0) -> TimeBudget:
+    def from_timeout(cls, timeout: float | None, share: float = FAIR_SHARE) -> TimeBudget:
         return cls(None if timeout is None else time.monotonic() + timeout, share)
 
     def left(self) -> float | None:

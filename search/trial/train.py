@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from search.knobs import PROBE_STEPS
 from search.trial.augment import AugmentConfig, augment_batch, mix
 from search.trial.device import autocast
 from search.trial.metrics import (
@@ -366,10 +367,6 @@ def fit(
     if ema is not None:  # the averaged weights are the ones evaluated, so they are the ones kept
         model.load_state_dict(ema.module.state_dict())
     return history
-
-
-# Steps timed by the probe after the first (which pays for allocation, cuDNN's search, compiling).
-PROBE_STEPS = 3
 
 
 def _probe(on_probe, done: int, probe_at: int, since: float, batch: int, device: torch.device) -> float:

@@ -1,22 +1,15 @@
 """A sampler that starts where the space's priors say, then hands the study to any other sampler.
 
-Optuna offers `enqueue_trial` for a user's beliefs, which fixes whole points; it has no way to say
-"learning rates near 0.08 first". Uniform start-up draws over a wide space mostly train to chance
-(two thirds of them on the quick benchmark), so the model-based sampler that follows learns from
-noise. Here the first ``n_startup`` sampled trials draw every parameter that has a prior uniformly
-from its prior region (spaces/priors.py). After them the prior's share decays: the k-th sampled
-trial after the start-up is still a prior draw with probability d / (d + k), ``d`` = ``decay``
-trials (40: half the draws are the prior's 40 trials after the start-up, a third 80 after), and
-otherwise (and for parameters without a prior) the wrapped sampler draws, modelling the whole space
-from informative trials and leaving the prior region where the results say so. That decay is the
-idea of piBO and PriorBand (the prior's weight falls as evidence comes in), as a mixture rather than
-inside the acquisition: TPE fitted on a handful of trials still spends about half its draws on its
-own uniform prior component, and on the quick benchmark 40% of such a study's trials stayed near
-chance with a start-up phase alone. A model of 40 dimensions learns little from 20 trials: with
-the share tied to the start-up (d = 6 on the quick preset) a third of TPE's draws stayed near
-chance against one in fifteen of the prior's, and with d = 20 nearly half of its 15 draws did
-against none of the prior's 23, while the prior's draws found the best trial. ``decay`` = 40 leaves
-the sampler about a quarter of a 40-trial study and half of a 100-trial one's later trials.
+Optuna's `enqueue_trial` fixes whole points; it cannot say "learning rates near 0.08 first". Uniform
+start-up draws over a wide space mostly train to chance, and a model-based sampler after them learns
+from noise. Here the first ``n_startup`` sampled trials draw every parameter that has a prior
+uniformly from its prior region (spaces/priors.py); after them the k-th sampled trial is still the
+prior's with probability d / (d + k), ``d`` = ``decay`` (search/knobs.py), else (and for parameters
+without a prior) the wrapped sampler's, which models the whole space and leaves the prior region
+where the results say so. That is the idea of piBO and PriorBand (the prior's weight falls as
+evidence comes in) as a mixture: a model of dozens of dimensions fitted on a few trials still draws
+much from its own uniform prior, so a prior share that ends soon leaves many draws near chance
+(bench/RESULTS.md, "Search quality").
 """
 
 from __future__ import annotations
@@ -30,6 +23,7 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
+from search.knobs import PRIOR_DECAY
 from search.trial.budget import rejected
 from spaces.priors import Prior
 
@@ -45,7 +39,7 @@ def _drawn(trial: FrozenTrial) -> bool:
 
 class PriorSampler(optuna.samplers.BaseSampler):
     def __init__(self, base: optuna.samplers.BaseSampler, priors: dict[str, Prior], n_startup: int,
-                 seed: int | None = None, decay: float = 40):
+                 seed: int | None = None, decay: float = PRIOR_DECAY):
         self.base, self.priors, self.n_startup, self.decay = base, priors, n_startup, decay
         self._rng = np.random.RandomState(seed)
         self._from_prior: dict[int, bool] = {}  # by trial number: decided once a trial, not once a parameter

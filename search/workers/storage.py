@@ -14,12 +14,10 @@ import sqlalchemy.exc
 
 from search.errors import UserError
 from search.journal import HeartbeatJournalStorage, journal_path
+from search.knobs import GRACE_BEATS, STALE_RETRIES
 
-__all__ = ["GRACE_BEATS", "VERDICT_ATTRS", "load_study", "open_storage", "open_study"]
+__all__ = ["VERDICT_ATTRS", "load_study", "open_storage", "open_study"]
 
-# A trial is stale after this many missed heartbeats: one late beat (a busy host, a slow database)
-# must not fail a live trial, and a killed worker's trial should still be retried within minutes.
-GRACE_BEATS = 3
 # A failed or pruned trial's verdict: a retry of it (queued again, or by the heartbeat check) runs
 # afresh, and would otherwise show the old trial's reason on its own line and in the dashboard.
 VERDICT_ATTRS = ("fail_reason", "pruned_reason")
@@ -36,13 +34,12 @@ class _RetryStale(optuna.storages.RetryHeartbeatStaleTrialCallback):
         super().__call__(study, trial)
 
 
-def open_storage(url: str, heartbeat: int | None = None, max_retry: int = 2) -> optuna.storages.BaseStorage:
+def open_storage(url: str, heartbeat: int | None = None, max_retry: int = STALE_RETRIES) -> optuna.storages.BaseStorage:
     """An Optuna storage for ``url``; an unreachable or malformed one is one clear line.
 
     ``heartbeat`` (seconds) turns heartbeats on, for processes that run trials: a trial whose
     process stops beating for GRACE_BEATS intervals is failed and queued again with the same
-    parameters, at most ``max_retry`` times (a configuration that kills its worker every time
-    must not loop forever). A journal file (``journal://PATH`` or ``PATH.log``) gets the same."""
+    parameters, at most ``max_retry`` times. A journal file (``journal://PATH`` or ``PATH.log``) too."""
     retry = None
     if heartbeat:
         with warnings.catch_warnings():  # experimental since 2.8, and exactly what we need

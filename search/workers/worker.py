@@ -28,6 +28,7 @@ from optuna.trial import TrialState
 
 from search.console import log
 from search.errors import UserError
+from search.knobs import GRACE_BEATS, MAX_CRASHES, MAX_REJECTIONS_PER_TRIAL, TRACEBACK_CHARS
 from search.optuna_private import (
     OPTIMIZE_LOGGER,
     heartbeat_interval,
@@ -36,19 +37,14 @@ from search.optuna_private import (
     study_storage,
     trial_id,
 )
-from search.trial.budget import FINISHED, MAX_REJECTIONS_PER_TRIAL, budget_counts, takes_budget
-from search.workers.storage import GRACE_BEATS, VERDICT_ATTRS
+from search.trial.budget import FINISHED, budget_counts, takes_budget
+from search.workers.storage import VERDICT_ATTRS
 
-__all__ = ["LAUNCHER_PID", "MAX_CRASHES", "Crashing", "Interrupted", "requeue", "stop_signals", "work"]
+__all__ = ["LAUNCHER_PID", "Crashing", "Interrupted", "requeue", "stop_signals", "work"]
 
-# Consecutive crashed trials after which a worker stops: one crash may be the configuration's (a
-# network the code mishandles), several in a row are the code's or the device's, and every later
-# trial would only fail the same way, as fast as the sampler can draw.
-MAX_CRASHES = 3
 TRACEBACK_ATTR = "traceback"
-TRACEBACK_CHARS = 8000
 # Set by `run --workers K` for the workers it starts: the process that forwards their stops.
-LAUNCHER_PID = "GIC_LAUNCHER_PID"  # a traceback's end says what failed; a storage's attribute should stay small
+LAUNCHER_PID = "GIC_LAUNCHER_PID"
 
 
 class Interrupted(Exception):
@@ -231,7 +227,7 @@ def work(
 
 def _say_wait(study: optuna.Study, running: list[int]) -> None:
     """Why a worker with nothing to run does not leave: a rerun after a kill -9 otherwise sits silent
-    for the grace period (90 s by default) waiting on its own dead trial."""
+    for the grace period (GRACE_BEATS heartbeats) waiting on its own dead trial."""
     beat = heartbeat_interval(study)
     which = f"trial{'s' if len(running) > 1 else ''} {', '.join(map(str, running))}"
     log(f"waiting for running {which} (another worker's, or one whose worker died): a trial silent for "

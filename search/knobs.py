@@ -1,0 +1,32 @@
+"""The engine's tuning knobs, by phase: what each trades, then (after the ";") the modules that use it.
+Knobs to turn per study are preset keys (studies/*.toml). Measured figures: bench/RESULTS.md. Imports nothing."""
+
+# A trial's cost, known before it trains (search/trial/)
+PROBE_STEPS = 3  # steps timed after the first (which pays start-up): a surer cost against time before a verdict; train
+EVAL_COST = 1 / 3  # an evaluated image's time over a trained one's: a forward pass, no backward; time_budget, retrain
+FAIR_SHARE = 3.0  # fair shares of the time left one draw may take: slow draws let in against the rest; time_budget
+MAX_REJECTIONS_PER_TRIAL = 5  # rejections per --trials that end a study: redraws against a hopeless space's end; worker
+LATENCY_BATCH = {"cpu": 32}  # batch latency is timed at, by device type: a GPU filled, a CPU timed briefly; pareto
+LATENCY_BATCH_DEFAULT = 256  # the same, for a device type LATENCY_BATCH does not name
+
+# Where a study starts (spaces/, search/workers/)
+PRIOR_DECAY = 40  # d: the k-th draw after the start-up is the prior's with chance d/(d+k); prior_sampler
+SHORT_RUN_EPOCHS = 10  # under this many epochs, priors leave out regularisers that pay back late; spaces/priors
+
+# Workers on one storage (search/workers/, search/journal.py)
+GRACE_BEATS = 3  # beats missed before a trial is stale: a late beat against a dead worker's wait; storage, journal
+STALE_RETRIES = 2  # reruns of a stale trial: a dead worker's trial redone against a design that kills each; storage
+MAX_CRASHES = 3  # crashes in a row that stop a worker: one design's bug let pass against the code's; worker
+TRACEBACK_CHARS = 8000  # the end of a crashed trial's traceback it keeps: what failed, in a small attribute; worker
+
+# `run --time`: the whole job in the user's time (search/job/plan.py)
+NEAR_CHANCE = 2.0  # every best epoch under this many times chance: verdicts rank nothing, the final run gets the time
+MIN_TRIALS = 4  # a share with room for fewer draws rarely beats the designs: the final run gets the time
+RESERVE_SECONDS = 15.0  # kept from the final run for the export and the report (or RESERVE_SHARE of T, if more)
+RESERVE_SHARE = 0.03
+FINAL_RUN_LEAD = 2.0  # standard errors by which a trial must lead the recommended design to take the final run
+
+# What a person reads (search/shown/)
+TRUSTED_FROM = 10  # completed trials before importances are trusted (PED-ANOVA compares the best tenth); importance
+PARALLEL_AXES = 8  # parameters in the report's parallel coordinates: more, and their labels overlap; report
+SLICES = 4  # parameters in the report's slice plots, the most important first; report
