@@ -15,7 +15,7 @@ import sqlalchemy.exc
 from search.errors import UserError
 from search.journal import HeartbeatJournalStorage, journal_path
 
-__all__ = ["GRACE_BEATS", "VERDICT_ATTRS", "load_study", "open_storage", "open_study"]
+__all__ = ["GRACE_BEATS", "VERDICT_ATTRS", "RetryStale", "load_study", "open_storage", "open_study"]
 
 # A trial is stale after this many missed heartbeats: one late beat (a busy host, a slow database)
 # must not fail a live trial, and a killed worker's trial should still be retried within minutes.
@@ -25,13 +25,18 @@ GRACE_BEATS = 3
 VERDICT_ATTRS = ("fail_reason", "pruned_reason")
 
 
-class _RetryStale(optuna.storages.RetryHeartbeatStaleTrialCallback):
+class RetryStale(optuna.storages.RetryHeartbeatStaleTrialCallback):
     """Optuna's heartbeat retry (same parameters, attributes, history, max_retry), without the
     failed trial's verdict: Optuna copies all user attributes, so the retry would carry the stale
-    trial's ``fail_reason`` (as search.workers.worker.requeue does not)."""
+    trial's ``fail_reason``."""
+
+    def __init__(self, max_retry: int | None) -> None:
+        with warnings.catch_warnings():  # experimental since 2.8, and exactly what we need
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            super().__init__(max_retry=max_retry)
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        trial = copy.copy(trial)  # the caller's copy keeps its reason
+        trial = copy.deepcopy(trial)  # the caller's keeps its reason (and Optuna appends to its retry history)
         trial.user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in VERDICT_ATTRS}
         super().__call__(study, trial)
 
@@ -43,11 +48,7 @@ def open_storage(url: str, heartbeat: int | None = None, max_retry: int = 2) -> 
     process stops beating for GRACE_BEATS intervals is failed and queued again with the same
     parameters, at most ``max_retry`` times (a configuration that kills its worker every time
     must not loop forever). A journal file (``journal://PATH`` or ``PATH.log``) gets the same."""
-    retry = None
-    if heartbeat:
-        with warnings.catch_warnings():  # experimental since 2.8, and exactly what we need
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            retry = _RetryStale(max_retry=max_retry)
+    retry = RetryStale(max_retry=max_retry) if heartbeat else None
     beats = {"heartbeat_interval": heartbeat, "grace_period": GRACE_BEATS * heartbeat,
              "heartbeat_stale_trial_callback": retry} if heartbeat else {}
     try:

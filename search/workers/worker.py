@@ -37,7 +37,7 @@ from search.optuna_private import (
     trial_id,
 )
 from search.trial.budget import FINISHED, MAX_REJECTIONS_PER_TRIAL, budget_counts, takes_budget
-from search.workers.storage import GRACE_BEATS, VERDICT_ATTRS
+from search.workers.storage import GRACE_BEATS, RetryStale
 
 __all__ = ["LAUNCHER_PID", "MAX_CRASHES", "Crashing", "Interrupted", "requeue", "stop_signals", "work"]
 
@@ -100,19 +100,10 @@ def _counted_before(study: optuna.Study, number: int) -> int:
 
 
 def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    """Queues ``trial``'s parameters again, marked as a retry of it the way Optuna's heartbeat
-    retry marks one (so ``RetryHeartbeatStaleTrialCallback.retried_trial_number`` finds the
-    original), without the old trial's verdict. A queued trial (a seed design, a warm start) keeps
-    its queued parameters: one stopped before it suggested them has them nowhere else."""
-    history = [*trial.system_attrs.get("retry_history", []), trial.number]
-    user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in VERDICT_ATTRS}
-    system_attrs = {"failed_trial": trial.system_attrs.get("failed_trial", trial.number), "retry_history": history}
-    if "fixed_params" in trial.system_attrs:
-        system_attrs["fixed_params"] = {**trial.system_attrs["fixed_params"], **trial.params}
-    study.add_trial(optuna.trial.create_trial(
-        state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
-        user_attrs=user_attrs, system_attrs=system_attrs,
-    ))
+    """Queues ``trial``'s parameters again (a queued one's ``fixed_params`` too) with Optuna's own
+    heartbeat retry, with no limit on retries: Optuna's retry runs only for a trial whose heartbeat
+    lapsed, never for one stopped by Ctrl-C or withdrawn, so those two call it here."""
+    RetryStale(max_retry=None)(study, trial)
 
 
 def _fail_stale(study: optuna.Study) -> None:
