@@ -5,7 +5,8 @@ multi-objective front already beats on cost) took about a second and no training
 would let the ceiling eat the budget: a third of the quick CPU study's 20 trials were such
 rejections. It stays in the study as a pruned trial with its reason, so samplers learn from it
 and the dashboard shows it, but it does not count. A space whose every draw is rejected must
-still end, hence the cap on rejections.
+still end, hence the cap on rejections. Nor does a trial a warm start copied from another study:
+it is history for the sampler, trained there.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from __future__ import annotations
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["FINISHED", "MAX_REJECTIONS_PER_TRIAL", "budget_counts", "counted", "reject", "rejected", "takes_budget"]
+__all__ = [
+    "COPIED", "FINISHED", "MAX_REJECTIONS_PER_TRIAL", "budget_counts", "counted", "reject", "rejected", "takes_budget",
+]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 REJECTED = "rejected"  # the user attribute that marks a trial turned away untrained
+COPIED = "copied_from"  # the user attribute of a trial a warm start copied in: "study#number"
 MAX_REJECTIONS_PER_TRIAL = 5  # a study stops once it has rejected this many times its --trials
 
 
@@ -31,15 +35,15 @@ def rejected(trial: FrozenTrial) -> bool:
 
 
 def takes_budget(trial: FrozenTrial) -> bool:
-    """Finished with a verdict on training: complete, or pruned after training began."""
-    return trial.state in FINISHED and not rejected(trial)
+    """Finished with a verdict on training here: complete, or pruned after training began."""
+    return trial.state in FINISHED and not rejected(trial) and COPIED not in trial.user_attrs
 
 
 def budget_counts(study: optuna.Study) -> tuple[int, int, list[int]]:
     """Finished trials that take budget, those rejected untrained, and the numbers of running ones."""
     trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.RUNNING))
     finished = sum(takes_budget(t) for t in trials)
-    rejected = sum(t.state in FINISHED for t in trials) - finished
+    rejected = sum(t.state in FINISHED and COPIED not in t.user_attrs for t in trials) - finished
     return finished, rejected, sorted(t.number for t in trials if t.state == TrialState.RUNNING)
 
 
