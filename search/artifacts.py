@@ -69,13 +69,11 @@ def attach(study: optuna.Study, trial_number: int, path: Path, storage_url: str)
     """Uploads ``path`` to trial ``trial_number`` of ``study``; returns the artifact id, or None when
     the store could not take it (a warning says so once a process).
 
-    Optuna's ``upload_artifact`` writes the trial's system attributes, which a finished trial no
-    longer accepts, and retrain/export/report run after the search. Its other form,
-    ``study_or_trial=study``, makes a study's artifact, which the dashboard does not list on the
-    trial's page. So for a finished trial the reference goes where optuna-dashboard (0.21) also
-    looks for a trial's artifacts: the study's system attribute
-    ``dashboard:artifacts:<trial id>:<artifact id>`` (the form its own upload used before Optuna had
-    artifacts), holding the meta ``upload_artifact`` would write, and written after the file, not before it.
+    Optuna's ``upload_artifact`` writes a trial's system attributes, which a finished trial no longer
+    accepts (retrain/export/report run after the search), and with ``study_or_trial=study`` makes a
+    study's artifact, which the dashboard does not list on the trial's page. So a finished trial's
+    reference goes where optuna-dashboard (0.21) also looks: the study's system attribute
+    ``dashboard:artifacts:<trial id>:<artifact id>``, with upload_artifact's meta, after the file.
     """
     folder = artifact_dir(storage_url)
     if folder in _failed:

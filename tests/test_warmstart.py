@@ -32,7 +32,7 @@ def test_from_study_on_other_settings_trains_the_best_k_configurations_first(tmp
 def test_from_study_on_the_same_settings_copies_its_trials_as_history(tmp_path, tiny_data, monkeypatch, capsys):
     source = tiny_study(tmp_path, tiny_data, monkeypatch, study="source", trials=4, pruner={"name": "none"})
     study = tiny_study(tmp_path, tiny_data, monkeypatch, study="warm", trials=3, from_study="source")
-    assert "the 4 finished trials of 'source' (same data, metric and epochs) are copied in" in capsys.readouterr().err
+    assert "the 4 finished trials of 'source' are copied in as history" in capsys.readouterr().err
     copies, new = study.trials[:4], study.trials[4:]
     for copy, original in zip(copies, source.trials, strict=True):  # as they were, none trained again
         assert (copy.params, copy.values, copy.intermediate_values) == (

@@ -5,8 +5,7 @@ multi-objective front already beats on cost) took about a second and no training
 would let the ceiling eat the budget: a third of the quick CPU study's 20 trials were such
 rejections. It stays in the study as a pruned trial with its reason, so samplers learn from it
 and the dashboard shows it, but it does not count. A space whose every draw is rejected must
-still end, hence the cap on rejections. Nor does a trial a warm start copied from another study:
-it is history for the sampler, trained there.
+still end, hence the cap on rejections. Nor does a trial a warm start copied from another study.
 """
 
 from __future__ import annotations
@@ -14,9 +13,7 @@ from __future__ import annotations
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = [
-    "COPIED", "FINISHED", "MAX_REJECTIONS_PER_TRIAL", "budget_counts", "counted", "reject", "rejected", "takes_budget",
-]
+__all__ = ["FINISHED", "MAX_REJECTIONS_PER_TRIAL", "budget_counts", "counted", "reject", "rejected", "takes_budget"]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 REJECTED = "rejected"  # the user attribute that marks a trial turned away untrained

@@ -1,7 +1,6 @@
-"""Warm start: a new study begins from an earlier one on the same space. When the earlier study
-measured what the new one measures, its finished trials are copied in as history (the sampler and
-the pruner learn from all of them, and none trains again); else its best configurations are queued
-and trained again on the new settings."""
+"""Warm start: a new study begins from an earlier one of the same space. When both measure alike
+(SAME_MEASURE), the earlier study's finished trials are copied in as history: the sampler and the
+pruner learn from all of them, and none trains again. Else its best configurations train again."""
 
 from __future__ import annotations
 
@@ -17,8 +16,7 @@ from search.workers.storage import load_study
 
 __all__ = ["WarmStart", "warm_start"]
 
-# The recorded settings a trial's values depend on: the same in both studies, and its values mean the same.
-SAME_MEASURE = ("data", "data_options", "metric", "objectives", "epochs")
+SAME_MEASURE = ("data", "data_options", "metric", "objectives", "epochs")  # the settings a trial's values depend on
 
 
 @dataclass(frozen=True)
@@ -27,23 +25,22 @@ class WarmStart:
     best: list[optuna.trial.FrozenTrial]  # its best trials, best first
 
     def begin(self, study: optuna.Study) -> bool:
-        """Copies the source's finished trials into ``study`` (new, its settings recorded) when both
-        measure alike; else queues the best ones to train again. True when it copied: the sampler
-        must then draw as a continued study's does, or with the source's seed it draws what it drew."""
+        """Starts ``study`` (new, its settings recorded); True when it copied history, after which its
+        sampler must draw as a continued study's does (with the source's seed it draws the same)."""
         name = self.source.study_name
         differ = [key for key in SAME_MEASURE if self.source.user_attrs.get(key) != study.user_attrs.get(key)]
         if differ:
             for trial in self.best:
                 study.enqueue_trial(trial.params, user_attrs={"design": f"{name}#{trial.number}"}, skip_if_exists=True)
-            log(f"warm start: the best {len(self.best)} configurations of {name!r} are queued to train again "
+            log(f"warm start: the best {len(self.best)} configurations of {name!r} train again "
                 f"(its {', '.join(differ)} differ)")
             return False
         history = self.source.get_trials(states=FINISHED)
-        for trial in history:  # marked, so that they take none of this study's --trials
+        for trial in history:  # marked: they take none of this study's --trials
             trial.user_attrs = {**trial.user_attrs, COPIED: f"{name}#{trial.number}"}
         study.add_trials(history)
-        log(f"warm start: the {len(history)} finished trials of {name!r} (same data, metric and epochs) are "
-            f"copied in as history; none trains again")
+        log(f"warm start: the {len(history)} finished trials of {name!r} are copied in as history (same data, "
+            f"metric and epochs); none trains again")
         return True
 
 

@@ -99,11 +99,8 @@ def _counted_before(study: optuna.Study, number: int) -> int:
     return sum(takes_budget(t) or (t.state not in FINISHED and t.number < number) for t in trials)
 
 
-def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    """Queues ``trial``'s parameters again (a queued one's ``fixed_params`` too) with Optuna's own
-    heartbeat retry, with no limit on retries: Optuna's retry runs only for a trial whose heartbeat
-    lapsed, never for one stopped by Ctrl-C or withdrawn, so those two call it here."""
-    RetryStale(max_retry=None)(study, trial)
+# Optuna calls its heartbeat retry only for a trial whose beats lapsed; a trial stopped by Ctrl-C or withdrawn, here.
+requeue = RetryStale(max_retry=None)  # requeue(study, trial): its parameters (and fixed_params) queued again, no limit
 
 
 def _fail_stale(study: optuna.Study) -> None:
