@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import mimetypes
 import os
 import sys
 import tempfile
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 
 import optuna
-from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta, upload_artifact
+from optuna.artifacts import ArtifactMeta, FileSystemArtifactStore, get_all_artifact_meta, upload_artifact
 
 from search.config import PROJECT_ROOT
 from search.journal import journal_path
@@ -29,8 +31,6 @@ from search.optuna_private import study_id, study_storage, trial_id
 
 __all__ = ["artifact_dir", "artifact_store", "attach", "attach_json", "list_artifacts"]
 
-MIMETYPES = {".csv": "text/csv", ".json": "application/json", ".html": "text/html",
-             ".safetensors": "application/octet-stream", ".png": "image/png"}
 _TRIAL_PREFIX = "dashboard:artifacts:"  # optuna-dashboard's key for artifacts of a given trial
 
 
@@ -69,11 +69,11 @@ def attach(study: optuna.Study, trial_number: int, path: Path, storage_url: str)
     """Uploads ``path`` to trial ``trial_number`` of ``study``; returns the artifact id, or None when
     the store could not take it (a warning says so once a process).
 
-    Optuna's ``upload_artifact`` writes the trial's system attributes, which a finished trial no
-    longer accepts, and retrain/export/report run after the search. For a finished trial the
-    reference goes where optuna-dashboard (0.21) also looks for a trial's artifacts: the study's
-    system attribute ``dashboard:artifacts:<trial id>:<artifact id>`` (the form its own upload used
-    before Optuna had artifacts). The file itself is stored exactly as ``upload_artifact`` would.
+    Optuna's ``upload_artifact`` writes a trial's system attributes, which a finished trial no longer
+    accepts (retrain/export/report run after the search), and with ``study_or_trial=study`` makes a
+    study's artifact, which the dashboard does not list on the trial's page. So a finished trial's
+    reference goes where optuna-dashboard (0.21) also looks: the study's system attribute
+    ``dashboard:artifacts:<trial id>:<artifact id>``, with upload_artifact's meta, after the file.
     """
     folder = artifact_dir(storage_url)
     if folder in _failed:
@@ -92,17 +92,15 @@ def _attach(study: optuna.Study, trial_number: int, path: Path, storage_url: str
     trial = next(t for t in study.trials if t.number == trial_number)
     store = artifact_store(storage_url)
     storage = study_storage(study)
-    mimetype = MIMETYPES.get(Path(path).suffix, "application/octet-stream")
     if not trial.state.is_finished():
-        return upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=trial,
-                               storage=storage, mimetype=mimetype)
-    artifact_id = str(uuid.uuid4())
-    meta = {"artifact_id": artifact_id, "filename": Path(path).name, "mimetype": mimetype, "encoding": None}
+        return upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=trial, storage=storage)
+    mimetype, encoding = mimetypes.guess_type(str(path))  # as upload_artifact guesses them
+    meta = ArtifactMeta(str(uuid.uuid4()), Path(path).name, mimetype or "application/octet-stream", encoding)
     with open(path, "rb") as f:  # the file first: a reference never points at nothing
-        store.write(artifact_id, f)
-    storage.set_study_system_attr(study_id(study), f"{_TRIAL_PREFIX}{trial_id(trial)}:{artifact_id}",
-                                  json.dumps(meta))
-    return artifact_id
+        store.write(meta.artifact_id, f)
+    storage.set_study_system_attr(study_id(study), f"{_TRIAL_PREFIX}{trial_id(trial)}:{meta.artifact_id}",
+                                  json.dumps(asdict(meta)))
+    return meta.artifact_id
 
 
 def attach_json(trial: optuna.Trial, name: str, content, storage_url: str) -> str:
@@ -110,8 +108,7 @@ def attach_json(trial: optuna.Trial, name: str, content, storage_url: str) -> st
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / name
         path.write_text(json.dumps(content))
-        return upload_artifact(artifact_store=artifact_store(storage_url), file_path=str(path),
-                               study_or_trial=trial, mimetype=MIMETYPES[".json"])
+        return upload_artifact(artifact_store=artifact_store(storage_url), file_path=str(path), study_or_trial=trial)
 
 
 def list_artifacts(study: optuna.Study, trial_number: int) -> list[str]:

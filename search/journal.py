@@ -28,6 +28,7 @@ import optuna
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from search.console import log
 from search.errors import UserError
 from search.knobs import GRACE_BEATS
 from search.optuna_private import Heartbeat, journal_lock, trial_id
@@ -138,14 +139,17 @@ class HeartbeatJournalStorage(JournalStorage, Heartbeat):
         self._interval = heartbeat_interval
         self._grace = grace_period if grace_period is not None else GRACE_BEATS * (heartbeat_interval or 0)
         self._callback = stale_trial_callback
+        self._beats_failed = False  # a damaged file stopped the beats, and a line has said so
 
     def record_heartbeat(self, trial_id: int) -> None:
         try:
             self.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
         except optuna.exceptions.UpdateFinishedTrialError:
             pass  # finished (or failed as stale by another worker) between two beats: nothing to keep alive
-        except UserError:
-            pass  # a damaged file: the trial's own next write stops the worker with the line that says so
+        except UserError as e:  # a damaged file: the trial's next write stops the worker, maybe an epoch later
+            if not self._beats_failed:  # until then, other workers may fail its trial as stale: say why, once
+                self._beats_failed = True
+                log(f"warning: this worker's heartbeats stopped: {e}")
 
     def stale_trial_ids(self, study_id: int) -> list[int]:
         now = time.time()

@@ -9,7 +9,7 @@ import os
 
 import optuna
 import pytest
-from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta
+from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta, upload_artifact
 
 from search.artifacts import artifact_dir, artifact_store, attach, list_artifacts
 from search.config import PROJECT_ROOT
@@ -32,6 +32,25 @@ def test_artifacts_lie_beside_the_storage_file(tmp_path, monkeypatch):
     notes.write_text("kept")
     artifact_id = attach(study, 0, notes, url)
     assert (beside / artifact_id).read_text() == "kept"
+
+
+def test_a_finished_trials_file_is_described_as_optunas_own_upload_describes_it(tmp_path, monkeypatch):
+    monkeypatch.delenv("GIC_ARTIFACTS", raising=False)
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(storage=url)
+    running = study.ask()
+    study.tell(study.ask(), 1.0)
+    for name in ("notes.txt", "sub.csv", "model.safetensors", "report.html.gz"):
+        (tmp_path / name).write_text("x")
+        upload_artifact(artifact_store=artifact_store(url), file_path=str(tmp_path / name), study_or_trial=running)
+        attach(study, 1, tmp_path / name, url)
+    optunas = {m.filename: m for m in get_all_artifact_meta(running)}
+    ours = [json.loads(v) for k, v in study._storage.get_study_system_attrs(study._study_id).items()
+            if k.startswith(f"dashboard:artifacts:{study.trials[1]._trial_id}:")]
+    assert len(ours) == 4 and {m["filename"] for m in ours} == set(optunas)
+    for meta in ours:  # the type and the encoding the dashboard serves it with: text/plain, gzip, ...
+        assert (meta["mimetype"], meta["encoding"]) == (optunas[meta["filename"]].mimetype,
+                                                       optunas[meta["filename"]].encoding), meta
 
 
 def test_gic_artifacts_names_the_folder_for_every_storage(tmp_path, monkeypatch):

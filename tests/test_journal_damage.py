@@ -6,6 +6,7 @@ and buried it, and from then on no command could read the study)."""
 from __future__ import annotations
 
 import subprocess
+import warnings
 
 import optuna
 import pytest
@@ -76,3 +77,20 @@ def test_a_file_that_is_no_journal_is_named_so_and_no_line_deletion_is_advised(k
         assert err.startswith(f"error: {path}: ") and "not a journal file" in err and "sed" not in err, err
         assert ("sqlite:///" in err) == (kind == "sqlite"), err
         assert path.read_bytes() == before
+
+
+def test_a_heartbeat_the_damaged_file_refuses_says_so_once(tmp_path, capsys):
+    # The beat was dropped in silence: the trial's next write (an epoch later) was the first word of it.
+    path = tmp_path / "study.log"
+    storage = open_storage(str(path), heartbeat=1)
+    study = optuna.create_study(study_name="s", storage=storage)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ask() outside optimize() warns that heartbeats need optimize()
+        trial = study.ask()
+    lines = len(path.read_text().splitlines())
+    with open(path, "a") as f:
+        f.write("oops, an echo\n")
+    for _ in range(3):
+        storage.record_heartbeat(trial._trial_id)
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith(f"warning: this worker's heartbeats stopped: {path}, line {lines + 1}")

@@ -55,11 +55,29 @@ def test_into_a_log_the_bar_is_one_plain_line_a_finished_trial(capsys):
     bar(study, _finished(study, 0.5))
     bar.write("[worker 1] trial 9 complete")
     bar.close(study)
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert out == ""  # stdout is for a command's answer; a trial's line is for the person watching
     assert "\r" not in err  # no redraws piled on one line
     lines = err.splitlines()
-    assert len(lines) == 4, lines
-    assert "1/3" in lines[0] and "best accuracy 0.2000 (trial 0)" in lines[0]
-    assert "2/3" in lines[1] and "best accuracy 0.5000 (trial 2)" in lines[1]
-    assert lines[2] == "[worker 1] trial 9 complete"
-    assert "2/3" in lines[3]  # the log ends on the study's state, after the last relayed line
+    assert len(lines) == 7, lines
+    assert lines[0].startswith("trial   0 complete accuracy 0.2000")
+    assert "1/3" in lines[1] and "best accuracy 0.2000 (trial 0)" in lines[1]
+    assert lines[2].startswith("trial   1 fail") and lines[3].startswith("trial   2 complete")
+    assert "2/3" in lines[4] and "best accuracy 0.5000 (trial 2)" in lines[4]
+    assert lines[5] == "[worker 1] trial 9 complete"
+    assert "2/3" in lines[6]  # the log ends on the study's state, after the last relayed line
+
+
+def test_a_study_the_bar_cannot_read_is_one_warning_not_silence(capsys):
+    study = optuna.create_study(direction="maximize")
+    _finished(study, 0.1)
+
+    def unreadable(*args, **kwargs):
+        raise OSError("journal file on a lost mount\nsecond line")
+
+    study.get_trials = unreadable  # what a storage gone away answers to every poll
+    with watching(study, Progress(total=3, metric="accuracy", enabled=True), every=0.01):
+        time.sleep(0.2)  # about 20 polls
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert warnings == ["warning: the bar could not read the study (journal file on a lost mount); "
+                        "it may lag behind the workers"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import optuna
 import pytest
 from test_samplers_pruners import tiny_study
@@ -15,15 +17,33 @@ from spaces import get_space
 pytestmark = pytest.mark.slow
 
 
-def test_from_study_enqueues_the_best_k_configurations_first(tmp_path, tiny_data, monkeypatch):
+def test_from_study_on_other_settings_trains_the_best_k_configurations_first(tmp_path, tiny_data, monkeypatch):
     source = tiny_study(tmp_path, tiny_data, monkeypatch, study="source", trials=4, pruner={"name": "none"})
     ranked = sorted(source.trials, key=lambda t: t.value, reverse=True)
     assert [t.number for t in best_completed(source, 2)] == [t.number for t in ranked[:2]]
-    study = tiny_study(tmp_path, tiny_data, monkeypatch, study="warm", trials=3, from_study="source",
-                       warm_start=2)
+    study = tiny_study(tmp_path, tiny_data, monkeypatch, study="warm", trials=3, epochs=2, from_study="source",
+                       warm_start=2)  # its values after 1 epoch say little of 2: trained again
     first, second = study.trials[:2]
     assert first.params == ranked[0].params and second.params == ranked[1].params
     assert first.user_attrs["design"] == f"source#{ranked[0].number}"
+    assert len(study.trials) == 3 and all(t.user_attrs["epochs"] == 2 for t in study.trials)
+
+
+def test_from_study_on_the_same_settings_copies_its_trials_as_history(tmp_path, tiny_data, monkeypatch, capsys):
+    source = tiny_study(tmp_path, tiny_data, monkeypatch, study="source", trials=4, pruner={"name": "none"})
+    study = tiny_study(tmp_path, tiny_data, monkeypatch, study="warm", trials=3, from_study="source")
+    assert "the 4 finished trials of 'source' are copied in as history" in capsys.readouterr().err
+    copies, new = study.trials[:4], study.trials[4:]
+    for copy, original in zip(copies, source.trials, strict=True):  # as they were, none trained again
+        assert (copy.params, copy.values, copy.intermediate_values) == (
+            original.params, original.values, original.intermediate_values)
+        assert copy.user_attrs["copied_from"] == f"source#{original.number}"
+    assert len(new) == 3 and all(t.state.is_finished() and "copied_from" not in t.user_attrs for t in new)
+    assert not {key(t) for t in new} & {key(t) for t in copies}  # its own draws, not the source's again
+
+
+def key(trial: optuna.trial.FrozenTrial) -> str:
+    return json.dumps(trial.params, sort_keys=True)
 
 
 def test_best_configurations_of_a_multi_objective_study_are_its_front_first():

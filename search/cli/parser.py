@@ -146,10 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--prior", choices=["on", "off"],
                      help="on (default): start-up trials drawn from the space's priors, its recommended design "
                           "queued beside the seed designs; off: uniform start-up draws, for comparison")
-    run.add_argument("--from-study", help="warm start: first run the best configurations of this study "
-                     "(same storage and space)")
-    run.add_argument("--warm-start", type=_positive_int, help="how many configurations --from-study takes "
-                     "(default 5)")
+    run.add_argument("--from-study", help="warm start from this study (same storage and space): its finished "
+                     "trials copied in as history if it measured alike (data, metric, epochs), else its best run first")
+    run.add_argument("--warm-start", type=_positive_int, help="how many configurations --from-study runs first "
+                     "when it measured otherwise (default 5)")
 
     best = sub.add_parser("best", help="print the best trial: value, parameters, attributes")
     _study_args(best)

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,7 @@ LAYOUTS = Registry("layout", {"gic": gic, "helsinki": helsinki, "folders": folde
 CACHE_FORMAT = 3  # bump when the arrays a reader produces change for the same files (2: task, sizes;
 # 3: EXIF orientation and 16-bit greyscale)
 ARRAYS = ("train_x", "train_y", "val_x", "val_y", "test_x")
+_unwritable: set[Path] = set()  # cache folders that refused an entry in this process: one warning, not one a load
 
 
 def cache_dir() -> Path:
@@ -119,12 +121,15 @@ def load_dataset(
         ds.name = root.name  # the same files under another folder name are the same data
         return ds
     ds = LAYOUTS[layout].read(root, progress=progress, size=image_size)
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    if not entry.exists():
-        try:
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        if not entry.exists():
             _save(ds, entry)
-        except OSError:
-            pass  # a read-only or full cache must not stop the run; the next load decodes again
+    except OSError as e:  # a read-only or full cache must not stop the run; the next load decodes again
+        if not entry.exists() and entry.parent not in _unwritable:  # not another process's entry, nor said already
+            _unwritable.add(entry.parent)
+            print(f"warning: decoded images not cached ({entry.parent}: {e.strerror or e}); the next run decodes "
+                  f"them again", file=sys.stderr, flush=True)
     return ds
 
 

@@ -73,6 +73,7 @@ class Progress:
                         bar_format=WITH_TOTAL if total else NO_TOTAL)
         self.bar.deadline = None if timeout is None else time.monotonic() + timeout
         self.shown = False  # plain: the bar's latest state is the last line written
+        self.lagging = False  # a poll failed to read the study, and a line has said so
 
     @classmethod
     def of_study(cls, study: optuna.Study, trials: int | None, enabled: bool = True,
@@ -83,7 +84,7 @@ class Progress:
         return cls(total, study.user_attrs.get("metric", "value"), enabled=enabled, done=done, timeout=timeout)
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        self.bar.write(trial_line(trial, self.metric))
+        self.write(trial_line(trial, self.metric))
         self.show_best(study)
         if self.sync(study):
             self._print_state()
@@ -171,5 +172,8 @@ def _poll(study: optuna.Study, progress: Progress, stop: threading.Event, every:
 def _poll_once(study: optuna.Study, progress: Progress) -> None:
     try:
         progress.poll(study)
-    except Exception:  # a storage hiccup costs one update, never the workers' exit status; they report real faults
-        pass
+    except Exception as e:  # a storage hiccup costs one update, never the workers' exit status; they report real faults
+        if not progress.lagging:  # once: a storage that stays away would say it every second
+            progress.lagging = True
+            why = (str(e).strip() or type(e).__name__).splitlines()[0]
+            progress.write(f"warning: the bar could not read the study ({why}); it may lag behind the workers")

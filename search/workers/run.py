@@ -143,7 +143,7 @@ def prepare_study(settings: StudyConfig, join: bool = False) -> PreparedStudy:
             raise UserError(f"bad setting in the preset's [front] table ({e})") from None
     data_dir = settings.data_dir().resolve()
     warm = (warm_start(settings.from_study, settings.storage_url(), settings.space, settings.warm_start)
-            if settings.from_study else [])
+            if settings.from_study else None)
     ensure_synth(settings)
     options = settings.data_options()
     ds = load_data(data_dir, options)  # bad data fails here, before a study is created for it
@@ -168,11 +168,11 @@ def prepare_study(settings: StudyConfig, join: bool = False) -> PreparedStudy:
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 study.set_metric_names(list(objectives))
         if not study.trials:
-            # A warm start's configurations first, then the seed designs; a grid is its own design, and
+            # A warm start first, then the seed designs; a grid is its own design, and
             # a seed design off the grid would be a trial the grid sampler cannot place.
-            for trial in warm:
-                study.enqueue_trial(trial.params, user_attrs={"design": f"{settings.from_study}#{trial.number}"},
-                                    skip_if_exists=True)
+            if warm is not None and warm.begin(study):
+                seed = resumed_seed(settings.seed, len(study.trials))
+                study.sampler = make_study_sampler(settings, space, device, seed)
             if settings.sampler.get("name") != "grid":
                 for name, params in space.SEED_DESIGNS.items():
                     study.enqueue_trial(params, user_attrs={"design": name}, skip_if_exists=True)

@@ -16,20 +16,25 @@ from search.errors import UserError
 from search.journal import HeartbeatJournalStorage, journal_path
 from search.knobs import GRACE_BEATS, STALE_RETRIES
 
-__all__ = ["VERDICT_ATTRS", "load_study", "open_storage", "open_study"]
+__all__ = ["VERDICT_ATTRS", "RetryStale", "load_study", "open_storage", "open_study"]
 
 # A failed or pruned trial's verdict: a retry of it (queued again, or by the heartbeat check) runs
 # afresh, and would otherwise show the old trial's reason on its own line and in the dashboard.
 VERDICT_ATTRS = ("fail_reason", "pruned_reason")
 
 
-class _RetryStale(optuna.storages.RetryHeartbeatStaleTrialCallback):
+class RetryStale(optuna.storages.RetryHeartbeatStaleTrialCallback):
     """Optuna's heartbeat retry (same parameters, attributes, history, max_retry), without the
     failed trial's verdict: Optuna copies all user attributes, so the retry would carry the stale
-    trial's ``fail_reason`` (as search.workers.worker.requeue does not)."""
+    trial's ``fail_reason``."""
+
+    def __init__(self, max_retry: int | None) -> None:
+        with warnings.catch_warnings():  # experimental since 2.8, and exactly what we need
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            super().__init__(max_retry=max_retry)
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        trial = copy.copy(trial)  # the caller's copy keeps its reason
+        trial = copy.deepcopy(trial)  # the caller's keeps its reason (and Optuna appends to its retry history)
         trial.user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in VERDICT_ATTRS}
         super().__call__(study, trial)
 
@@ -39,12 +44,9 @@ def open_storage(url: str, heartbeat: int | None = None, max_retry: int = STALE_
 
     ``heartbeat`` (seconds) turns heartbeats on, for processes that run trials: a trial whose
     process stops beating for GRACE_BEATS intervals is failed and queued again with the same
-    parameters, at most ``max_retry`` times. A journal file (``journal://PATH`` or ``PATH.log``) too."""
-    retry = None
-    if heartbeat:
-        with warnings.catch_warnings():  # experimental since 2.8, and exactly what we need
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            retry = _RetryStale(max_retry=max_retry)
+    parameters, at most ``max_retry`` times (a configuration that kills its worker every time
+    must not loop forever). A journal file (``journal://PATH`` or ``PATH.log``) gets the same."""
+    retry = RetryStale(max_retry=max_retry) if heartbeat else None
     beats = {"heartbeat_interval": heartbeat, "grace_period": GRACE_BEATS * heartbeat,
              "heartbeat_stale_trial_callback": retry} if heartbeat else {}
     try:

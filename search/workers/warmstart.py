@@ -1,18 +1,51 @@
-"""Warm start: a new study begins with the best configurations of an earlier one on the same space."""
+"""Warm start: a new study begins from an earlier one of the same space. When both measure alike
+(SAME_MEASURE), the earlier study's finished trials are copied in as history: the sampler and the
+pruner learn from all of them, and none trains again. Else its best configurations train again."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import optuna
 
+from search.console import log
 from search.errors import UserError
+from search.trial.budget import COPIED, FINISHED
 from search.workers.ranking import best_completed
 from search.workers.storage import load_study
 
-__all__ = ["warm_start"]
+__all__ = ["WarmStart", "warm_start"]
+
+SAME_MEASURE = ("data", "data_options", "metric", "objectives", "epochs")  # the settings a trial's values depend on
 
 
-def warm_start(source_name: str, storage: str, space: str, k: int) -> list[optuna.trial.FrozenTrial]:
-    """The best ``k`` trials of study ``source_name`` (same storage, same space), checked before the
+@dataclass(frozen=True)
+class WarmStart:
+    source: optuna.Study
+    best: list[optuna.trial.FrozenTrial]  # its best trials, best first
+
+    def begin(self, study: optuna.Study) -> bool:
+        """Starts ``study`` (new, its settings recorded); True when it copied history, after which its
+        sampler must draw as a continued study's does (with the source's seed it draws the same)."""
+        name = self.source.study_name
+        differ = [key for key in SAME_MEASURE if self.source.user_attrs.get(key) != study.user_attrs.get(key)]
+        if differ:
+            for trial in self.best:
+                study.enqueue_trial(trial.params, user_attrs={"design": f"{name}#{trial.number}"}, skip_if_exists=True)
+            log(f"warm start: the best {len(self.best)} configurations of {name!r} train again "
+                f"(its {', '.join(differ)} differ)")
+            return False
+        history = self.source.get_trials(states=FINISHED)
+        for trial in history:  # marked: they take none of this study's --trials
+            trial.user_attrs = {**trial.user_attrs, COPIED: f"{name}#{trial.number}"}
+        study.add_trials(history)
+        log(f"warm start: the {len(history)} finished trials of {name!r} are copied in as history (same data, "
+            f"metric and epochs); none trains again")
+        return True
+
+
+def warm_start(source_name: str, storage: str, space: str, k: int) -> WarmStart:
+    """Study ``source_name`` (same storage, same space) and its best ``k`` trials, checked before the
     new study is made so that a bad name leaves nothing behind."""
     source = load_study(source_name, storage)
     their_space = source.user_attrs.get("space")
@@ -22,4 +55,4 @@ def warm_start(source_name: str, storage: str, space: str, k: int) -> list[optun
     chosen = best_completed(source, k)
     if not chosen:
         raise UserError(f"--from-study {source_name}: it has no completed trial to start from")
-    return chosen
+    return WarmStart(source, chosen)

@@ -38,7 +38,7 @@ from search.optuna_private import (
     trial_id,
 )
 from search.trial.budget import FINISHED, budget_counts, takes_budget
-from search.workers.storage import VERDICT_ATTRS
+from search.workers.storage import RetryStale
 
 __all__ = ["LAUNCHER_PID", "Crashing", "Interrupted", "requeue", "stop_signals", "work"]
 
@@ -95,20 +95,8 @@ def _counted_before(study: optuna.Study, number: int) -> int:
     return sum(takes_budget(t) or (t.state not in FINISHED and t.number < number) for t in trials)
 
 
-def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    """Queues ``trial``'s parameters again, marked as a retry of it the way Optuna's heartbeat
-    retry marks one (so ``RetryHeartbeatStaleTrialCallback.retried_trial_number`` finds the
-    original), without the old trial's verdict. A queued trial (a seed design, a warm start) keeps
-    its queued parameters: one stopped before it suggested them has them nowhere else."""
-    history = [*trial.system_attrs.get("retry_history", []), trial.number]
-    user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in VERDICT_ATTRS}
-    system_attrs = {"failed_trial": trial.system_attrs.get("failed_trial", trial.number), "retry_history": history}
-    if "fixed_params" in trial.system_attrs:
-        system_attrs["fixed_params"] = {**trial.system_attrs["fixed_params"], **trial.params}
-    study.add_trial(optuna.trial.create_trial(
-        state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
-        user_attrs=user_attrs, system_attrs=system_attrs,
-    ))
+# Optuna calls its heartbeat retry only for a trial whose beats lapsed; a trial stopped by Ctrl-C or withdrawn, here.
+requeue = RetryStale(max_retry=None)  # requeue(study, trial): its parameters (and fixed_params) queued again, no limit
 
 
 def _fail_stale(study: optuna.Study) -> None:

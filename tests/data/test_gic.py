@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
 
 import numpy as np
@@ -56,6 +58,21 @@ def test_cache_is_reused_then_rebuilt_when_a_file_changes(ds_copy, monkeypatch):
     changed = load_dataset(ds_copy)
     assert calls == [1]
     assert (changed.train_x[0] == np.array([255, 0, 0]).reshape(3, 1, 1)).all()
+
+
+def test_a_cache_that_cannot_be_written_is_one_warning_and_the_data_still_load(ds_copy, tmp_path, monkeypatch,
+                                                                              capsys):
+    monkeypatch.setenv("GIC_CACHE_DIR", str(tmp_path / "cache"))
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(np, "save", full)
+    for _ in range(2):  # `run --time` reads the data again for the final run
+        assert load_dataset(ds_copy).train_x.shape == (300, 3, 32, 32)
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("warning: decoded images not cached") and "No space left" in err[0]
+    assert list((tmp_path / "cache" / "datasets").iterdir()) == []  # no half-written entry left behind
 
 
 def first_train_image(root):
