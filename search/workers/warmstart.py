@@ -11,10 +11,11 @@ from search.workers.storage import load_study
 __all__ = ["warm_start"]
 
 
-def warm_start(source_name: str, storage: str, space: str, k: int) -> list[optuna.trial.FrozenTrial]:
+def warm_start(source_name: str, storage: str, space: str, k: int,
+               opened: optuna.storages.BaseStorage | None = None) -> list[optuna.trial.FrozenTrial]:
     """The best ``k`` trials of study ``source_name`` (same storage, same space), checked before the
-    new study is made so that a bad name leaves nothing behind."""
-    source = load_study(source_name, storage)
+    new study is made so that a bad name leaves nothing behind. ``opened``: ``storage`` opened already."""
+    source = load_study(source_name, storage, opened=opened)
     their_space = source.user_attrs.get("space")
     if their_space != space:
         raise UserError(f"--from-study {source_name}: it searched space {their_space!r}, not {space!r}; "
