@@ -82,7 +82,7 @@ class TrialSettings:
     compile: str | None = None  # a torch.compile mode, or None for eager
     storage_url: str | None = None  # where artifacts go (search/artifacts.py); None: no artifacts
     class_names: list[str] | None = None
-    trials: int | None = None  # the study's --trials: a drawn trial's fair share of the time left
+    trials: int | None = None  # the study's --trials, over which a drawn trial's fair share of time is counted
     rules: FrontRules | None = None  # a multi-objective study's (search/trial/pareto.py MultiObjective)
 
 
