@@ -26,3 +26,24 @@ def test_a_continued_study_keeps_its_settings_unless_a_flag_changes_them(small_d
     assert (attrs["epochs"], attrs["trials"], attrs["pruner"]) == (4, 7, {"name": "median"})
     said = [line for line in capfd.readouterr().err.splitlines() if "changes" in line]
     assert said == ["study 's': the command line changes epochs 15 -> 4; its other settings stay as recorded"]
+
+
+def test_preparing_a_continued_warm_started_study_opens_its_storage_once(small_data, tmp_path, monkeypatch):
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    source = optuna.create_study(study_name="src", storage=storage, direction="maximize")
+    source.set_user_attr("space", "cnn")
+    source.add_trial(optuna.trial.create_trial(params={"x": 1}, value=0.5,
+                                               distributions={"x": optuna.distributions.IntDistribution(0, 9)}))
+    opened = []
+
+    class Counted(optuna.storages.RDBStorage):
+        def __init__(self, *args, **kwargs):
+            opened.append(args[0])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", Counted)
+    base = ["run", "cnn", "--data", str(small_data), "--storage", storage, "--study", "s", "--workers", "0"]
+    assert main([*base, "--from-study", "src"]) == 0  # the warm start reads the storage the study is made in
+    assert main(base) == 0  # the continued study's recorded settings come from it too
+    assert len(opened) == 2  # one handle a command: not one to read the recorded settings, one to warm
+    assert optuna.load_study(study_name="s", storage=storage).trials[0].user_attrs["design"] == "src#0"

@@ -156,15 +156,15 @@ def test_a_timm_network_the_images_are_too_small_for_is_a_pruned_trial():
     from types import SimpleNamespace
 
     from gic_models import InputTooSmall
-    from search.trial.objective import Objective
+    from search.trial.objective import Objective, TrialSettings
 
     # ConvNeXt's 2x2 downsampling raised a RuntimeError on 16px images: the study stopped with a traceback.
     with pytest.raises(InputTooSmall, match="convnext_atto cannot take 16x16 images without the small stem"):
         build_timm(TimmSpec("convnext_atto", small_stem=False), 10, (3, 16, 16))
     study = optuna.create_study(direction="maximize")
     study.enqueue_trial({**RESNET18, "timm_model": "convnext_atto", "small_stem": False})
-    objective = Objective(get_space("timm"), SimpleNamespace(num_classes=3), (3, 16, 16), epochs=1,
-                          metric="accuracy", seed=0)
+    objective = Objective(TrialSettings(get_space("timm"), (3, 16, 16), epochs=1, metric="accuracy", seed=0),
+                          SimpleNamespace(num_classes=3))
     study.optimize(objective, n_trials=1)
     trial = study.trials[0]
     assert trial.state == optuna.trial.TrialState.PRUNED

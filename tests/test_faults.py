@@ -63,7 +63,8 @@ def rss_mb() -> float:
 
 def objective_on(data: Path, epochs: int = 1) -> search.trial.objective.Objective:
     ds = load_data(data)
-    return search.trial.objective.Objective(cnn, to_device(ds, torch.device("cpu")), ds.in_shape, epochs, "accuracy", 0)
+    settings = search.trial.objective.TrialSettings(cnn, ds.in_shape, epochs, "accuracy", 0)
+    return search.trial.objective.Objective(settings, to_device(ds, torch.device("cpu")))
 
 
 # --- CUDA out of memory -------------------------------------------------------------------------

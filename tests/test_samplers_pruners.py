@@ -15,7 +15,7 @@ from search.config import StudyConfig, load_preset
 from search.trial.train import TrainConfig
 from search.workers.run import run_study
 from search.workers.samplers import PRUNERS, SAMPLERS, make_pruner, make_sampler
-from search.workers.storage import open_study
+from search.workers.storage import open_storage, open_study
 from spaces.common import TrialConfig
 
 SAMPLER_CLASSES = {"tpe": "TPESampler", "random": "RandomSampler", "cmaes": "CmaEsSampler", "gp": "GPSampler",
@@ -155,9 +155,10 @@ def test_a_resumed_study_samples_new_configurations(tmp_path, tiny_data, monkeyp
 
 def test_a_one_element_directions_list_keeps_its_direction(tmp_path):
     # A single cost objective is minimised; open_study used to drop a one-element list and maximise.
-    study = open_study("one", f"sqlite:///{tmp_path / 's.db'}", optuna.samplers.RandomSampler(0),
-                       optuna.pruners.NopPruner(), directions=["minimize"])
+    storage = open_storage(f"sqlite:///{tmp_path / 's.db'}")
+    study = open_study("one", storage, optuna.samplers.RandomSampler(0), optuna.pruners.NopPruner(),
+                       directions=["minimize"])
     assert study.direction == optuna.study.StudyDirection.MINIMIZE
-    both = open_study("two", f"sqlite:///{tmp_path / 's.db'}", optuna.samplers.RandomSampler(0),
+    both = open_study("two", storage, optuna.samplers.RandomSampler(0),
                       optuna.pruners.NopPruner(), directions=["maximize", "minimize"])
     assert both.directions == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]

@@ -134,7 +134,7 @@ def test_roc_auc_of_a_one_class_split_is_no_measurement():
     import math
 
     from search.errors import UserError
-    from search.trial.objective import Objective
+    from search.trial.objective import Objective, TrialSettings
 
     assert math.isnan(binary_scores(torch.randn(20), torch.ones(20, dtype=torch.long))["roc_auc"])
     data = stripes(task="binary")
@@ -144,7 +144,7 @@ def test_roc_auc_of_a_one_class_split_is_no_measurement():
         check_measurable("roc_auc", "binary", data.val_y, "validation", ["no", "yes"])
     trial = optuna.trial.FixedTrial({})  # a metric the trial has no measurement of is left out, not stored as NaN
     result = EpochResult(1, 0.5, 1.0, 1e-3, 0.6, 0.7, 0.4, [0.0, 0.8], roc_auc=float("nan"))
-    Objective(None, data, (3, 16, 16), 1, "accuracy", 0)._record(trial, [result])
+    Objective(TrialSettings(None, (3, 16, 16), 1, "accuracy", 0), data)._record(trial, [result])
     assert trial.user_attrs["accuracy"] == 0.7 and "roc_auc" not in trial.user_attrs
 
 

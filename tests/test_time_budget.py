@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import time
+from dataclasses import replace
 
 import optuna
 import pytest
@@ -14,7 +15,7 @@ from search.data.loader import load_dataset
 from search.data.prepare import DataOptions, prepare
 from search.trial.budget import rejected
 from search.trial.inputs import to_device
-from search.trial.objective import Objective
+from search.trial.objective import Objective, TrialSettings
 from search.trial.time_budget import TimeBudget, predict_seconds
 from search.trial.train import TrainConfig, evaluate, fit, predict_logits
 from search.workers.progress import Progress
@@ -65,18 +66,15 @@ def tensors(tiny_data):
 @pytest.mark.slow
 def test_the_probe_rejects_a_trial_the_study_cannot_fit_untrained(tensors):
     data, in_shape = tensors
-    objective = Objective(get_space("cnn"), data, in_shape, epochs=50, metric="accuracy", seed=0)
-    objective.time_budget, objective.trials = TimeBudget.from_timeout(2.0), 10
+    settings = TrialSettings(get_space("cnn"), in_shape, epochs=50, metric="accuracy", seed=0, trials=10)
     study = optuna.create_study(direction="maximize")
-    study.optimize(objective, n_trials=1)
+    study.optimize(Objective(settings, data, TimeBudget.from_timeout(2.0)), n_trials=1)
     trial = study.trials[0]
     assert rejected(trial) and "rejected after a timed probe: predicted" in trial.user_attrs["pruned_reason"]
     assert trial.user_attrs["predicted_seconds"] > 2.0
     assert "epochs" not in trial.user_attrs  # not one epoch was trained
-    objective.time_budget = TimeBudget()  # no timeout: the same draw trains
-    objective.epochs = 1
-    study.enqueue_trial(trial.params)
-    study.optimize(objective, n_trials=1)
+    study.enqueue_trial(trial.params)  # no timeout: the same draw trains
+    study.optimize(Objective(replace(settings, epochs=1), data), n_trials=1)
     assert study.trials[1].state == optuna.trial.TrialState.COMPLETE
 
 

@@ -12,7 +12,7 @@ from search.trial import objective as objective_module
 from search.trial.augment import AugmentConfig, augment_batch, colour_jitter, cutout, flip, mix, translate
 from search.trial.budget import rejected
 from search.trial.metrics import confusion_update, scores
-from search.trial.objective import Objective
+from search.trial.objective import Objective, TrialSettings
 from search.trial.train import DeviceDataset, Diverged, TrainConfig, fit
 from spaces import get_space
 from spaces.cnn import SEED000
@@ -145,12 +145,12 @@ def test_scores_match_scikit_learn():
     assert s["macro_f1"] == pytest.approx(f1_score(y, pred, average="macro"))
 
 
-def _study_with(monkeypatch, fake_fit):
+def _study_with(monkeypatch, fake_fit, max_mflops=None):
     monkeypatch.setattr(objective_module, "fit", fake_fit)
     study = optuna.create_study(direction="maximize")
     study.enqueue_trial(SEED000)
-    objective = Objective(get_space("cnn"), blobs(side=64), (3, 64, 64), epochs=3, metric="accuracy", seed=0)
-    return study, objective
+    settings = TrialSettings(get_space("cnn"), (3, 64, 64), epochs=3, metric="accuracy", seed=0, max_mflops=max_mflops)
+    return study, Objective(settings, blobs(side=64))
 
 
 def test_objective_prunes_a_diverged_trial_with_its_reason(monkeypatch):
@@ -165,8 +165,8 @@ def test_objective_prunes_a_diverged_trial_with_its_reason(monkeypatch):
 
 
 def test_objective_rejects_a_network_over_the_cost_ceiling_untrained(monkeypatch):
-    study, objective = _study_with(monkeypatch, lambda *a, **k: pytest.fail("a rejected trial was trained"))
-    objective.max_mflops = 1  # seed 000's CNN costs about 107 MFLOP an image at 64px
+    fail = lambda *a, **k: pytest.fail("a rejected trial was trained")
+    study, objective = _study_with(monkeypatch, fail, max_mflops=1)  # seed 000's CNN: about 107 MFLOP at 64px
     study.optimize(objective, n_trials=1)
     trial = study.trials[0]
     assert trial.state == optuna.trial.TrialState.PRUNED

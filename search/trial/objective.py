@@ -10,7 +10,9 @@ import socket
 import statistics
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import optuna
 import torch
@@ -27,7 +29,10 @@ from search.trial.oom import oom_verdict
 from search.trial.time_budget import TimeBudget, predict_seconds
 from search.trial.train import DeviceDataset, Diverged, EpochResult, fit
 
-__all__ = ["Objective", "count_flops", "origin_number", "stored_curve", "trial_seed"]
+if TYPE_CHECKING:
+    from search.trial.pareto import FrontRules
+
+__all__ = ["Objective", "TrialSettings", "count_flops", "origin_number", "stored_curve", "trial_seed"]
 
 
 def trial_seed(study_seed: int, trial_number: int) -> int:
@@ -64,36 +69,41 @@ def stored_curve(trial: optuna.trial.FrozenTrial) -> list[float]:
     return list(trial.user_attrs.get("curve", []))
 
 
-class Objective:
-    """Builds, trains and reports one trial. ``metric`` is an EpochResult field (accuracy, macro_f1)."""
+@dataclass(frozen=True)
+class TrialSettings:
+    """What every trial of a study is given, fixed for the study (search/workers/run.py builds it)."""
 
-    def __init__(
-        self, space: ModuleType, data: DeviceDataset, in_shape, epochs: int, metric: str, seed: int,
-        max_mflops: float | None = None, compile: str | None = None, storage_url: str | None = None,
-        class_names: list[str] | None = None,
-    ):
-        self.space, self.data, self.in_shape = space, data, in_shape
-        self.epochs, self.metric, self.seed = epochs, metric, seed
-        self.max_mflops = max_mflops  # a preset's cost ceiling: what its time budget can afford
-        self.compile = compile  # a torch.compile mode, or None for eager
-        self.storage_url = storage_url  # where artifacts go (search/artifacts.py); None: no artifacts
-        self.class_names = class_names
-        # The study's clock and --trials, set by whoever runs the trials (search/workers/run.py): trials that
-        # cannot fit the time left are rejected after a few timed steps (search/trial/time_budget.py).
-        self.time_budget = TimeBudget()
-        self.trials: int | None = None
-        # Called with each completed trial and its trained network (`run --time` keeps the best one's
-        # weights, so that its final run continues them rather than starting again).
-        self.on_complete: Callable[[optuna.Trial, nn.Module, float], None] | None = None
+    space: ModuleType
+    in_shape: tuple[int, int, int]
+    epochs: int
+    metric: str  # an EpochResult field (accuracy, macro_f1)
+    seed: int
+    max_mflops: float | None = None  # a preset's cost ceiling: what its time budget can afford
+    compile: str | None = None  # a torch.compile mode, or None for eager
+    storage_url: str | None = None  # where artifacts go (search/artifacts.py); None: no artifacts
+    class_names: list[str] | None = None
+    trials: int | None = None  # the study's --trials, over which a drawn trial's fair share of time is counted
+    rules: FrontRules | None = None  # a multi-objective study's (search/trial/pareto.py MultiObjective)
+
+
+class Objective:
+    """Builds, trains and reports one trial. ``time_budget``: the study's clock (a trial that cannot fit the
+    time left is rejected after a few timed steps: search/trial/time_budget.py). ``on_complete``: called with
+    each completed trial and its trained network (`run --time` keeps the best one's weights for its final run)."""
+
+    def __init__(self, settings: TrialSettings, data: DeviceDataset, time_budget: TimeBudget | None = None,
+                 on_complete: Callable[[optuna.Trial, nn.Module, float], None] | None = None):
+        self.settings, self.data = settings, data
+        self.time_budget, self.on_complete = time_budget or TimeBudget(), on_complete
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
-        config = self.space.suggest(trial)
+        config = self.settings.space.suggest(trial)
         drawn_from = getattr(trial.study.sampler, "drawn_from", lambda number: None)(trial.number)
         if drawn_from is not None:  # the prior or the sampler: the dashboard and bench/ tell them apart by this
             trial.set_user_attr("drawn_from", drawn_from)
-        seed = trial_seed(self.seed, origin_number(trial))
+        seed = trial_seed(self.settings.seed, origin_number(trial))
         try:  # the initial weights belong to the trial's seed too
-            model = seeded_model(config, seed, self.data.num_classes, self.in_shape)
+            model = seeded_model(config, seed, self.data.num_classes, self.settings.in_shape)
         except TrialVerdict as e:  # a verdict on the configuration at this image size, as the sampler should learn
             trial.set_user_attr("pruned_reason", str(e))
             raise reject(trial, str(e)) from None  # untrained: it takes no budget (search/trial/budget.py)
@@ -104,7 +114,7 @@ class Objective:
         if device.type == "cpu":  # a reduction split over other threads rounds differently: rerun restores it
             trial.set_user_attr("threads", torch.get_num_threads())
         trial.set_user_attr("params", sum(p.numel() for p in model.parameters()))
-        trial.set_user_attr("flops_per_image", count_flops(model, self.in_shape))
+        trial.set_user_attr("flops_per_image", count_flops(model, self.settings.in_shape))
         history: list[EpochResult] = []
 
         def report(result: EpochResult) -> None:
@@ -113,8 +123,8 @@ class Objective:
 
         try:
             self.before_fit(trial, model)
-            fit(model, self.data, config.train, epochs=self.epochs, seed=seed, on_epoch=report, compile=self.compile,
-                on_probe=lambda per_image: self.check_time(trial, config.train.tta, per_image))
+            fit(model, self.data, config.train, epochs=self.settings.epochs, seed=seed, compile=self.settings.compile,
+                on_epoch=report, on_probe=lambda per_image: self.check_time(trial, config.train.tta, per_image))
         except Diverged as e:
             trial.set_user_attr("pruned_reason", str(e))
             raise optuna.TrialPruned(str(e)) from None
@@ -139,32 +149,32 @@ class Objective:
     def before_fit(self, trial: optuna.Trial, model: nn.Module) -> None:
         """Runs once the model is built, before training; raising TrialPruned rejects the trial."""
         mflops = trial.user_attrs["flops_per_image"] / 1e6
-        if self.max_mflops and mflops > self.max_mflops:
+        if self.settings.max_mflops and mflops > self.settings.max_mflops:
             raise reject(trial, f"rejected before training: {mflops:.0f} MFLOP an image, over the preset's "
-                                f"max_mflops {self.max_mflops:g}")
+                                f"max_mflops {self.settings.max_mflops:g}")
 
     def check_time(self, trial: optuna.Trial, tta: bool, per_image: float) -> None:
         """The probe's verdict: rejects the trial (untrained, no budget) when it cannot fit the study's time."""
         n_train, n_val = self.data.train_x.shape[0], self.data.val_x.shape[0]
-        predicted = predict_seconds(per_image, n_train, n_val, self.epochs, tta)
+        predicted = predict_seconds(per_image, n_train, n_val, self.settings.epochs, tta)
         trial.set_user_attr("predicted_seconds", round(predicted, 2))
         if self.time_budget.deadline is None:
             return
-        trials_left = None if self.trials is None else max(1, self.trials - counted(trial.study)[0])
+        trials_left = None if self.settings.trials is None else max(1, self.settings.trials - counted(trial.study)[0])
         why = self.time_budget.verdict(predicted, trials_left, design="design" in trial.user_attrs)
         if why is not None:
             raise reject(trial, f"rejected after a timed probe: {why}")
 
     def on_epoch(self, trial: optuna.Trial, result: EpochResult, history: list[EpochResult]) -> None:
         """Reports an epoch to the pruner; raises TrialPruned when it says stop."""
-        value = getattr(result, self.metric)
+        value = getattr(result, self.settings.metric)
         trial.report(value, result.epoch)
         if trial.should_prune():
-            raise optuna.TrialPruned(f"pruned after epoch {result.epoch}: {self.metric} {value:.4f}")
+            raise optuna.TrialPruned(f"pruned after epoch {result.epoch}: {self.settings.metric} {value:.4f}")
 
     def values(self, trial: optuna.Trial, history: list[EpochResult]) -> float | tuple[float, ...]:
         """The trial's objective value(s) once training has finished."""
-        return getattr(history[-1], self.metric)
+        return getattr(history[-1], self.settings.metric)
 
     def _record(self, trial: optuna.Trial, history: list[EpochResult]) -> None:
         if not history:
@@ -174,9 +184,9 @@ class Objective:
         trial.set_user_attr("eval_seconds", round(statistics.median(r.eval_seconds for r in history), 4))
         # the first epoch carries start-up costs (compilation, cuDNN's algorithm search): kept apart
         trial.set_user_attr("first_epoch_seconds", round(history[0].seconds, 4))
-        best = max(history, key=lambda r: getattr(r, self.metric))
+        best = max(history, key=lambda r: getattr(r, self.settings.metric))
         trial.set_user_attr("best_epoch", best.epoch)
-        trial.set_user_attr("best_value", getattr(best, self.metric))
+        trial.set_user_attr("best_value", getattr(best, self.settings.metric))
         last = history[-1]
         trial.set_user_attr("accuracy", last.accuracy)
         trial.set_user_attr("macro_f1", last.macro_f1)
@@ -188,22 +198,22 @@ class Objective:
                 trial.set_user_attr(key, value)
         trial.set_user_attr("train_loss", [round(r.train_loss, 5) for r in history])
         trial.set_user_attr("val_loss", [round(r.val_loss, 5) for r in history])
-        if self.storage_url is not None:
+        if self.settings.storage_url is not None:
             self._attach(trial, history)
 
     def _attach(self, trial: optuna.Trial, history: list[EpochResult]) -> None:
         """The learning curve and the last epoch's confusion matrix (none for multilabel: no single
         one exists) as files on the trial, where the dashboard's trial page lists them."""
-        curve = {"metric": self.metric, "epochs": [
-            {"epoch": r.epoch, self.metric: getattr(r, self.metric), "train_loss": r.train_loss,
+        curve = {"metric": self.settings.metric, "epochs": [
+            {"epoch": r.epoch, self.settings.metric: getattr(r, self.settings.metric), "train_loss": r.train_loss,
              "val_loss": r.val_loss, "lr": r.lr, "seconds": round(r.seconds, 4)} for r in history]}
         files = [("learning_curve.json", curve)]
         if history[-1].confusion is not None:
-            files.append(("confusion_matrix.json", {"epoch": history[-1].epoch, "classes": self.class_names,
+            files.append(("confusion_matrix.json", {"epoch": history[-1].epoch, "classes": self.settings.class_names,
                                                     "rows": "true class", "columns": "predicted class",
                                                     "matrix": history[-1].confusion}))
         try:
             for name, content in files:
-                attach_json(trial, name, content, self.storage_url)
+                attach_json(trial, name, content, self.settings.storage_url)
         except OSError as e:  # a full or unwritable artifact folder must not cost the trial its verdict
             print(f"trial {trial.number}: artifacts not saved ({e.strerror or e})", file=sys.stderr, flush=True)

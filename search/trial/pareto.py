@@ -151,29 +151,25 @@ class FrontRules:
 
 
 class MultiObjective(Objective):
-    """The objective of a multi-objective study: returns (metric, cost, ...) and prunes by ``FrontRules``."""
-
-    def __init__(self, *args, rules: FrontRules, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.rules, self.objectives = rules, rules.objectives
+    """The objective of a multi-objective study: returns (metric, cost, ...) and prunes by its settings' rules."""
 
     def _costs(self, trial: optuna.Trial) -> list[float]:
-        return [trial.user_attrs[name] for name in self.objectives[1:]]
+        return [trial.user_attrs[name] for name in self.settings.rules.objectives[1:]]
 
     def before_fit(self, trial: optuna.Trial, model: nn.Module) -> None:
         super().before_fit(trial, model)
-        if "latency" in self.objectives:
-            trial.set_user_attr("latency", measure_throughput(model, self.in_shape, self.data.train_x.device))
-        reason = self.rules.reject(front(trial.study), self._costs(trial))
+        if "latency" in self.settings.rules.objectives:
+            trial.set_user_attr("latency", measure_throughput(model, self.settings.in_shape, self.data.train_x.device))
+        reason = self.settings.rules.reject(front(trial.study), self._costs(trial))
         if reason:
             raise reject(trial, reason)
 
     def on_epoch(self, trial: optuna.Trial, result: EpochResult, history: list[EpochResult]) -> None:
-        curve = [getattr(r, self.metric) for r in history]
+        curve = [getattr(r, self.settings.metric) for r in history]
         trial.set_user_attr("curve", curve)  # read by later trials' rule 2
-        reason = self.rules.stop(front(trial.study), self._costs(trial), curve)
+        reason = self.settings.rules.stop(front(trial.study), self._costs(trial), curve)
         if reason:
             raise optuna.TrialPruned(reason)
 
     def values(self, trial: optuna.Trial, history: list[EpochResult]) -> tuple[float, ...]:
-        return (getattr(history[-1], self.metric), *self._costs(trial))
+        return (getattr(history[-1], self.settings.metric), *self._costs(trial))

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
-from search.config import StudyConfig
-from search.journal import journal_path
-from search.workers.storage import open_storage
+import optuna
 
-__all__ = ["CHANGEABLE", "keep_recorded", "recorded_settings"]
+from search.config import StudyConfig
+from search.workers.storage import study_id
+
+__all__ = ["CHANGEABLE", "keep_recorded"]
 
 # Recorded settings a continued study may change when a flag names them (StudyConfig field names).
 CHANGEABLE = ("epochs", "trials", "sampler", "pruner", "front", "max_mflops", "compile", "preset", "prior")
@@ -23,33 +23,19 @@ IDENTITY = ("seed", "metric", "objectives")
 DATA_FIELDS = ("layout", "image_size", "task", "val_fraction", "test_fraction")  # of "data_options"
 
 
-def recorded_settings(name: str, url: str) -> dict[str, Any]:
-    """The user attributes of study ``name`` in ``url``; {} when there is no such study (nor storage:
-    a storage file is not created just to look)."""
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
-        return {}
-    journal = journal_path(url)
-    if journal is not None and not journal.is_file():
-        return {}
-    storage = open_storage(url)
-    try:
-        return storage.get_study_user_attrs(storage.get_study_id_from_name(name))
-    except KeyError:
-        return {}
-
-
 def _same(key: str, a: Any, b: Any) -> bool:
     if key == "compile":  # a preset writes "off" for what the study records as None
         a, b = (None if v == "off" else v for v in (a, b))
     return a == b
 
 
-def keep_recorded(settings: StudyConfig) -> StudyConfig:
-    """``settings`` with the recorded value of every setting its command line did not name, when the study
-    exists already; says in one line which recorded settings the command line changes."""
+def keep_recorded(settings: StudyConfig, storage: optuna.storages.BaseStorage | None) -> StudyConfig:
+    """``settings`` with the recorded value of every setting its command line did not name, when the study exists
+    in ``storage`` (None: no storage yet); says in one line which recorded settings the command line changes."""
     if settings.given is None:
         return settings
-    attrs = recorded_settings(settings.study_name(), settings.storage_url())
+    found = study_id(storage, settings.study_name())
+    attrs = {} if found is None else storage.get_study_user_attrs(found)
     if not attrs:
         return settings
     kept: dict[str, Any] = {}

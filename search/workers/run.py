@@ -8,7 +8,6 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from types import ModuleType
 
 import optuna
 import torch
@@ -22,14 +21,14 @@ from search.trial.budget import counted
 from search.trial.device import describe, resolve_device, setup
 from search.trial.inputs import load_data, to_device
 from search.trial.metrics import TASK_METRICS, check_measurable, default_metric
-from search.trial.objective import Objective
+from search.trial.objective import Objective, TrialSettings
 from search.trial.pareto import FrontRules, MultiObjective, directions, parse_objectives
 from search.trial.time_budget import TimeBudget
 from search.workers.prior_sampler import PriorSampler
 from search.workers.progress import Progress
 from search.workers.resume import keep_recorded
 from search.workers.samplers import make_pruner, make_sampler
-from search.workers.storage import open_study
+from search.workers.storage import missing_file, open_storage, open_study, study_id
 from search.workers.warmstart import warm_start
 from search.workers.worker import Interrupted, work
 from spaces import get_space, recommended_design
@@ -49,11 +48,16 @@ def ensure_synth(settings: StudyConfig) -> None:
     log(f"  done in {time.perf_counter() - start:.0f}s")
 
 
-def resumed_seed(study_seed: int, trials: int) -> int:
-    """The sampler's seed when the study already has ``trials`` trials. The study seed again would
-    replay the first run's random start-up draws, so a resumed study would train the configurations
-    it already has; a seed that moves with the trial count keeps a rerun reproducible and new."""
-    digest = hashlib.blake2b(f"sampler:{study_seed}:{trials}".encode(), digest_size=4).digest()
+def sampler_seed(settings: StudyConfig, storage: optuna.storages.BaseStorage | None, copied: int = 0) -> int:
+    """The study's seed for a new study (and a QMC one: it keeps its place in the study). With trials in the
+    study (``copied``: a new one's warm-start history), that seed again would replay the first run's random
+    start-up draws, so the study would train the configurations it already has; a seed that moves with the
+    trial count keeps a rerun reproducible and new."""
+    found = study_id(storage, settings.study_name())
+    trials = (0 if found is None else storage.get_n_trials(found)) or copied
+    if not trials or settings.sampler.get("name") == "qmc":
+        return settings.seed
+    digest = hashlib.blake2b(f"sampler:{settings.seed}:{trials}".encode(), digest_size=4).digest()
     return int.from_bytes(digest, "little") & 0x7FFFFFFF
 
 
@@ -105,11 +109,9 @@ class PreparedStudy:
 
     study: optuna.Study
     settings: StudyConfig  # checked, its metric resolved for the data
-    space: ModuleType
     device: torch.device
     data: Dataset
-    costs: tuple[str, ...]  # a multi-objective study's costs after its metric; () for one objective
-    rules: FrontRules | None  # the front's rules for those costs
+    trial: TrialSettings  # what each trial is given; a multi-objective study's objectives: trial.rules
 
 
 def run_study(settings: StudyConfig, progress: bool = True, join: bool = False) -> optuna.Study:
@@ -122,8 +124,11 @@ def prepare_study(settings: StudyConfig, join: bool = False) -> PreparedStudy:
     settings and queues its first designs. ``join``: a worker joining a study another command
     created (its settings come from the study; its sampler gets its own random seed so that workers
     never draw the same parameters)."""
-    if not join:
-        settings = keep_recorded(settings)  # a continued study keeps what its command line does not change
+    url = settings.storage_url()
+    # One handle throughout; a new storage file is made with the study, once settings and data pass their checks.
+    storage = None if missing_file(url) else open_storage(url, settings.heartbeat)
+    if not join:  # a continued study keeps what its command line does not change
+        settings = keep_recorded(settings, storage)
     costs: tuple[str, ...] = ()
     if settings.objectives:  # the first objective is the metric the trials report; the rest are costs
         names = parse_objectives(settings.objectives)
@@ -133,7 +138,6 @@ def prepare_study(settings: StudyConfig, join: bool = False) -> PreparedStudy:
     settings = settings.checked()
     space = get_space(settings.space)
     device = resolve_device(settings.device)
-    sampler = make_study_sampler(settings, space, device, None if join else settings.seed)
     pruner = make_pruner(settings.pruner)
     rules = None
     if costs:  # checked now, before anything is made; the metric is known once the data is read
@@ -142,7 +146,7 @@ def prepare_study(settings: StudyConfig, join: bool = False) -> PreparedStudy:
         except TypeError as e:
             raise UserError(f"bad setting in the preset's [front] table ({e})") from None
     data_dir = settings.data_dir().resolve()
-    warm = (warm_start(settings.from_study, settings.storage_url(), settings.space, settings.warm_start)
+    warm = (warm_start(settings.from_study, url, settings.space, settings.warm_start, storage)
             if settings.from_study else None)
     ensure_synth(settings)
     options = settings.data_options()
@@ -152,11 +156,11 @@ def prepare_study(settings: StudyConfig, join: bool = False) -> PreparedStudy:
     if ds.val_y is not None:  # before a study is made for a metric these data cannot measure
         check_measurable(metric, ds.task, torch.from_numpy(ds.val_y), "validation", ds.class_names)
     objectives = (metric, *costs)
-    study = open_study(settings.study_name(), settings.storage_url(), sampler, pruner,
-                       directions=directions(objectives), heartbeat=settings.heartbeat)
+    copied = len(warm.history(settings.to_attrs(ds.task))) if warm is not None else 0
+    sampler = make_study_sampler(settings, space, device, None if join else sampler_seed(settings, storage, copied))
+    study = open_study(settings.study_name(), storage or open_storage(url, settings.heartbeat), sampler, pruner,
+                       directions=directions(objectives))
     _check_same_study(study, settings, ds.task)
-    if not join and study.trials and settings.sampler.get("name") != "qmc":  # QMC keeps its place in the study
-        study.sampler = make_study_sampler(settings, space, device, resumed_seed(settings.seed, len(study.trials)))
     if len(study.directions) != len(objectives):  # Optuna loads a study whatever directions it is asked for
         raise UserError(f"study {study.study_name!r} has {len(study.directions)} objective(s), not "
                         f"{len(objectives)} ({', '.join(objectives)}); use --study to name a new one")
@@ -170,16 +174,17 @@ def prepare_study(settings: StudyConfig, join: bool = False) -> PreparedStudy:
         if not study.trials:
             # A warm start first, then the seed designs; a grid is its own design, and
             # a seed design off the grid would be a trial the grid sampler cannot place.
-            if warm is not None and warm.begin(study):
-                seed = resumed_seed(settings.seed, len(study.trials))
-                study.sampler = make_study_sampler(settings, space, device, seed)
+            if warm is not None:
+                warm.begin(study)
             if settings.sampler.get("name") != "grid":
                 for name, params in space.SEED_DESIGNS.items():
                     study.enqueue_trial(params, user_attrs={"design": name}, skip_if_exists=True)
                 if settings.prior == "on" and hasattr(space, "priors"):
                     study.enqueue_trial(recommended_design(space, Budget(settings.epochs, device.type)),
                                         user_attrs={"design": "recommended"}, skip_if_exists=True)
-    return PreparedStudy(study, settings, space, device, ds, costs, rules)
+    return PreparedStudy(study, settings, device, ds, TrialSettings(
+        space, ds.in_shape, settings.epochs, metric, settings.seed, settings.max_mflops, settings.compile, url,
+        ds.class_names, settings.trials, rules and replace(rules, objectives=objectives)))
 
 
 @dataclass(frozen=True)
@@ -197,12 +202,9 @@ class SearchPhase:
 def run_trials(prepared: PreparedStudy, progress: bool = True, phase: SearchPhase | None = None) -> optuna.Study:
     """Runs the prepared study's trials in this process until its budget or its time is spent, or
     ``phase.stop`` gives a reason to end the search."""
-    study, settings, space, device = prepared.study, prepared.settings, prepared.space, prepared.device
-    ds = prepared.data
-    metric, costs, rules = settings.metric, prepared.costs, prepared.rules
-    objectives = (metric, *costs)
+    study, settings, device, trial = prepared.study, prepared.settings, prepared.device, prepared.trial
     setup(device)
-    tensors = to_device(ds, device)
+    tensors = to_device(prepared.data, device)
     finished, rejected = counted(study)
     remaining = None if settings.trials is None else settings.trials - finished
     log(
@@ -214,24 +216,16 @@ def run_trials(prepared: PreparedStudy, progress: bool = True, phase: SearchPhas
     if remaining is not None and remaining <= 0:
         log(f"the study already has {finished} finished trials; raise --trials to run more")
         return study
-    if not costs:
-        objective = Objective(space, tensors, ds.in_shape, settings.epochs, metric, settings.seed, settings.max_mflops,
-                              compile=settings.compile, storage_url=settings.storage_url(), class_names=ds.class_names)
-    else:
-        log(f"objectives {', '.join(objectives)}: Optuna prunes no multi-objective study; the front's "
-            f"rules do (search/trial/pareto.py)")
-        objective = MultiObjective(space, tensors, ds.in_shape, settings.epochs, metric, settings.seed,
-                                   settings.max_mflops, compile=settings.compile,
-                                   rules=replace(rules, objectives=objectives),
-                                   storage_url=settings.storage_url(), class_names=ds.class_names)
-    objective.time_budget, objective.trials = TimeBudget.from_timeout(settings.timeout), settings.trials
-    if phase is not None:
-        objective.on_complete, objective.time_budget.designs_until = phase.on_complete, phase.designs_until
-    bar = Progress(remaining, metric, enabled=progress, done=finished, timeout=settings.timeout,
+    if trial.rules is not None:
+        log(f"objectives {', '.join(trial.rules.objectives)}: Optuna prunes no multi-objective study; the "
+            f"front's rules do (search/trial/pareto.py)")
+    budget = replace(TimeBudget.from_timeout(settings.timeout), designs_until=phase and phase.designs_until)
+    objective = (MultiObjective if trial.rules else Objective)(trial, tensors, budget, phase and phase.on_complete)
+    bar = Progress(remaining, settings.metric, enabled=progress, done=finished, timeout=settings.timeout,
                    job_ends=phase and phase.job_ends)
 
     def closed() -> bool | str | None:
-        return objective.time_budget.closed() or (phase.stop(study) if phase is not None else None)
+        return budget.closed() or (phase.stop(study) if phase is not None else None)
 
     try:
         # Never more than --trials finished trials, however many workers share the study.

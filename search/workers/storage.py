@@ -16,7 +16,7 @@ from search.errors import UserError
 from search.journal import HeartbeatJournalStorage, journal_path
 from search.knobs import GRACE_BEATS, STALE_RETRIES
 
-__all__ = ["VERDICT_ATTRS", "RetryStale", "load_study", "open_storage", "open_study"]
+__all__ = ["VERDICT_ATTRS", "RetryStale", "load_study", "missing_file", "open_storage", "open_study", "study_id"]
 
 # A failed or pruned trial's verdict: a retry of it (queued again, or by the heartbeat check) runs
 # afresh, and would otherwise show the old trial's reason on its own line and in the dashboard.
@@ -73,9 +73,25 @@ def _postgres_driver(url: str) -> str:
     return url  # SQLAlchemy's own ImportError then names the missing driver
 
 
+def missing_file(url: str) -> str | None:
+    """The kind of file ``url`` names ("SQLite", "journal") when it does not exist (opening creates it), else None."""
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        return "SQLite"
+    journal = journal_path(url)
+    return "journal" if journal is not None and not journal.is_file() else None
+
+
+def study_id(storage: optuna.storages.BaseStorage | None, name: str) -> int | None:
+    """Study ``name``'s id in ``storage``; None when there is no such study (or no storage yet)."""
+    try:
+        return None if storage is None else storage.get_study_id_from_name(name)
+    except KeyError:
+        return None
+
+
 def open_study(
-    name: str, storage: str, sampler: optuna.samplers.BaseSampler, pruner: optuna.pruners.BasePruner,
-    direction: str = "maximize", directions: list[str] | None = None, heartbeat: int | None = None,
+    name: str, storage: optuna.storages.BaseStorage, sampler: optuna.samplers.BaseSampler,
+    pruner: optuna.pruners.BasePruner, direction: str = "maximize", directions: list[str] | None = None,
 ) -> optuna.Study:
     # Optuna takes either one `direction` or a list of `directions`; a one-element list is the
     # single-objective case and must keep its own direction (a minimised metric stays minimised).
@@ -83,22 +99,19 @@ def open_study(
         direction, directions = directions[0], None
     elif directions is not None:
         direction = None
-    study = optuna.create_study(
-        study_name=name, storage=open_storage(storage, heartbeat), sampler=sampler, pruner=pruner,
+    return optuna.create_study(
+        study_name=name, storage=storage, sampler=sampler, pruner=pruner,
         direction=direction, directions=directions, load_if_exists=True,
     )
-    return study
 
 
-def load_study(name: str | None, storage: str, heartbeat: int | None = None) -> optuna.Study:
+def load_study(name: str | None, storage: str, opened: optuna.storages.BaseStorage | None = None) -> optuna.Study:
     """An existing study; with no name, the one whose latest trial started last (the study just run),
     named on stderr: with several studies in a storage, the user must see which one a command took."""
-    if storage.startswith("sqlite:///") and not Path(storage.removeprefix("sqlite:///")).is_file():
-        raise UserError(f"{storage}: no such SQLite file; `run` creates it")  # and `best` must not
-    journal = journal_path(storage)
-    if journal is not None and not journal.is_file():  # opening one creates it: a typo must not
-        raise UserError(f"{storage}: no such journal file; `run` creates it")
-    store = open_storage(storage, heartbeat)
+    missing = missing_file(storage)
+    if missing:  # `best` and a typo must not create one
+        raise UserError(f"{storage}: no such {missing} file; `run` creates it")
+    store = opened or open_storage(storage)  # opened: the caller's handle on that storage, not opened again
     summaries = optuna.get_all_study_summaries(store, include_best_trial=False)
     names = [s.study_name for s in summaries]
     if name is None:

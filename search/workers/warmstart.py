@@ -24,30 +24,35 @@ class WarmStart:
     source: optuna.Study
     best: list[optuna.trial.FrozenTrial]  # its best trials, best first
 
-    def begin(self, study: optuna.Study) -> bool:
-        """Starts ``study`` (new, its settings recorded); True when it copied history, after which its
-        sampler must draw as a continued study's does (with the source's seed it draws the same)."""
+    def differs(self, attrs: dict) -> list[str]:
+        """The settings of SAME_MEASURE in which a new study recording ``attrs`` measures otherwise."""
+        return [key for key in SAME_MEASURE if self.source.user_attrs.get(key) != attrs.get(key)]
+
+    def history(self, attrs: dict) -> list[optuna.trial.FrozenTrial]:
+        """The finished trials a new study recording ``attrs`` takes in as its own; none when it measures otherwise."""
+        return [] if self.differs(attrs) else self.source.get_trials(states=FINISHED)
+
+    def begin(self, study: optuna.Study) -> None:
+        """Starts ``study`` (new, its settings recorded): the source's history copied in, or its best queued."""
         name = self.source.study_name
-        differ = [key for key in SAME_MEASURE if self.source.user_attrs.get(key) != study.user_attrs.get(key)]
-        if differ:
+        history = self.history(study.user_attrs)
+        if not history:
             for trial in self.best:
                 study.enqueue_trial(trial.params, user_attrs={"design": f"{name}#{trial.number}"}, skip_if_exists=True)
             log(f"warm start: the best {len(self.best)} configurations of {name!r} train again "
-                f"(its {', '.join(differ)} differ)")
-            return False
-        history = self.source.get_trials(states=FINISHED)
+                f"(its {', '.join(self.differs(study.user_attrs))} differ)")
+            return
         for trial in history:  # marked: they take none of this study's --trials
             trial.user_attrs = {**trial.user_attrs, COPIED: f"{name}#{trial.number}"}
         study.add_trials(history)
         log(f"warm start: the {len(history)} finished trials of {name!r} are copied in as history (same data, "
             f"metric and epochs); none trains again")
-        return True
 
-
-def warm_start(source_name: str, storage: str, space: str, k: int) -> WarmStart:
+def warm_start(source_name: str, storage: str, space: str, k: int,
+               opened: optuna.storages.BaseStorage | None = None) -> WarmStart:
     """Study ``source_name`` (same storage, same space) and its best ``k`` trials, checked before the
-    new study is made so that a bad name leaves nothing behind."""
-    source = load_study(source_name, storage)
+    new study is made so that a bad name leaves nothing behind. ``opened``: ``storage`` opened already."""
+    source = load_study(source_name, storage, opened=opened)
     their_space = source.user_attrs.get("space")
     if their_space != space:
         raise UserError(f"--from-study {source_name}: it searched space {their_space!r}, not {space!r}; "
