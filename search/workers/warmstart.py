@@ -4,6 +4,7 @@ pruner learn from all of them, and none trains again. Else its best configuratio
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import optuna
@@ -26,7 +27,8 @@ class WarmStart:
 
     def differs(self, attrs: dict) -> list[str]:
         """The settings of SAME_MEASURE in which a new study recording ``attrs`` measures otherwise."""
-        return [key for key in SAME_MEASURE if self.source.user_attrs.get(key) != attrs.get(key)]
+        stored = json.loads(json.dumps(attrs))  # as the storage gives them back: tuples are lists
+        return [key for key in SAME_MEASURE if self.source.user_attrs.get(key) != stored.get(key)]
 
     def history(self, attrs: dict) -> list[optuna.trial.FrozenTrial]:
         """The finished trials a new study recording ``attrs`` takes in as its own; none when it measures otherwise."""
