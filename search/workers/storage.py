@@ -89,20 +89,11 @@ def study_id(storage: optuna.storages.BaseStorage | None, name: str) -> int | No
         return None
 
 
-def open_study(
-    name: str, storage: optuna.storages.BaseStorage, sampler: optuna.samplers.BaseSampler,
-    pruner: optuna.pruners.BasePruner, direction: str = "maximize", directions: list[str] | None = None,
-) -> optuna.Study:
-    # Optuna takes either one `direction` or a list of `directions`; a one-element list is the
-    # single-objective case and must keep its own direction (a minimised metric stays minimised).
-    if directions is not None and len(directions) == 1:
-        direction, directions = directions[0], None
-    elif directions is not None:
-        direction = None
-    return optuna.create_study(
-        study_name=name, storage=storage, sampler=sampler, pruner=pruner,
-        direction=direction, directions=directions, load_if_exists=True,
-    )
+def open_study(name: str, storage: optuna.storages.BaseStorage, sampler: optuna.samplers.BaseSampler,
+               pruner: optuna.pruners.BasePruner, directions: list[str]) -> optuna.Study:
+    """Study ``name``, made if new; one direction is a single-objective study that keeps it (a minimised cost too)."""
+    return optuna.create_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner,
+                               directions=directions, load_if_exists=True)
 
 
 def load_study(name: str | None, storage: str, opened: optuna.storages.BaseStorage | None = None) -> optuna.Study:
