@@ -8,10 +8,9 @@ from typing import Any
 
 import tomllib
 
-from search.data.prepare import DataOptions, parse_image_size
+from search.data.options import DataOptions, parse_image_size
 from search.errors import UserError
-from search.trial.metrics import TASK_METRICS
-from search.trial.train import COMPILE_MODES
+from search.trial.choices import COMPILE_MODES, METRICS
 
 __all__ = ["PROJECT_ROOT", "StudyConfig", "data_fields", "default_storage", "load_preset", "synth_dir"]
 
@@ -45,14 +44,14 @@ class StudyConfig:
     epochs: int = 10
     device: str = "auto"
     seed: int = 0
-    metric: str = "auto"  # auto: the task's default (search.trial.metrics.TASK_METRICS)
+    metric: str = "auto"  # auto: the task's default (search.trial.choices.TASK_METRICS)
     # True when `metric` is the preset's rather than the user's: a preset is written for one kind of
     # data, so its metric gives way to the task's default where the task lacks it (run.resolve_metric)
     metric_from_preset: bool = False
     sampler: dict[str, Any] = field(default_factory=lambda: {"name": "tpe"})
     pruner: dict[str, Any] = field(default_factory=lambda: {"name": "hyperband"})
     preset: str = ""
-    # how the data is read and split (search.data.prepare.DataOptions); the split seed is `seed`
+    # how the data is read and split (search.data.options.DataOptions); the split seed is `seed`
     layout: str = "auto"
     image_size: int | str | tuple[int, int] | None = None  # 64, "96x64" or (96, 64); None: the data's own
     task: str = "auto"
@@ -64,7 +63,7 @@ class StudyConfig:
     from_study: str | None = None  # warm start: enqueue the best `warm_start` trials of this study
     warm_start: int = 5
     max_mflops: float | None = None  # trials whose network costs more an image are rejected untrained
-    # torch.compile mode for each trial's forward pass (search.trial.train.COMPILE_MODES); None: eager. Compiling
+    # torch.compile mode for each trial's forward pass (search.trial.choices.COMPILE_MODES); None: eager. Compiling
     # costs seconds per architecture: bench/RESULTS.md says when a study's trials earn it back.
     compile: str | None = None
     # "on": the start-up trials draw from the space's priors and its recommended design is queued
@@ -110,9 +109,8 @@ class StudyConfig:
     def checked(self) -> StudyConfig:
         """These settings with every value checked (one line naming a wrong one), and a preset's
         ``compile = "off"`` (TOML has no None) read as eager."""
-        known = {m for ms in TASK_METRICS.values() for m in ms}
-        if self.metric != "auto" and self.metric not in known:
-            raise UserError(f"unknown metric {self.metric!r}; known: auto, {', '.join(sorted(known))}")
+        if self.metric != "auto" and self.metric not in METRICS:
+            raise UserError(f"unknown metric {self.metric!r}; known: auto, {', '.join(sorted(METRICS))}")
         checked = replace(self, compile=None) if self.compile == "off" else self
         if checked.compile is not None and checked.compile not in COMPILE_MODES:
             raise UserError(f"unknown compile mode {checked.compile!r}; known: off, {', '.join(COMPILE_MODES)}")

@@ -43,7 +43,7 @@ def test_a_space_preset_runs_on_every_task(name):
     """`run resnet --data HELSINKI` failed on the preset's own metric ("accuracy does not apply to a
     multilabel task") although the user named none. mlp and mlp-grid pin seed 003's macro_f1 on purpose
     (a binary task has none: see test_a_preset_metric_the_task_lacks_gives_way_to_the_default)."""
-    from search.trial.metrics import TASK_METRICS
+    from search.trial.choices import TASK_METRICS
     from search.workers.run import resolve_metric
 
     for variant in ("cpu", "gpu"):

@@ -22,8 +22,8 @@ from search.artifacts import attach
 from search.config import PROJECT_ROOT
 from search.console import log
 from search.errors import UserError
+from search.trial.choices import TASK_METRICS
 from search.trial.device import describe
-from search.trial.metrics import TASK_METRICS
 from search.trial.time_budget import EVAL_COST
 from search.trial.train import DeviceDataset, Diverged, StopTraining, evaluate, fit
 

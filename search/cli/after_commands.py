@@ -12,7 +12,7 @@ __all__ = ["cmd_dashboard", "cmd_export", "cmd_report", "cmd_rerun", "cmd_retrai
 def cmd_retrain(args) -> None:
     from search.after.retrain import retrain
     from search.config import default_storage
-    from search.trial.metrics import TASK_METRICS
+    from search.trial.choices import TASK_METRICS
     from search.workers.storage import load_study
 
     storage = args.storage or default_storage()

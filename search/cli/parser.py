@@ -36,7 +36,7 @@ _port = _bounded("_port", int, lambda v: 0 <= v <= 65535, "must be a port number
 
 
 def _image_size(text: str) -> tuple[int, int]:
-    from search.data.prepare import parse_image_size
+    from search.data.options import parse_image_size
 
     try:
         return parse_image_size(text)
@@ -73,8 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     from search.data.dataset import TASKS
     from search.data.loader import LAYOUTS
     from search.registry import either
-    from search.trial.metrics import METRICS
-    from search.trial.train import COMPILE_MODES
+    from search.trial.choices import COMPILE_MODES, METRICS
     from search.workers.samplers import PRUNERS, SAMPLERS
     from spaces import SPACES
 

@@ -200,9 +200,9 @@ def _print_best(study) -> None:
 
 
 def _print_front(study) -> None:
-    from search.trial.pareto import UNITS, front
+    from search.trial.choices import UNITS
 
-    members = front(study)
+    members = sorted(study.best_trials, key=lambda t: t.values[0], reverse=True)  # pareto.front imports torch
     if not members:
         print(f"study {study.study_name!r}: no completed trial yet")
         return

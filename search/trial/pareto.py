@@ -36,20 +36,13 @@ from torch import nn
 
 from search.errors import UserError
 from search.trial.budget import reject
+from search.trial.choices import COSTS, METRICS
 from search.trial.device import autocast
-from search.trial.metrics import METRICS
 from search.trial.objective import Objective
 from search.trial.train import EpochResult
 
-__all__ = [
-    "COSTS", "FrontRules", "MultiObjective", "cost_of", "directions", "front", "measure_throughput",
-    "parse_objectives",
-]
+__all__ = ["FrontRules", "MultiObjective", "cost_of", "directions", "front", "measure_throughput", "parse_objectives"]
 
-# What each cost is and which way it is better. "latency" is measured as throughput, inference
-# images per second at a fixed batch on the trial's device (higher is better).
-COSTS = {"params": "minimize", "latency": "maximize"}
-UNITS = {"params": "params", "latency": "images/s"}
 # Fixed per device kind, so that every trial on a device is measured alike: a GPU is measured at a
 # batch that fills it, a CPU at one that keeps the measurement to a second or so for a big network.
 LATENCY_BATCH = {"cpu": 32}
