@@ -1,4 +1,4 @@
-"""A study's settings: a TOML preset from studies/, then the command line's flags on top."""
+"""A study's settings: a TOML preset (see load_preset), then the command line's flags on top."""
 
 from __future__ import annotations
 
@@ -10,26 +10,19 @@ import tomllib
 
 from search.data.options import DataOptions, parse_image_size
 from search.errors import UserError
+from search.places import PRESETS, studies_dir, synth_dir
 from search.trial.choices import COMPILE_MODES, METRICS
 
-__all__ = ["PROJECT_ROOT", "StudyConfig", "data_fields", "default_storage", "load_preset", "synth_dir"]
+__all__ = ["StudyConfig", "data_fields", "default_storage", "load_preset"]
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-PRESETS = PROJECT_ROOT / "studies"
 SYNTH_KEYS = ("classes", "size", "train")  # what names the benchmark's folder; the rest have defaults
 SYNTH_SETTINGS = {"classes", "size", "train", "val", "test", "seed", "difficulty"}  # search.data.synth.generate's
 
 
 def default_storage() -> str:
-    """One SQLite file under studies/: right for one process; many workers need an RDB or journal."""
-    PRESETS.mkdir(exist_ok=True)
-    return f"sqlite:///{PRESETS / 'search.db'}"
-
-
-def synth_dir(synth: dict[str, int]) -> Path:
-    """Where the embedded benchmark of this size lives; its name says its size, so a preset whose
-    benchmark changes size never reuses (or overwrites) another size's files."""
-    return PROJECT_ROOT / "data" / f"synth-{synth['classes']}c-{synth['size']}px-{synth['train']}"
+    """One SQLite file in studies/: right for one process; many workers need an RDB or journal."""
+    studies_dir().mkdir(exist_ok=True)
+    return f"sqlite:///{studies_dir() / 'search.db'}"
 
 
 @dataclass(frozen=True)
@@ -182,14 +175,16 @@ def _check_keys(path: Path, table: dict, known: set[str], where: str = "") -> No
 
 
 def load_preset(name: str, variant: str) -> StudyConfig:
-    """Reads studies/NAME.toml. ``variant`` "cpu" applies its [cpu] table on top of the rest (the
+    """Reads NAME.toml from the working folder's studies/ (the user's own presets), else from the
+    package's presets. ``variant`` "cpu" applies its [cpu] table on top of the rest (the
     quick study a laptop finishes); anything else ("gpu", or a device type such as "cuda") is the
     full study. The caller decides which: the hardware the trials will run on, not necessarily this
     machine's (`run --for`)."""
-    path = PRESETS / f"{name}.toml"
-    if not path.is_file():
-        known = sorted(p.stem for p in PRESETS.glob("*.toml"))
-        raise UserError(f"no study preset {path}; known presets: {', '.join(known)}")
+    folders = (studies_dir(), PRESETS)  # the user's first: one of theirs replaces the shipped one of its name
+    path = next((f / f"{name}.toml" for f in folders if (f / f"{name}.toml").is_file()), None)
+    if path is None:
+        known = sorted({p.stem for f in folders for p in f.glob("*.toml")})
+        raise UserError(f"no study preset {name!r} in {folders[0]} or the package; known presets: {', '.join(known)}")
     try:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:
