@@ -36,9 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from harness import Row, table  # noqa: E402
 
 from gic_models import create_model  # noqa: E402
-from search.config import load_preset, synth_dir  # noqa: E402
+from search.config import load_preset  # noqa: E402
 from search.data import load_dataset  # noqa: E402
 from search.data.synth import generate  # noqa: E402
+from search.places import synth_dir  # noqa: E402
 from search.trial.device import autocast, describe, resolve_device, setup  # noqa: E402
 from search.trial.inputs import to_device  # noqa: E402
 from search.trial.objective import count_flops  # noqa: E402

@@ -142,8 +142,8 @@ def epoch_part(args, out: Path, save: Save) -> None:
 def concurrency_part(args, out: Path, save: Save) -> None:
     data = args.conc_data
     if data is None:
-        from search.config import synth_dir
         from search.data.synth import generate
+        from search.places import synth_dir
 
         data = synth_dir(QUICK_SYNTH)
         if not (data / "train.csv").exists():

@@ -39,7 +39,7 @@ def curve(data: Path, design: str, epochs: int, seed: int = 0, device: str = "cp
     import optuna
     import torch
 
-    from search.data.prepare import DataOptions
+    from search.data.options import DataOptions
     from search.trial.inputs import load_data, seeded_model, to_device
     from search.trial.train import fit
     from spaces import get_space

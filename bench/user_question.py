@@ -79,7 +79,7 @@ def plain(data: Path, design: str, seconds: float, seed: int) -> dict:
     import optuna
     import torch
 
-    from search.data.prepare import DataOptions
+    from search.data.options import DataOptions
     from search.trial.device import resolve_device, setup
     from search.trial.inputs import load_data, seeded_model, to_device
     from search.trial.time_budget import predict_seconds

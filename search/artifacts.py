@@ -3,7 +3,7 @@
 They live in a FileSystemArtifactStore beside the storage, so `dashboard` finds them with no
 setting: for ``sqlite:///dir/x.db`` or a journal file (``journal:///dir/x.log``, ``dir/x.log``)
 that is ``dir/artifacts/``; a server storage (PostgreSQL, MySQL) has no folder of its own, so its
-artifacts go to ``studies/artifacts/`` of this checkout. ``GIC_ARTIFACTS``, when set, names the
+artifacts go to ``studies/artifacts/`` of the working folder. ``GIC_ARTIFACTS``, when set, names the
 folder for every storage (a shared disk that workers on many machines and the dashboard all see).
 
 An artifact is a copy of what a command already wrote, so a store that cannot take it (full, read
@@ -25,9 +25,9 @@ from pathlib import Path
 import optuna
 from optuna.artifacts import ArtifactMeta, FileSystemArtifactStore, get_all_artifact_meta, upload_artifact
 
-from search.config import PROJECT_ROOT
 from search.journal import journal_path
 from search.optuna_private import study_id, study_storage, trial_id
+from search.places import studies_dir
 
 __all__ = ["artifact_dir", "artifact_store", "attach", "attach_json", "list_artifacts"]
 
@@ -43,7 +43,7 @@ def artifact_dir(storage_url: str) -> Path:
             return Path(db).resolve().parent / "artifacts"
     elif (journal := journal_path(storage_url)) is not None:
         return journal.resolve().parent / "artifacts"
-    return PROJECT_ROOT / "studies" / "artifacts"
+    return studies_dir() / "artifacts"
 
 
 class _Store(FileSystemArtifactStore):

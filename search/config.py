@@ -1,4 +1,4 @@
-"""A study's settings: a TOML preset from studies/, then the command line's flags on top."""
+"""A study's settings: a TOML preset (see load_preset), then the command line's flags on top."""
 
 from __future__ import annotations
 
@@ -8,29 +8,21 @@ from typing import Any
 
 import tomllib
 
-from search.data.prepare import DataOptions, parse_image_size
+from search.data.options import DataOptions, parse_image_size
 from search.errors import UserError
-from search.trial.metrics import TASK_METRICS
-from search.trial.train import COMPILE_MODES
+from search.places import PRESETS, studies_dir, synth_dir
+from search.trial.choices import COMPILE_MODES, METRICS
 
-__all__ = ["PROJECT_ROOT", "StudyConfig", "data_fields", "default_storage", "load_preset", "synth_dir"]
+__all__ = ["StudyConfig", "data_fields", "default_storage", "load_preset"]
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-PRESETS = PROJECT_ROOT / "studies"
 SYNTH_KEYS = ("classes", "size", "train")  # what names the benchmark's folder; the rest have defaults
 SYNTH_SETTINGS = {"classes", "size", "train", "val", "test", "seed", "difficulty"}  # search.data.synth.generate's
 
 
 def default_storage() -> str:
-    """One SQLite file under studies/: right for one process; many workers need an RDB or journal."""
-    PRESETS.mkdir(exist_ok=True)
-    return f"sqlite:///{PRESETS / 'search.db'}"
-
-
-def synth_dir(synth: dict[str, int]) -> Path:
-    """Where the embedded benchmark of this size lives; its name says its size, so a preset whose
-    benchmark changes size never reuses (or overwrites) another size's files."""
-    return PROJECT_ROOT / "data" / f"synth-{synth['classes']}c-{synth['size']}px-{synth['train']}"
+    """One SQLite file in studies/: right for one process; many workers need an RDB or journal."""
+    studies_dir().mkdir(exist_ok=True)
+    return f"sqlite:///{studies_dir() / 'search.db'}"
 
 
 @dataclass(frozen=True)
@@ -45,14 +37,14 @@ class StudyConfig:
     epochs: int = 10
     device: str = "auto"
     seed: int = 0
-    metric: str = "auto"  # auto: the task's default (search.trial.metrics.TASK_METRICS)
+    metric: str = "auto"  # auto: the task's default (search.trial.choices.TASK_METRICS)
     # True when `metric` is the preset's rather than the user's: a preset is written for one kind of
     # data, so its metric gives way to the task's default where the task lacks it (run.resolve_metric)
     metric_from_preset: bool = False
     sampler: dict[str, Any] = field(default_factory=lambda: {"name": "tpe"})
     pruner: dict[str, Any] = field(default_factory=lambda: {"name": "hyperband"})
     preset: str = ""
-    # how the data is read and split (search.data.prepare.DataOptions); the split seed is `seed`
+    # how the data is read and split (search.data.options.DataOptions); the split seed is `seed`
     layout: str = "auto"
     image_size: int | str | tuple[int, int] | None = None  # 64, "96x64" or (96, 64); None: the data's own
     task: str = "auto"
@@ -64,7 +56,7 @@ class StudyConfig:
     from_study: str | None = None  # warm start: enqueue the best `warm_start` trials of this study
     warm_start: int = 5
     max_mflops: float | None = None  # trials whose network costs more an image are rejected untrained
-    # torch.compile mode for each trial's forward pass (search.trial.train.COMPILE_MODES); None: eager. Compiling
+    # torch.compile mode for each trial's forward pass (search.trial.choices.COMPILE_MODES); None: eager. Compiling
     # costs seconds per architecture: bench/RESULTS.md says when a study's trials earn it back.
     compile: str | None = None
     # "on": the start-up trials draw from the space's priors and its recommended design is queued
@@ -110,9 +102,8 @@ class StudyConfig:
     def checked(self) -> StudyConfig:
         """These settings with every value checked (one line naming a wrong one), and a preset's
         ``compile = "off"`` (TOML has no None) read as eager."""
-        known = {m for ms in TASK_METRICS.values() for m in ms}
-        if self.metric != "auto" and self.metric not in known:
-            raise UserError(f"unknown metric {self.metric!r}; known: auto, {', '.join(sorted(known))}")
+        if self.metric != "auto" and self.metric not in METRICS:
+            raise UserError(f"unknown metric {self.metric!r}; known: auto, {', '.join(sorted(METRICS))}")
         checked = replace(self, compile=None) if self.compile == "off" else self
         if checked.compile is not None and checked.compile not in COMPILE_MODES:
             raise UserError(f"unknown compile mode {checked.compile!r}; known: off, {', '.join(COMPILE_MODES)}")
@@ -184,14 +175,16 @@ def _check_keys(path: Path, table: dict, known: set[str], where: str = "") -> No
 
 
 def load_preset(name: str, variant: str) -> StudyConfig:
-    """Reads studies/NAME.toml. ``variant`` "cpu" applies its [cpu] table on top of the rest (the
+    """Reads NAME.toml from the working folder's studies/ (the user's own presets), else from the
+    package's presets. ``variant`` "cpu" applies its [cpu] table on top of the rest (the
     quick study a laptop finishes); anything else ("gpu", or a device type such as "cuda") is the
     full study. The caller decides which: the hardware the trials will run on, not necessarily this
     machine's (`run --for`)."""
-    path = PRESETS / f"{name}.toml"
-    if not path.is_file():
-        known = sorted(p.stem for p in PRESETS.glob("*.toml"))
-        raise UserError(f"no study preset {path}; known presets: {', '.join(known)}")
+    folders = (studies_dir(), PRESETS)  # the user's first: one of theirs replaces the shipped one of its name
+    path = next((f / f"{name}.toml" for f in folders if (f / f"{name}.toml").is_file()), None)
+    if path is None:
+        known = sorted({p.stem for f in folders for p in f.glob("*.toml")})
+        raise UserError(f"no study preset {name!r} in {folders[0]} or the package; known presets: {', '.join(known)}")
     try:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as e:

@@ -12,7 +12,6 @@ import pytest
 from optuna.artifacts import FileSystemArtifactStore, get_all_artifact_meta, upload_artifact
 
 from search.artifacts import artifact_dir, artifact_store, attach, list_artifacts
-from search.config import PROJECT_ROOT
 from search.workers.storage import open_storage
 
 
@@ -23,7 +22,7 @@ def test_artifacts_lie_beside_the_storage_file(tmp_path, monkeypatch):
         assert artifact_dir(url) == beside, url
     monkeypatch.chdir(tmp_path)
     assert artifact_dir("journal://rel/j.log") == tmp_path / "rel" / "artifacts"
-    assert artifact_dir("postgresql://u@db/optuna") == PROJECT_ROOT / "studies" / "artifacts"
+    assert artifact_dir("postgresql://u@db/optuna") == tmp_path / "studies" / "artifacts"  # the working folder's
     # The dashboard opens the same store: a file attached to a journal study lands beside the journal.
     url = f"journal://{tmp_path / 'j.log'}"
     study = optuna.create_study(study_name="a", storage=open_storage(url))

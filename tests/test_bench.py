@@ -281,7 +281,7 @@ def test_real_sets_build_each_kind_as_the_engine_loads_it(tmp_path, kind, classe
     import real_sets
     from PIL import Image
 
-    from search.data.prepare import DataOptions
+    from search.data.options import DataOptions
     from search.trial.inputs import load_data
 
     out = tmp_path / kind

@@ -161,13 +161,13 @@ def test_run_help_gives_runs_own_default_study_name(capsys):
     ("a\\b", "a%5Cb"), ("50%", "50%25"), ("tab\there", "tab%09here"), ("", "%"),
 ])
 def test_study_names_become_one_file_name(name, folder):
-    from search.after.places import study_file_name
+    from search.places import study_file_name
 
     assert study_file_name(name) == folder
 
 
 def test_a_long_study_name_is_cut_to_a_file_name_that_still_tells_it_apart():
-    from search.after.places import study_file_name
+    from search.places import study_file_name
 
     long = study_file_name("é" * 200 + "a"), study_file_name("é" * 200 + "b")
     assert long[0] != long[1] and all(len(n.encode()) <= 200 and "/" not in n for n in long)
@@ -175,13 +175,11 @@ def test_a_long_study_name_is_cut_to_a_file_name_that_still_tells_it_apart():
 
 def test_a_study_name_cannot_send_files_outside_the_project(two_trials, tmp_path, monkeypatch):
     # Without --study the study run last in a shared storage is taken: another person's name.
-    import search.after.retrain
-    import search.config
     import search.shown.report
 
     project = tmp_path / "project" / "a" / "b"
-    for module in (search.config, search.after.retrain):
-        monkeypatch.setattr(module, "PROJECT_ROOT", project)
+    project.mkdir(parents=True)
+    monkeypatch.chdir(project)  # the working folder: where runs/ and submissions/ go
     reports = []
     monkeypatch.setattr(search.shown.report, "write_report", lambda study, out, **kw: reports.append(out) or out)
     storage = f"sqlite:///{tmp_path / 'shared.db'}"

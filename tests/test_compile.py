@@ -43,10 +43,9 @@ def test_compiled_trial_learns_as_the_eager_one(tmp_path, tiny_data):
 
 
 def test_unknown_compile_mode_in_a_preset_is_one_line(tmp_path, tiny_data, capsys, monkeypatch):
-    import search.config
-
-    (tmp_path / "fast.toml").write_text('space = "cnn"\ncompile = "fastest"\n')
-    monkeypatch.setattr(search.config, "PRESETS", tmp_path)
+    (tmp_path / "studies").mkdir()
+    (tmp_path / "studies" / "fast.toml").write_text('space = "cnn"\ncompile = "fastest"\n')
+    monkeypatch.chdir(tmp_path)  # the user's own presets are in studies/ of the working folder
     assert main(["run", "cnn", "--preset", "fast", "--data", str(tiny_data), "--device", "cpu",
                  "--storage", f"sqlite:///{tmp_path / 's.db'}"]) == 2
     err = capsys.readouterr().err

@@ -15,7 +15,7 @@ from test_samplers_pruners import TinySpace
 import search.workers.run
 from search.artifacts import attach
 from search.cli import main
-from search.config import PROJECT_ROOT, StudyConfig
+from search.config import StudyConfig
 from search.shown.dashboard import make_dashboard
 from search.workers.run import prepare_study
 
@@ -43,7 +43,7 @@ def fake_study(tmp_path):
 def _start(storage: str) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "search", "dashboard", "--storage", storage, "--port", "0"],
-        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     # The URL is printed only once the port is bound: reading it is the synchronisation.
     ready, _, _ = select.select([proc.stdout], [], [], 60)

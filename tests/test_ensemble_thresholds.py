@@ -26,7 +26,8 @@ from gic_models import create_model
 from search.after.ensemble import load_members, predict, write_ensemble
 from search.after.export import export
 from search.data import load_dataset
-from search.data.prepare import DataOptions, prepare
+from search.data.options import DataOptions
+from search.data.prepare import prepare
 from search.shown.model_plots import load_view
 from search.trial.inputs import to_device
 from search.trial.metrics import tune_thresholds

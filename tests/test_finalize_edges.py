@@ -13,7 +13,6 @@ import optuna
 import pytest
 import torch
 
-import search.config
 from search.after.ensemble import member_dirs
 from search.after.rerun import rerun_trial
 from search.after.retrain import retrain
@@ -98,8 +97,8 @@ def test_retrain_with_another_number_of_seeds_replaces_the_folders_model(binary,
 
 def test_export_of_a_model_folder_needs_no_storage(binary, tmp_path, monkeypatch, capsys):
     project = tmp_path / "project"
-    monkeypatch.setattr(search.config, "PROJECT_ROOT", project)
-    monkeypatch.setattr(search.config, "PRESETS", project / "studies")
+    project.mkdir()
+    monkeypatch.chdir(project)
     assert main(["export", "--model", str(binary["model"]), "--device", "cpu"]) == 0
     sub = project / "submissions" / "bin.csv"  # named after model.json's study
     assert capsys.readouterr().out == f"wrote {sub}\n"
@@ -193,12 +192,9 @@ def test_multilabel_view_names_label_sets_and_has_no_confusion_matrix():
 
 
 def test_a_top_k_export_neither_overwrites_nor_retrains_the_trials_saved_models(binary, tmp_path, monkeypatch):
-    import search.after.retrain
-    import search.after.top_ensemble
     from search.after.top_ensemble import ensemble_top
 
-    for module in (search.after.retrain, search.after.top_ensemble):  # where retrain's and the top-k's folders go
-        monkeypatch.setattr(module, "PROJECT_ROOT", tmp_path)
+    monkeypatch.chdir(tmp_path)  # where retrain's and the top-k's folders go
     study = _load(binary)
     runs = tmp_path / "runs" / "bin"
     best = study.best_trial.number

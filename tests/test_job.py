@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from pathlib import Path
 
 import optuna
@@ -12,33 +11,31 @@ import pytest
 import torch
 
 from search.cli import main
-from search.config import PROJECT_ROOT
 
 
 @pytest.mark.slow
-def test_the_whole_job_searches_then_continues_the_winner_for_the_time_left(tiny_data, tmp_path, capsys):
-    name = f"job-test-{tmp_path.name}"
+def test_the_whole_job_searches_then_continues_the_winner_for_the_time_left(tiny_data, tmp_path, capsys,
+                                                                          monkeypatch):
+    name = "job-test"
     storage = f"sqlite:///{tmp_path / 'job.db'}"
-    try:
-        assert main(["run", "cnn", "--data", str(tiny_data), "--time", "60", "--epochs", "2", "--storage", storage,
-                     "--study", name, "--device", "cpu", "--no-progress"]) == 0
-        err = capsys.readouterr().err
-        study = optuna.load_study(study_name=name, storage=storage)
-        model = Path(study.user_attrs["model_dir"])
-        meta = json.loads((model / "model.json").read_text())
-        winner = next(t for t in study.trials if t.number == meta["trial"])  # the recommended design, or a clear winner
-        # the final run started from the weights the winner's trial left, and trained past them
-        assert meta["continued_after_epochs"] == winner.user_attrs["epochs"] == 2
-        assert meta["epochs"] > 2
-        assert err.index("the whole job has 60s") < err.index(f"final run: trial {winner.number}")
-        assert "continuing from its 2 search epochs" in err and "whole job" in err.split("final run: trial")[1]
-        with (PROJECT_ROOT / "submissions" / f"{name}.csv").open() as f:
-            rows = list(csv.DictReader(f))
-        with (tiny_data / "test.csv").open() as f:
-            assert [r["Image"] for r in rows] == [r["Image"] for r in csv.DictReader(f)]
-    finally:
-        shutil.rmtree(PROJECT_ROOT / "runs" / name, ignore_errors=True)
-        (PROJECT_ROOT / "submissions" / f"{name}.csv").unlink(missing_ok=True)
+    monkeypatch.chdir(tmp_path)  # the submission and the report go to the working folder
+    assert main(["run", "cnn", "--data", str(tiny_data), "--time", "60", "--epochs", "2", "--storage", storage,
+                 "--study", name, "--device", "cpu", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    study = optuna.load_study(study_name=name, storage=storage)
+    model = Path(study.user_attrs["model_dir"])
+    meta = json.loads((model / "model.json").read_text())
+    winner = next(t for t in study.trials if t.number == meta["trial"])  # the recommended design, or a clear winner
+    # the final run started from the weights the winner's trial left, and trained past them
+    assert meta["continued_after_epochs"] == winner.user_attrs["epochs"] == 2
+    assert meta["epochs"] > 2
+    assert err.index("the whole job has 60s") < err.index(f"final run: trial {winner.number}")
+    assert "continuing from its 2 search epochs" in err and "whole job" in err.split("final run: trial")[1]
+    with (tmp_path / "submissions" / f"{name}.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    with (tiny_data / "test.csv").open() as f:
+        assert [r["Image"] for r in rows] == [r["Image"] for r in csv.DictReader(f)]
+    assert model.parent == tmp_path / "runs" / name
 
 
 @pytest.mark.parametrize("extra, says", [

@@ -8,7 +8,6 @@ import optuna
 import pytest
 from layouts import write_folders
 
-import search.config
 from search.cli import main
 from search.config import load_preset
 from search.errors import UserError
@@ -43,7 +42,7 @@ def test_a_space_preset_runs_on_every_task(name):
     """`run resnet --data HELSINKI` failed on the preset's own metric ("accuracy does not apply to a
     multilabel task") although the user named none. mlp and mlp-grid pin seed 003's macro_f1 on purpose
     (a binary task has none: see test_a_preset_metric_the_task_lacks_gives_way_to_the_default)."""
-    from search.trial.metrics import TASK_METRICS
+    from search.trial.choices import TASK_METRICS
     from search.workers.run import resolve_metric
 
     for variant in ("cpu", "gpu"):
@@ -81,13 +80,23 @@ def test_a_named_metric_the_task_lacks_is_still_one_line(tmp_path, capsys):
 
 @pytest.fixture
 def presets(tmp_path, monkeypatch):
-    """Writes presets into a private studies/ folder: write(name, text)."""
-    monkeypatch.setattr(search.config, "PRESETS", tmp_path)
+    """Writes presets into studies/ of a private working folder, where a user keeps their own: write(name, text)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "studies").mkdir()
 
     def write(name: str, text: str) -> None:
-        (tmp_path / f"{name}.toml").write_text(text)
+        (tmp_path / "studies" / f"{name}.toml").write_text(text)
 
     return write
+
+
+def test_a_preset_in_the_working_folder_adds_to_or_replaces_the_shipped_ones(presets):
+    presets("cnn", "space = 'cnn'\nepochs = 3\n")
+    presets("mine", "space = 'mlp'\n")
+    assert load_preset("cnn", "gpu").epochs == 3 and load_preset("mine", "cpu").space == "mlp"
+    assert load_preset("resnet", "gpu").epochs > 3  # the shipped ones still load
+    with pytest.raises(UserError, match="known presets: cnn, mine, mlp, mlp-grid, resnet, timm$"):
+        load_preset("nope", "gpu")
 
 
 @pytest.mark.parametrize("text, message", [

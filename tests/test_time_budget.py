@@ -12,7 +12,8 @@ import torch
 
 from search.after.retrain import eval_share, fitted_epochs
 from search.data.loader import load_dataset
-from search.data.prepare import DataOptions, prepare
+from search.data.options import DataOptions
+from search.data.prepare import prepare
 from search.trial.budget import rejected
 from search.trial.inputs import to_device
 from search.trial.objective import Objective, TrialSettings

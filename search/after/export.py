@@ -15,7 +15,7 @@ from search.after.saving import write_atomic
 from search.artifacts import attach
 from search.console import log
 from search.data.loader import LAYOUTS, detect_layout, load_test_split
-from search.data.prepare import DataOptions
+from search.data.options import DataOptions
 from search.errors import UserError
 from search.trial.device import resolve_device
 from search.trial.inputs import load_data

@@ -15,7 +15,7 @@ from torch import nn
 
 from search.config import StudyConfig
 from search.data import Dataset
-from search.data.prepare import DataOptions
+from search.data.options import DataOptions
 from search.errors import UserError
 from search.trial.device import resolve_device, setup
 from search.trial.inputs import load_data, seeded_model, to_device

@@ -15,16 +15,15 @@ from torch import nn
 
 from search.after.ensemble import write_ensemble
 from search.after.model_files import is_model_entry, save_model
-from search.after.places import study_file_name
 from search.after.rebuild import RebuiltTrial, rebuild_trial
 from search.after.saving import refuse_foreign, replace_folder
 from search.artifacts import attach
-from search.config import PROJECT_ROOT
 from search.console import log
 from search.errors import UserError
 from search.knobs import EVAL_COST
+from search.places import runs_dir
+from search.trial.choices import TASK_METRICS
 from search.trial.device import describe
-from search.trial.metrics import TASK_METRICS
 from search.trial.train import DeviceDataset, Diverged, StopTraining, evaluate, fit
 
 __all__ = ["epoch_pace", "eval_share", "fitted_epochs", "retrain", "trial_dir"]
@@ -52,7 +51,7 @@ def retrain(
     time training must end by; an epoch that would overrun it at the pace measured so far is not
     started (with a one-cycle schedule the last epochs move the weights least).
     """
-    home = PROJECT_ROOT / "runs" / study_file_name(study.study_name)
+    home = runs_dir(study.study_name)
 
     def refuse_early(trial: optuna.trial.FrozenTrial) -> None:  # before minutes of training, not after
         refuse_foreign(out or trial_dir(home, trial.number, train_on), owned=is_model_entry)

@@ -9,11 +9,10 @@ import optuna
 
 from search.after.ensemble import member_dirs, write_ensemble
 from search.after.model_files import META, read_meta
-from search.after.places import study_file_name
 from search.after.retrain import retrain, trial_dir
 from search.after.saving import settle_folder
-from search.config import PROJECT_ROOT
 from search.errors import UserError
+from search.places import runs_dir
 from search.workers.ranking import best_completed
 
 __all__ = ["ensemble_top", "top_trials"]
@@ -39,7 +38,7 @@ def ensemble_top(
 ) -> Path:
     """An ensemble folder of the top ``k`` trials. A trial with a saved model trained on the same
     split (runs/STUDY/trial-N) reuses it; the others are retrained now, once, and kept for next time."""
-    runs = runs or PROJECT_ROOT / "runs" / study_file_name(study.study_name)
+    runs = runs or runs_dir(study.study_name)
     folders = []
     for trial in top_trials(study, k):
         folder = trial_dir(runs, trial.number, train_on)

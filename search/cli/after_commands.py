@@ -12,7 +12,7 @@ __all__ = ["cmd_dashboard", "cmd_export", "cmd_report", "cmd_rerun", "cmd_retrai
 def cmd_retrain(args) -> None:
     from search.after.retrain import retrain
     from search.config import default_storage
-    from search.trial.metrics import TASK_METRICS
+    from search.trial.choices import TASK_METRICS
     from search.workers.storage import load_study
 
     storage = args.storage or default_storage()
@@ -34,9 +34,9 @@ def cmd_retrain(args) -> None:
 def cmd_export(args) -> None:
     from search.after.ensemble import model_meta
     from search.after.export import export
-    from search.after.places import study_file_name
     from search.after.top_ensemble import ensemble_top
-    from search.config import PROJECT_ROOT, default_storage
+    from search.config import default_storage
+    from search.places import submission_file
     from search.workers.storage import load_study
 
     if args.ensemble and args.model:
@@ -54,7 +54,7 @@ def cmd_export(args) -> None:
                 raise UserError(f"study {study.study_name!r} has no retrained model; run `retrain` first")
             model_dir = Path(study.user_attrs["model_dir"])
     name = study.study_name if study is not None else model_meta(model_dir).get("study", model_dir.name)
-    out = args.out or PROJECT_ROOT / "submissions" / f"{study_file_name(str(name))}.csv"
+    out = args.out or submission_file(str(name))
     path = export(model_dir, out, args.data, args.device, tta=args.tta, study=study, storage_url=storage)
     print(f"wrote {path}")
 
@@ -74,14 +74,14 @@ def cmd_rerun(args) -> None:
 
 
 def cmd_report(args) -> None:
-    from search.after.places import study_file_name
-    from search.config import PROJECT_ROOT, default_storage
+    from search.config import default_storage
+    from search.places import runs_dir
     from search.shown.report import write_report
     from search.workers.storage import load_study
 
     storage = args.storage or default_storage()
     study = load_study(args.study, storage)
-    out = args.out or PROJECT_ROOT / "runs" / study_file_name(study.study_name) / "report.html"
+    out = args.out or runs_dir(study.study_name) / "report.html"
     path = write_report(study, out, model_dir=args.model, device_name=args.device, storage_url=storage)
     print(f"wrote {path}")
 

@@ -36,7 +36,7 @@ _port = _bounded("_port", int, lambda v: 0 <= v <= 65535, "must be a port number
 
 
 def _image_size(text: str) -> tuple[int, int]:
-    from search.data.prepare import parse_image_size
+    from search.data.options import parse_image_size
 
     try:
         return parse_image_size(text)
@@ -64,7 +64,7 @@ class _Parser(argparse.ArgumentParser):
 def _study_args(p: argparse.ArgumentParser, default: str = "the study run last, whose latest trial started last; "
                                                          "its name goes to stderr") -> None:
     p.add_argument("--study", help=f"study name (default: {default})")
-    p.add_argument("--storage", help="Optuna storage URL (default: SQLite under studies/)")
+    p.add_argument("--storage", help="Optuna storage URL (default: SQLite in studies/ of the working folder)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,8 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     from search.data.dataset import TASKS
     from search.data.loader import LAYOUTS
     from search.registry import either
-    from search.trial.metrics import METRICS
-    from search.trial.train import COMPILE_MODES
+    from search.trial.choices import COMPILE_MODES, METRICS
     from search.workers.samplers import PRUNERS, SAMPLERS
     from spaces import SPACES
 
@@ -96,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("space", help=f"search space: {either(SPACES)}")
     run.add_argument("--data", type=Path, help="dataset folder (default: the embedded synthetic benchmark)")
     _study_args(run, "SPACE-DATASET, the space and the data folder's name; the same command continues it")
-    run.add_argument("--preset", help="study preset in studies/ (default: the space's name)")
+    run.add_argument("--preset", help="study preset: NAME.toml in studies/ of the working folder, else the one "
+                     "shipped (default: the space's name)")
     run.add_argument("--for", dest="variant", choices=["cpu", "gpu"],
                      help="the preset's variant: cpu (its quick [cpu] study) or gpu (the full one); default: "
                           "this machine's device, or gpu with --workers 0 (the workers run elsewhere)")

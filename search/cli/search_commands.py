@@ -123,8 +123,9 @@ def _variant_here(args) -> str:
 
 
 def _run_workers(args, settings, variant: str) -> None:
-    from search.config import PRESETS, StudyConfig
+    from search.config import StudyConfig
     from search.console import log
+    from search.places import studies_dir
     from search.workers.launch import check_storage, launch_workers, placements
     from search.workers.run import prepare_study
 
@@ -140,7 +141,7 @@ def _run_workers(args, settings, variant: str) -> None:
               f"python -m search worker --study {study.study_name} --storage {settings.storage}")
         return
     if settings.storage is None and len(places) > 1:  # the default SQLite file takes one writer only
-        settings = replace(settings, storage=f"journal://{PRESETS / 'search.log'}")
+        settings = replace(settings, storage=f"journal://{studies_dir() / 'search.log'}")
         log(f"{len(places)} workers share the journal file {settings.storage}: "
             f"pass `--storage {settings.storage}` to best, retrain, export and the dashboard")
     check_storage(settings.storage_url(), len(places))
@@ -200,9 +201,9 @@ def _print_best(study) -> None:
 
 
 def _print_front(study) -> None:
-    from search.trial.pareto import UNITS, front
+    from search.trial.choices import UNITS
 
-    members = front(study)
+    members = sorted(study.best_trials, key=lambda t: t.values[0], reverse=True)  # pareto.front imports torch
     if not members:
         print(f"study {study.study_name!r}: no completed trial yet")
         return

@@ -13,12 +13,12 @@ from torch import nn
 from tqdm import tqdm
 
 from search.after.export import export
-from search.after.places import study_file_name
 from search.after.retrain import epoch_pace, eval_share, retrain
-from search.config import PROJECT_ROOT, StudyConfig
+from search.config import StudyConfig
 from search.console import log
 from search.errors import UserError
 from search.job.plan import JobPlan, chance_level, final_choice, search_verdict
+from search.places import runs_dir, submission_file
 from search.workers.run import SearchPhase, prepare_study, run_trials
 
 __all__ = ["JobResult", "run_job"]
@@ -101,7 +101,7 @@ def run_job(settings: StudyConfig, seconds: float, plan: JobPlan | None = None, 
 
 
 def _submission(study: optuna.Study, model_dir: Path, settings: StudyConfig) -> Path | None:
-    out = PROJECT_ROOT / "submissions" / f"{study_file_name(study.study_name)}.csv"
+    out = submission_file(study.study_name)
     try:
         return export(model_dir, out, None, settings.device, study=study, storage_url=settings.storage_url())
     except UserError as e:  # data with no test split: the model is the result
@@ -112,7 +112,7 @@ def _submission(study: optuna.Study, model_dir: Path, settings: StudyConfig) -> 
 def _report(study: optuna.Study, model_dir: Path, settings: StudyConfig, plan: JobPlan) -> Path | None:
     from search.shown.report import write_report
 
-    out = PROJECT_ROOT / "runs" / study_file_name(study.study_name) / "report.html"
+    out = runs_dir(study.study_name) / "report.html"
     if plan.left() <= 0:
         log(f"no time left for the report; `python -m search report --study {study.study_name}` writes it")
         return None

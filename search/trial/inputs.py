@@ -16,7 +16,8 @@ from torch import nn
 from gic_models import create_model
 from search.console import log
 from search.data import Dataset, load_dataset
-from search.data.prepare import DataOptions, prepare
+from search.data.options import DataOptions
+from search.data.prepare import prepare
 from search.errors import UserError
 from search.trial.train import DeviceDataset
 

@@ -14,23 +14,8 @@ import torch
 
 from search.errors import UserError
 
-__all__ = [
-    "METRICS", "TASK_METRICS", "binary_scores", "check_measurable", "confusion_update", "cross_fitted_scores",
-    "default_metric", "multilabel_scores", "scores", "tune_thresholds",
-]
-
-# The metrics a study may maximise, per task; the first is the default (seed 000's contest score
-# for single-label tasks; micro-F1 for multilabel, where accuracy of the whole label set is too harsh).
-TASK_METRICS = {
-    "multiclass": ("accuracy", "macro_f1"),
-    "binary": ("accuracy", "roc_auc"),
-    "multilabel": ("micro_f1", "macro_f1", "samples_f1"),
-}
-METRICS = tuple(dict.fromkeys(m for ms in TASK_METRICS.values() for m in ms))
-
-
-def default_metric(task: str) -> str:
-    return TASK_METRICS[task][0]
+__all__ = ["binary_scores", "check_measurable", "confusion_update", "cross_fitted_scores", "multilabel_scores",
+           "scores", "tune_thresholds"]
 
 
 def confusion_update(confusion: torch.Tensor, target: torch.Tensor, pred: torch.Tensor) -> None:

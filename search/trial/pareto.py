@@ -37,20 +37,12 @@ from torch import nn
 from search.errors import UserError
 from search.knobs import LATENCY_BATCH, LATENCY_BATCH_DEFAULT
 from search.trial.budget import reject
+from search.trial.choices import COSTS, METRICS
 from search.trial.device import autocast
-from search.trial.metrics import METRICS
 from search.trial.objective import Objective
 from search.trial.train import EpochResult
 
-__all__ = [
-    "COSTS", "FrontRules", "MultiObjective", "cost_of", "directions", "front", "measure_throughput",
-    "parse_objectives",
-]
-
-# What each cost is and which way it is better. "latency" is measured as throughput, inference
-# images per second at a fixed batch on the trial's device (higher is better).
-COSTS = {"params": "minimize", "latency": "maximize"}
-UNITS = {"params": "params", "latency": "images/s"}
+__all__ = ["FrontRules", "MultiObjective", "cost_of", "directions", "front", "measure_throughput", "parse_objectives"]
 
 
 def parse_objectives(text: str) -> tuple[str, ...]:

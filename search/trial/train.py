@@ -35,13 +35,12 @@ from search.trial.metrics import (
 )
 
 __all__ = [
-    "COMPILE_MODES", "Diverged", "EpochResult", "DeviceDataset", "StopTraining", "TrainConfig", "evaluate", "fit",
+    "Diverged", "EpochResult", "DeviceDataset", "StopTraining", "TrainConfig", "evaluate", "fit",
     "make_criterion", "predict_logits", "predict_scores",
 ]
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine", "onecycle", "exp_decay")
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile's; reduce-overhead: CUDA graphs
 
 
 @dataclass(frozen=True)

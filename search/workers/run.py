@@ -18,9 +18,10 @@ from search.data import Dataset
 from search.data.synth import generate
 from search.errors import UserError
 from search.trial.budget import counted
+from search.trial.choices import TASK_METRICS, default_metric
 from search.trial.device import describe, resolve_device, setup
 from search.trial.inputs import load_data, to_device
-from search.trial.metrics import TASK_METRICS, check_measurable, default_metric
+from search.trial.metrics import check_measurable
 from search.trial.objective import Objective, TrialSettings
 from search.trial.pareto import FrontRules, MultiObjective, directions, parse_objectives
 from search.trial.time_budget import TimeBudget

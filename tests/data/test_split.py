@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from search.data import DataError, Dataset
-from search.data.prepare import DataOptions, parse_image_size, prepare
+from search.data.options import DataOptions, parse_image_size
+from search.data.prepare import prepare
 from search.data.split import iterative_stratification, stratified_split
 
 
