@@ -8,12 +8,12 @@ from typing import Any
 
 import tomllib
 
-from search.data.options import DataOptions, parse_image_size
+from search.data.options import DATA_SETTINGS, DataOptions
 from search.errors import UserError
 from search.places import PRESETS, studies_dir, synth_dir
 from search.trial.choices import COMPILE_MODES, METRICS
 
-__all__ = ["StudyConfig", "data_fields", "default_storage", "load_preset"]
+__all__ = ["StudyConfig", "default_storage", "load_preset"]
 
 SYNTH_KEYS = ("classes", "size", "train")  # what names the benchmark's folder; the rest have defaults
 SYNTH_SETTINGS = {"classes", "size", "train", "val", "test", "seed", "difficulty"}  # search.data.synth.generate's
@@ -21,7 +21,6 @@ SYNTH_SETTINGS = {"classes", "size", "train", "val", "test", "seed", "difficulty
 
 def default_storage() -> str:
     """One SQLite file in studies/: right for one process; many workers need an RDB or journal."""
-    studies_dir().mkdir(exist_ok=True)
     return f"sqlite:///{studies_dir() / 'search.db'}"
 
 
@@ -44,12 +43,7 @@ class StudyConfig:
     sampler: dict[str, Any] = field(default_factory=lambda: {"name": "tpe"})
     pruner: dict[str, Any] = field(default_factory=lambda: {"name": "hyperband"})
     preset: str = ""
-    # how the data is read and split (search.data.options.DataOptions); the split seed is `seed`
-    layout: str = "auto"
-    image_size: int | str | tuple[int, int] | None = None  # 64, "96x64" or (96, 64); None: the data's own
-    task: str = "auto"
-    val_fraction: float = 0.1
-    test_fraction: float = 0.0
+    data_options: DataOptions = DataOptions()  # how the data is read and split; its split seed is `seed`
     heartbeat: int | None = 30  # seconds between a running trial's heartbeats; None: off (workers/storage.py)
     objectives: str | None = None  # "accuracy,params": multi-objective (search/trial/pareto.py); None: `metric`
     front: dict[str, Any] = field(default_factory=dict)  # multi-objective pruning (pareto.FrontRules)
@@ -70,6 +64,10 @@ class StudyConfig:
     # one (search/workers/resume.py). None: all of them are deliberate (a config built in code, a worker's).
     given: frozenset[str] | None = None
 
+    def __post_init__(self) -> None:  # one seed: the splits move with the study's seed, as they always did
+        if self.data_options.split_seed != self.seed:
+            object.__setattr__(self, "data_options", replace(self.data_options, split_seed=self.seed))
+
     def data_dir(self) -> Path:
         if self.data is not None:
             return self.data
@@ -83,21 +81,9 @@ class StudyConfig:
         return self.study or f"{self.space}-{self.data_dir().name}"
 
     def storage_url(self) -> str:
+        if self.storage is None:  # `run` makes the default storage; `best` and the others only look for it
+            studies_dir().mkdir(exist_ok=True)
         return self.storage or default_storage()
-
-    def data_options(self) -> DataOptions:
-        size = self.image_size
-        if isinstance(size, int):
-            size = (size, size)
-        elif isinstance(size, str):
-            try:
-                size = parse_image_size(size)
-            except ValueError as e:
-                raise UserError(str(e)) from None
-        return DataOptions(
-            layout=self.layout, image_size=tuple(size) if size else None, task=self.task,
-            val_fraction=self.val_fraction, test_fraction=self.test_fraction, split_seed=self.seed,
-        )
 
     def checked(self) -> StudyConfig:
         """These settings with every value checked (one line naming a wrong one), and a preset's
@@ -121,7 +107,7 @@ class StudyConfig:
         return {
             "space": self.space, "data": str(self.data_dir().resolve()), "metric": self.metric,
             "epochs": self.epochs, "seed": self.seed, "preset": self.preset, "task": task,
-            "data_options": self.data_options().to_json(), "objectives": self.objectives, "trials": self.trials,
+            "data_options": self.data_options.to_json(), "objectives": self.objectives, "trials": self.trials,
             "sampler": self.sampler, "pruner": self.pruner, "front": self.front, "max_mflops": self.max_mflops,
             "compile": self.compile, "prior": self.prior,
         }
@@ -137,7 +123,7 @@ class StudyConfig:
             raise UserError(f"study {study.study_name!r} was not made by `run` (it records no {', '.join(missing)}); "
                             f"only a study `run` made can be retrained, rerun or joined")
         recorded = {k: attrs[k] for k in RECORDED if k in attrs}  # a recorded None (no trial limit) included
-        values = {**RECORDED_BEFORE, **recorded, **data_fields(attrs.get("data_options")),
+        values = {**RECORDED_BEFORE, **recorded, "data_options": DataOptions.from_json(attrs.get("data_options")),
                   "data": Path(attrs["data"]), "epochs": int(attrs["epochs"]), "study": study.study_name,
                   **overrides}
         if values.get("front") is None:
@@ -154,17 +140,10 @@ RECORDED = ("space", "epochs", "seed", "metric", "preset", "objectives", "trials
 RECORDED_BEFORE = {"prior": "off", "metric": "accuracy"}
 
 
-def data_fields(raw: dict | None) -> dict[str, Any]:
-    """StudyConfig's data fields from recorded data options, so a worker or a retrain reads the same
-    splits. The split seed is the study's ``seed``, recorded beside them."""
-    options = DataOptions.from_json(raw)
-    return {"layout": options.layout, "image_size": options.image_size, "task": options.task,
-            "val_fraction": options.val_fraction, "test_fraction": options.test_fraction}
-
-
-# What a preset may set: every StudyConfig field but `preset`, which is the file's own name,
-# `metric_from_preset`, which says where the metric came from, and `given`, which says what the command line set.
-SETTINGS = set(StudyConfig.__dataclass_fields__) - {"preset", "metric_from_preset", "given"}
+# What a preset may set: every StudyConfig field but `preset` (the file's own name), `metric_from_preset` and
+# `given` (where a value came from), with the data options as keys of their own, as their flags are.
+SETTINGS = {*StudyConfig.__dataclass_fields__, *DATA_SETTINGS} - {"preset", "metric_from_preset", "given",
+                                                               "data_options"}
 KNOWN_KEYS = SETTINGS | {"cpu"}
 
 
@@ -175,11 +154,10 @@ def _check_keys(path: Path, table: dict, known: set[str], where: str = "") -> No
 
 
 def load_preset(name: str, variant: str) -> StudyConfig:
-    """Reads NAME.toml from the working folder's studies/ (the user's own presets), else from the
-    package's presets. ``variant`` "cpu" applies its [cpu] table on top of the rest (the
-    quick study a laptop finishes); anything else ("gpu", or a device type such as "cuda") is the
-    full study. The caller decides which: the hardware the trials will run on, not necessarily this
-    machine's (`run --for`)."""
+    """Reads NAME.toml from studies/ of the working folder, else the package's own. ``variant`` "cpu" applies
+    its [cpu] table on top of the rest (the quick study a laptop finishes); anything else ("gpu", or a device
+    type such as "cuda") is the full study. The caller decides which: the hardware the trials will run on,
+    not necessarily this machine's (`run --for`)."""
     folders = (studies_dir(), PRESETS)  # the user's first: one of theirs replaces the shipped one of its name
     path = next((f / f"{name}.toml" for f in folders if (f / f"{name}.toml").is_file()), None)
     if path is None:
@@ -206,4 +184,9 @@ def load_preset(name: str, variant: str) -> StudyConfig:
             raw[key] = {**raw[key], **value} if merge else value
     if "data" in raw:
         raw["data"] = Path(raw["data"])
-    return replace(StudyConfig(space=raw.pop("space", name)), preset=name, metric_from_preset=True, **raw)
+    try:  # the image size parsed here, once, as a study's record is
+        options = DataOptions.from_json({k: raw.pop(k) for k in DATA_SETTINGS if k in raw})
+    except ValueError as e:
+        raise UserError(f"{path}: {e}") from None
+    return replace(StudyConfig(space=raw.pop("space", name)), preset=name, metric_from_preset=True,
+                   data_options=options, **raw)

@@ -1,8 +1,6 @@
-"""Where things are. The presets ship inside the package (``search/presets/``); what the commands make
-goes in the working folder they run in, never beside the installed code: ``studies/`` (the default
-SQLite storage, the journal local workers share, a server storage's artifacts, the user's own
-presets), ``data/`` (the synthetic benchmark, made on first use), ``runs/STUDY/`` (model folders,
-reports) and ``submissions/STUDY.csv``.
+"""Where things are: the presets ship in the package (``search/presets/``); what the commands make goes in the
+folder they run in, never beside the installed code: ``studies/`` (storages, artifacts, the user's own presets),
+``data/`` (the synthetic benchmark), ``runs/STUDY/`` and ``submissions/STUDY.csv``.
 
 A study name is any string (the study run last in a shared storage may be another person's), so it
 becomes one file name: ``/``, ``\\``, ``%`` and control characters are %-escaped as in URLs, and a
@@ -39,8 +37,7 @@ def studies_dir() -> Path:
 
 
 def synth_dir(synth: dict[str, int]) -> Path:
-    """Where the embedded benchmark of this size lives; its name says its size, so a preset whose
-    benchmark changes size never reuses (or overwrites) another size's files."""
+    """The embedded benchmark of this size: its name says its size, so no size reuses another's files."""
     return Path.cwd() / "data" / f"synth-{synth['classes']}c-{synth['size']}px-{synth['train']}"
 
 

@@ -42,3 +42,11 @@ def test_a_command_names_the_study_it_picked(command, two_studies, capsys):
 def test_a_named_study_needs_no_line(two_studies, capsys):
     assert main(["best", "--storage", two_studies, "--study", "older"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_a_command_that_reads_a_study_makes_no_folder_in_an_empty_working_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # the default storage is studies/search.db here; only `run` makes it
+    for command in (["best"], ["retrain", "--device", "cpu"], ["report"]):
+        assert main(command) == 2
+        assert "search.db: no such SQLite file; `run` creates it" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 import optuna
 import pytest
@@ -10,6 +11,7 @@ from layouts import write_folders
 
 from search.cli import main
 from search.config import load_preset
+from search.data.options import DataOptions
 from search.errors import UserError
 
 
@@ -112,6 +114,16 @@ def test_a_bad_preset_key_is_one_clear_error(presets, text, message):
     for variant in ("cpu", "gpu"):  # a typo in [cpu] fails on a GPU machine too, not first on a laptop
         with pytest.raises(UserError, match=message):
             load_preset("bad", variant)
+
+
+def test_a_preset_sets_the_data_options_as_keys_of_their_own(presets):
+    presets("sized", "space = 'cnn'\nseed = 4\nimage_size = '96x64'\nlayout = 'folders'\n[cpu]\nimage_size = 32\n")
+    gpu, cpu = load_preset("sized", "gpu"), load_preset("sized", "cpu")
+    assert gpu.data_options == DataOptions(layout="folders", image_size=(96, 64), split_seed=4)
+    assert cpu.data_options.image_size == (32, 32) and replace(cpu, seed=7).data_options.split_seed == 7
+    presets("bad", "space = 'cnn'\nimage_size = [96]\n")
+    with pytest.raises(UserError, match=r"bad.toml: image size \[96\] is not N or WIDTHxHEIGHT"):
+        load_preset("bad", "gpu")
 
 
 def test_a_preset_without_synth_needs_data(presets, tmp_path, capsys):

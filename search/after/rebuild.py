@@ -15,7 +15,6 @@ from torch import nn
 
 from search.config import StudyConfig
 from search.data import Dataset
-from search.data.options import DataOptions
 from search.errors import UserError
 from search.trial.device import resolve_device, setup
 from search.trial.inputs import load_data, seeded_model, to_device
@@ -60,7 +59,6 @@ class RebuiltTrial:
     space: ModuleType
     config: TrialConfig
     data: Dataset  # split as the search split it
-    options: DataOptions
     device: torch.device
     seed: int  # the trial's own
     epochs: int  # the study's epochs a trial: what its learning-rate schedule was planned for
@@ -92,7 +90,6 @@ def rebuild_trial(
         check(trial)
     torch_device = resolve_device(device)
     setup(torch_device)
-    options = settings.data_options()  # the search's own splits and size
-    data = load_data(settings.data, options)
-    return RebuiltTrial(trial, settings, space, config, data, options, torch_device,
+    data = load_data(settings.data, settings.data_options)  # the search's own splits and size
+    return RebuiltTrial(trial, settings, space, config, data, torch_device,
                         int(trial.user_attrs.get("seed", 0)), settings.epochs)

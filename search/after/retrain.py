@@ -86,9 +86,9 @@ def retrain(
                 "study": study.study_name, "trial": trial.number, "space": again.settings.space,
                 "model": again.config.model, "params": trial.params, "num_classes": ds.num_outputs,
                 "in_shape": list(ds.in_shape), "task": ds.task, "thresholds": metrics.get("thresholds"),
-                "data_options": again.options.to_json(), "class_names": ds.class_names, "mean": mean.tolist(),
-                "std": std.tolist(), "data": str(again.settings.data), "train_on": train_on, "epochs": before + trained,
-                "continued_after_epochs": before, "seed": seed, "metrics": metrics,
+                "data_options": again.settings.data_options.to_json(), "class_names": ds.class_names,
+                "mean": mean.tolist(), "std": std.tolist(), "data": str(again.settings.data), "train_on": train_on,
+                "epochs": before + trained, "continued_after_epochs": before, "seed": seed, "metrics": metrics,
             }
             name = "." if seeds == 1 else f"seed-{seed}"
             save_model(model, meta, staging / name)

@@ -95,8 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("space", help=f"search space: {either(SPACES)}")
     run.add_argument("--data", type=Path, help="dataset folder (default: the embedded synthetic benchmark)")
     _study_args(run, "SPACE-DATASET, the space and the data folder's name; the same command continues it")
-    run.add_argument("--preset", help="study preset: NAME.toml in studies/ of the working folder, else the one "
-                     "shipped (default: the space's name)")
+    run.add_argument("--preset", help="preset: studies/NAME.toml here, else the shipped one (default: the space's)")
     run.add_argument("--for", dest="variant", choices=["cpu", "gpu"],
                      help="the preset's variant: cpu (its quick [cpu] study) or gpu (the full one); default: "
                           "this machine's device, or gpu with --workers 0 (the workers run elsewhere)")

@@ -6,6 +6,7 @@ import json
 from dataclasses import replace
 
 from search.errors import UserError
+from search.trial.choices import UNITS
 
 __all__ = ["cmd_best", "cmd_data", "cmd_run", "cmd_worker"]
 
@@ -32,6 +33,7 @@ def cmd_data(args) -> None:
 
 def cmd_run(args) -> None:
     from search.config import load_preset
+    from search.data.options import DATA_SETTINGS
     from search.workers.run import run_study
     from spaces import get_space
 
@@ -41,9 +43,8 @@ def cmd_run(args) -> None:
     variant = args.variant or _variant_here(args)
     settings = load_preset(args.preset or args.space, variant)
     overrides = {k: getattr(args, k) for k in ("data", "study", "storage", "trials", "timeout", "epochs",
-                                                "device", "seed", "metric", "task", "layout", "image_size",
-                                                "val_fraction", "test_fraction", "prior")
-                 if getattr(args, k) is not None}
+                                                "device", "seed", "metric", "prior") if getattr(args, k) is not None}
+    data = {k: getattr(args, k) for k in DATA_SETTINGS if getattr(args, k) is not None}
     overrides.update({k: v for k, v in (("objectives", args.objectives), ("from_study", args.from_study),
                                         ("warm_start", args.warm_start)) if v is not None})
     if args.metric is not None:  # the user's own choice: one the task lacks is an error, not replaced
@@ -57,10 +58,11 @@ def cmd_run(args) -> None:
             overrides[kind] = {"name": name, **fixed}
     # What the command line names; a continued study keeps its own value of the rest. A preset or
     # variant asked for by name is asked for with all its settings.
-    given = set(overrides) | {k for k in ("sampler", "pruner", "compile") if getattr(args, k) is not None}
+    given = set(overrides) | set(data) | {k for k in ("sampler", "pruner", "compile") if getattr(args, k) is not None}
     if args.preset is not None or args.variant is not None:
-        given |= set(settings.__dataclass_fields__)
-    settings = replace(settings, space=args.space, **overrides, given=frozenset(given))
+        given |= {*settings.__dataclass_fields__, *DATA_SETTINGS}
+    settings = replace(settings, space=args.space, data_options=replace(settings.data_options, **data), **overrides,
+                       given=frozenset(given))
     if args.heartbeat is not None:
         settings = replace(settings, heartbeat=args.heartbeat or None)
     if args.compile is not None:
@@ -201,8 +203,6 @@ def _print_best(study) -> None:
 
 
 def _print_front(study) -> None:
-    from search.trial.choices import UNITS
-
     members = sorted(study.best_trials, key=lambda t: t.values[0], reverse=True)  # pareto.front imports torch
     if not members:
         print(f"study {study.study_name!r}: no completed trial yet")

@@ -40,8 +40,8 @@ def decode(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:
             im.load()  # a truncated file fails here, not later in the middle of training
             # A sideways-stored photo would otherwise be learned sideways (and break a uniform size).
             rgb = _to_rgb(ImageOps.exif_transpose(im))
-            if size is not None and rgb.size != tuple(size):
-                rgb = rgb.resize(tuple(size), Image.Resampling.BICUBIC)
+            if size is not None and rgb.size != size:
+                rgb = rgb.resize(size, Image.Resampling.BICUBIC)
             return np.asarray(rgb).transpose(2, 0, 1)
     except FileNotFoundError:
         raise DataError(f"{path}: image file is missing") from None

@@ -105,7 +105,6 @@ def load_dataset(
     """The dataset at ``path`` as read by its layout; ``image_size`` (width, height) resizes every
     image (see images.py), None keeps the data's own size, which must then be uniform."""
     root = Path(path)
-    image_size = tuple(image_size) if image_size else None  # a list from JSON keys the cache alike
     if not root.is_dir():
         raise DataError(f"{root}: dataset folder does not exist")
     if layout == "auto":
@@ -144,4 +143,4 @@ def load_test_split(
     names, paths = LAYOUTS[layout].submission_images(root)
     if not paths:
         return names, None
-    return names, decode_all(paths, size=tuple(image_size) if image_size else None)
+    return names, decode_all(paths, size=image_size)

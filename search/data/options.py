@@ -1,12 +1,14 @@
-"""How a study reads and splits its data, as plain values: stored with the study (and the retrained
-model), so that `retrain` and `export` rebuild exactly the same splits and image size as the search
-saw, and read by the settings without importing what decodes or splits."""
+"""How a study reads and splits its data, as plain values: recorded with the study and the retrained model,
+so that `retrain` and `export` rebuild the search's splits and image size exactly."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-__all__ = ["DataOptions", "parse_image_size"]
+__all__ = ["DATA_SETTINGS", "DataOptions", "parse_image_size"]
+
+# What a flag or a preset key sets; the split seed is always the study's `seed` (search/config.py).
+DATA_SETTINGS = ("layout", "image_size", "task", "val_fraction", "test_fraction")
 
 
 @dataclass(frozen=True)
@@ -23,21 +25,21 @@ class DataOptions:
 
     @classmethod
     def from_json(cls, raw: dict | None) -> DataOptions:
-        raw = dict(raw or {})
-        if raw.get("image_size"):
-            raw["image_size"] = tuple(raw["image_size"])
-        return cls(**raw)
+        size = (raw or {}).get("image_size")  # a list in JSON
+        return cls(**{**(raw or {}), "image_size": None if size is None else parse_image_size(size)})
 
 
-def parse_image_size(text: str) -> tuple[int, int]:
-    """``64`` (square) or ``WIDTHxHEIGHT`` such as ``96x64``."""
+def parse_image_size(value: int | str | list[int] | tuple[int, ...]) -> tuple[int, int]:
+    """(width, height) from ``64`` (square), ``"96x64"`` or ``[96, 64]``: a flag, a preset or a study's record."""
+    pair = isinstance(value, list | tuple)
+    text = "x".join(map(str, value)) if pair else str(value)
     parts = text.lower().split("x")
     try:
-        if len(parts) not in (1, 2):
+        if len(parts) not in ((2,) if pair else (1, 2)):
             raise ValueError
         w, h = (int(parts[0]), int(parts[-1]))
     except ValueError:
-        raise ValueError(f"image size {text!r} is not N or WIDTHxHEIGHT (e.g. 64 or 96x64)") from None
+        raise ValueError(f"image size {value!r} is not N or WIDTHxHEIGHT (e.g. 64 or 96x64)") from None
     if not (1 <= w <= 4096 and 1 <= h <= 4096):
-        raise ValueError(f"image size {text!r} must be between 1 and 4096 pixels a side")
+        raise ValueError(f"image size {value!r} must be between 1 and 4096 pixels a side")
     return w, h

@@ -1,6 +1,5 @@
-"""From what a layout read to what a study trains on: the task decided and checked, a validation
-split made when the data has none, and optionally a labelled held-out test part kept aside, as the
-study's DataOptions (search/data/options.py) say."""
+"""From what a layout read to what a study trains on, as its DataOptions say: the task decided and checked, a
+validation split made when the data has none, and optionally a labelled held-out test part kept aside."""
 
 from __future__ import annotations
 

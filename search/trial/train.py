@@ -34,10 +34,8 @@ from search.trial.metrics import (
     tune_thresholds,
 )
 
-__all__ = [
-    "Diverged", "EpochResult", "DeviceDataset", "StopTraining", "TrainConfig", "evaluate", "fit",
-    "make_criterion", "predict_logits", "predict_scores",
-]
+__all__ = ["Diverged", "EpochResult", "DeviceDataset", "StopTraining", "TrainConfig", "evaluate", "fit",
+           "make_criterion", "predict_logits", "predict_scores"]
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("constant", "cosine", "onecycle", "exp_decay")

@@ -11,6 +11,7 @@ from typing import Any
 import optuna
 
 from search.config import StudyConfig
+from search.data.options import DATA_SETTINGS, DataOptions
 from search.workers.storage import study_id
 
 __all__ = ["CHANGEABLE", "keep_recorded"]
@@ -20,7 +21,6 @@ CHANGEABLE = ("epochs", "trials", "sampler", "pruner", "front", "max_mflops", "c
 # Settings that make the study what it is: a different value is refused later (run._check_same_study),
 # so here they are only kept when no flag names them.
 IDENTITY = ("seed", "metric", "objectives")
-DATA_FIELDS = ("layout", "image_size", "task", "val_fraction", "test_fraction")  # of "data_options"
 
 
 def _same(key: str, a: Any, b: Any) -> bool:
@@ -49,11 +49,10 @@ def keep_recorded(settings: StudyConfig, storage: optuna.storages.BaseStorage | 
             changes.append(f"{key} {attrs[key]!r} -> {getattr(settings, key)!r}")
     if "metric" in kept:
         kept["metric_from_preset"] = False  # resolved for this data when the study was made
-    options = attrs.get("data_options") or {}
-    for key in DATA_FIELDS:
-        if key in options and key not in settings.given:
-            kept[key] = tuple(options[key]) if key == "image_size" and options[key] else options[key]
+    raw = attrs.get("data_options") or {}
+    recorded = DataOptions.from_json(raw)
+    data = {k: getattr(recorded, k) for k in DATA_SETTINGS if k in raw and k not in settings.given}
     if changes:
         print(f"study {settings.study_name()!r}: the command line changes {', '.join(changes)}; its other "
               f"settings stay as recorded", file=sys.stderr, flush=True)
-    return replace(settings, **kept)
+    return replace(settings, **kept, data_options=replace(settings.data_options, **data))

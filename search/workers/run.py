@@ -150,7 +150,7 @@ def prepare_study(settings: StudyConfig, join: bool = False) -> PreparedStudy:
     warm = (warm_start(settings.from_study, url, settings.space, settings.warm_start, storage)
             if settings.from_study else None)
     ensure_synth(settings)
-    options = settings.data_options()
+    options = settings.data_options
     ds = load_data(data_dir, options)  # bad data fails here, before a study is created for it
     metric = resolve_metric(settings.metric, ds.task, settings.preset if settings.metric_from_preset else None)
     settings = replace(settings, metric=metric, metric_from_preset=False)  # resolved for the data: what is recorded

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -90,9 +92,15 @@ def test_prepare_refuses_what_the_labels_do_not_allow(y, task, options, expected
         prepare(dataset(y, task), options)
 
 
-def test_image_size_text():
-    assert parse_image_size("64") == (64, 64)
-    assert parse_image_size("96x64") == (96, 64)
-    for bad in ("big", "0", "64x", "1x2x3", "5000"):
-        with pytest.raises(ValueError):
+def test_image_size_from_a_flag_a_preset_or_a_record():
+    assert parse_image_size("64") == parse_image_size(64) == (64, 64)
+    assert parse_image_size("96x64") == parse_image_size([96, 64]) == (96, 64)
+    for bad in ("big", "0", "64x", "1x2x3", "5000", [96], [96, 64, 3], 64.5, True):
+        with pytest.raises(ValueError, match="image size"):
             parse_image_size(bad)
+
+
+def test_recorded_options_read_back_as_they_were_written():
+    options = DataOptions(layout="folders", image_size=(96, 64), task="binary", val_fraction=0.2, split_seed=3)
+    recorded = json.loads(json.dumps(options.to_json()))  # as a study's storage returns it: a list
+    assert recorded["image_size"] == [96, 64] and DataOptions.from_json(recorded) == options
