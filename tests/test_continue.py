@@ -3,9 +3,13 @@ the recorded value (it took the preset's), and a flag given changes it with one 
 
 from __future__ import annotations
 
+import json
+
 import optuna
 
 from search.cli import main
+from search.config import StudyConfig
+from search.data.options import DataOptions
 
 
 def test_a_continued_study_keeps_its_settings_unless_a_flag_changes_them(small_data, tmp_path, capfd):
@@ -47,3 +51,14 @@ def test_preparing_a_continued_warm_started_study_opens_its_storage_once(small_d
     assert main(base) == 0  # the continued study's recorded settings come from it too
     assert len(opened) == 2  # one handle a command: not one to read the recorded settings, one to warm
     assert optuna.load_study(study_name="s", storage=storage).trials[0].user_attrs["design"] == "src#0"
+
+
+def test_a_recorded_study_reads_back_its_data_options_and_records_them_alike(tmp_path):
+    recorded = {"layout": "folders", "image_size": [96, 64], "task": "binary", "val_fraction": 0.2,
+                "test_fraction": 0.05, "split_seed": 3}  # what `run` has always recorded
+    study = optuna.create_study(study_name="old", storage=f"sqlite:///{tmp_path / 's.db'}")
+    for key, value in {"space": "cnn", "data": str(tmp_path), "epochs": 2, "seed": 3, "data_options": recorded}.items():
+        study.set_user_attr(key, value)
+    settings = StudyConfig.of_study(study)
+    assert settings.data_options == DataOptions("folders", (96, 64), "binary", 0.2, 0.05, split_seed=3)
+    assert json.loads(json.dumps(settings.to_attrs("binary")))["data_options"] == recorded
