@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness import Row, table  # noqa: E402
 
+from gic_common.configs import TrainConfig  # noqa: E402
 from gic_models import create_model  # noqa: E402
 from search.config import load_preset  # noqa: E402
 from search.data import load_dataset  # noqa: E402
@@ -43,7 +44,7 @@ from search.places import synth_dir  # noqa: E402
 from search.trial.device import autocast, describe, resolve_device, setup  # noqa: E402
 from search.trial.inputs import to_device  # noqa: E402
 from search.trial.objective import count_flops  # noqa: E402
-from search.trial.train import TrainConfig, fit, make_optimizer  # noqa: E402
+from search.trial.train import fit, make_optimizer  # noqa: E402
 from spaces.cnn import SEED000, suggest  # noqa: E402
 
 

@@ -17,13 +17,14 @@ from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from gic_common.configs import TrainConfig  # noqa: E402
 from gic_models import create_model  # noqa: E402
 from search.config import load_preset  # noqa: E402
 from search.data import load_dataset  # noqa: E402
 from search.places import synth_dir  # noqa: E402
 from search.trial.device import resolve_device, setup  # noqa: E402
 from search.trial.inputs import to_device  # noqa: E402
-from search.trial.train import TrainConfig, fit  # noqa: E402
+from search.trial.train import fit  # noqa: E402
 from spaces.cnn import SEED000, suggest  # noqa: E402
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from torch import nn
 
-from search.errors import TrialVerdict
-from search.registry import Registry
+from gic_common.errors import TrialVerdict
+from gic_common.registry import Registry
 
 __all__ = ["MODELS", "InputTooSmall", "create_model", "list_models", "register_model"]
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from gic_common.errors import UserError
 from gic_models.registry import InputTooSmall, register_model
-from search.errors import UserError
 
 __all__ = ["CURATED", "TimmSpec", "build_timm", "weights_dir", "weights_file"]
 

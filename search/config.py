@@ -8,8 +8,8 @@ from typing import Any
 
 import tomllib
 
+from gic_common.errors import UserError
 from search.data.options import DATA_SETTINGS, DataOptions
-from search.errors import UserError
 from search.places import PRESETS, studies_dir, synth_dir
 from search.trial.choices import COMPILE_MODES, METRICS
 

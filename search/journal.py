@@ -28,9 +28,9 @@ import optuna
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from gic_common.errors import UserError
+from gic_common.knobs import GRACE_BEATS
 from search.console import log
-from search.errors import UserError
-from search.knobs import GRACE_BEATS
 from search.optuna_private import Heartbeat, journal_lock, trial_id
 
 __all__ = ["HEARTBEAT_ATTR", "CheckedJournalFile", "HeartbeatJournalStorage", "journal_path"]

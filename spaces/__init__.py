@@ -11,8 +11,8 @@ from types import ModuleType
 
 import optuna
 
-from search.errors import UserError
-from search.registry import Registry
+from gic_common.errors import UserError
+from gic_common.registry import Registry
 from spaces.priors import Budget, recommended
 
 __all__ = ["SPACES", "get_space", "rebuild", "recommended_design"]

@@ -7,8 +7,7 @@ from typing import Any
 
 import optuna
 
-from search.trial.augment import AugmentConfig
-from search.trial.train import OPTIMIZERS, SCHEDULES, TrainConfig
+from gic_common.configs import OPTIMIZERS, SCHEDULES, AugmentConfig, TrainConfig
 
 __all__ = ["TrialConfig", "suggest_augment", "suggest_training"]
 

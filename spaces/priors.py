@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from search.knobs import SHORT_RUN_EPOCHS
+from gic_common.knobs import SHORT_RUN_EPOCHS
 
 __all__ = ["Budget", "Prior", "recommended", "training_priors"]
 

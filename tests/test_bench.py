@@ -84,6 +84,7 @@ def test_textbook_arm_trains_as_the_engine_does(tiny_data, monkeypatch):
     import epoch_speed
     import torch
 
+    from gic_common.configs import TrainConfig
     from search.data import load_dataset
     from search.trial import device as device_mod
     from search.trial import train
@@ -95,7 +96,7 @@ def test_textbook_arm_trains_as_the_engine_does(tiny_data, monkeypatch):
     names = [line.split(",")[0] for line in (tiny_data / "train.csv").read_text().splitlines()[1:65]]
     paths = [tiny_data / "train_images" / n for n in names]
     mean, std = ds.stats()
-    cfg = train.TrainConfig(optimizer="adam", lr=1e-3, batch_size=32, schedule="constant")
+    cfg = TrainConfig(optimizer="adam", lr=1e-3, batch_size=32, schedule="constant")
     model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
                                 torch.nn.Linear(4, ds.num_classes))
     times = epoch_speed.textbook_epochs(model, paths, ds.train_y[:64], mean, std, cfg, 1, torch.device("cpu"), 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import optuna
 
-from search.knobs import MAX_REJECTIONS_PER_TRIAL
+from gic_common.knobs import MAX_REJECTIONS_PER_TRIAL
 from search.trial.budget import counted, reject, rejected, takes_budget
 from search.workers.worker import work
 

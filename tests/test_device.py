@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from search.errors import UserError
+from gic_common.errors import UserError
 from search.trial.device import resolve_device
 
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
+from gic_common.errors import UserError
 from search.after.ensemble import Member, member_dirs, predict, write_ensemble
-from search.errors import UserError
 
 MEAN, STD = torch.full((3,), 0.5), torch.full((3,), 0.25)
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from gic_common.errors import UserError
 from gic_models import create_model
 from gic_models.timm import CURATED, TimmSpec, build_timm
-from search.errors import UserError
 from spaces import get_space
 from spaces.mlp import MAX_LAYERS
 from spaces.mlp import SEED003 as MLP003
@@ -187,8 +187,8 @@ def test_a_weights_file_that_is_not_the_models_is_one_line(tmp_path, monkeypatch
 
 
 def test_input_too_small_is_a_trial_verdict_not_a_user_error():
+    from gic_common.errors import TrialVerdict, UserError
     from gic_models import InputTooSmall
-    from search.errors import TrialVerdict, UserError
 
     # A worker treats a UserError as the user's to fix; a network too deep for the images is neither
     # that nor a crash, but the search's verdict on the configuration.

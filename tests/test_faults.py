@@ -22,9 +22,9 @@ import search.journal
 import search.trial.objective
 import search.workers.launch
 import search.workers.worker
+from gic_common.errors import UserError
 from search.after.rerun import rerun_trial
 from search.config import StudyConfig
-from search.errors import UserError
 from search.trial.inputs import load_data, to_device
 from search.trial.oom import OOM_CONSTRAINT, oom_verdict
 from search.trial.train import Diverged, EpochResult

@@ -177,7 +177,7 @@ def test_best_without_a_completed_trial_says_so(tmp_path, capsys):
 
 
 def test_multilabel_view_names_label_sets_and_has_no_confusion_matrix():
-    from search.errors import UserError
+    from gic_common.errors import UserError
     from search.shown.model_plots import ModelView
 
     y = np.array([[1, 0, 1], [0, 1, 0]])
@@ -214,7 +214,7 @@ def test_a_top_k_export_neither_overwrites_nor_retrains_the_trials_saved_models(
 
 def test_a_retrain_that_diverges_is_one_line(binary, tmp_path, monkeypatch):
     import search.after.retrain
-    from search.errors import UserError
+    from gic_common.errors import UserError
     from search.trial.train import Diverged
 
     def diverge(*args, **kwargs):

@@ -11,8 +11,8 @@ import warnings
 import optuna
 import pytest
 
+from gic_common.errors import UserError
 from search.cli import main
-from search.errors import UserError
 from search.workers.storage import open_storage
 
 

@@ -3,8 +3,10 @@ none of it, so they answer at once (torch takes seconds to import) and a box wit
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from pathlib import Path
 
 import optuna
 import pytest
@@ -58,6 +60,32 @@ def test_best_imports_no_torch(tmp_path):
 def test_settings_and_the_dashboard_module_import_no_torch():
     code = ("from search.config import load_preset\n"
             "import search.shown.dashboard\n"
+            "import spaces, spaces.common  # the space registry and the training settings\n"
             "for name in ('cnn', 'mlp', 'resnet', 'timm', 'mlp-grid'):\n"
             "    assert load_preset(name, 'cpu').checked().space\n")
     assert _run("-c", code).stderr.splitlines()[-1] == "no torch"
+
+
+def _imported_packages(package: str) -> dict[str, set[str]]:
+    """Each module of ``package`` -> the top-level packages it imports anywhere (in functions too)."""
+    found = {}
+    for path in sorted((Path(__file__).parents[1] / package).rglob("*.py")):
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names.add(node.module.split(".")[0])
+        found[path.relative_to(path.parents[1]).as_posix()] = names
+    return found
+
+
+def test_the_engine_is_imported_never_importing():
+    """search imports spaces, gic_models and gic_common; none of those imports search, and gic_common
+    (what the others share) imports none of them, nor torch."""
+    for package, forbidden in (("spaces", {"search"}), ("gic_models", {"search"}),
+                               ("gic_common", {"search", "spaces", "gic_models", "torch", "torchvision"})):
+        modules = _imported_packages(package)
+        assert modules, package
+        wrong = {module: sorted(names & forbidden) for module, names in modules.items() if names & forbidden}
+        assert not wrong, wrong

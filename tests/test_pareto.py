@@ -8,8 +8,8 @@ import pytest
 from test_samplers_pruners import TinySpace, tiny_study
 
 import search.after.rebuild
+from gic_common.errors import UserError
 from search.cli import main
-from search.errors import UserError
 from search.trial.budget import counted, rejected
 from search.trial.pareto import FrontRules, directions, front, parse_objectives
 

@@ -9,10 +9,10 @@ import optuna
 import pytest
 from layouts import write_folders
 
+from gic_common.errors import UserError
 from search.cli import main
 from search.config import load_preset
 from search.data.options import DataOptions
-from search.errors import UserError
 
 
 def test_workers_0_records_the_full_preset_on_a_cpu_machine(tmp_path, tiny_data, capsys):

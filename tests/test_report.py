@@ -9,9 +9,9 @@ import warnings
 import optuna
 import pytest
 
+from gic_common.errors import UserError
+from gic_common.knobs import TRUSTED_FROM
 from search.after.rebuild import choose_trial
-from search.errors import UserError
-from search.knobs import TRUSTED_FROM
 from search.shown import report
 from search.shown.report import learning_curves, study_sections, write_report
 from search.trial.budget import reject

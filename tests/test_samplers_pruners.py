@@ -10,9 +10,9 @@ import pytest
 
 import search.workers.run
 import spaces.mlp
+from gic_common.configs import TrainConfig
 from gic_models.mlp import MLPSpec
 from search.config import StudyConfig, load_preset
-from search.trial.train import TrainConfig
 from search.workers.run import run_study
 from search.workers.samplers import PRUNERS, SAMPLERS, make_pruner, make_sampler
 from search.workers.storage import open_storage, open_study
@@ -119,7 +119,7 @@ def test_every_pruner_stops_a_clearly_bad_trial(name):
 
 
 def test_a_preset_setting_the_sampler_does_not_take_is_one_clear_error():
-    from search.errors import UserError
+    from gic_common.errors import UserError
 
     with pytest.raises(UserError, match=r"sampler 'random': bad setting .*n_startup_trials"):
         make_sampler({"name": "random", "n_startup_trials": 3}, 0)

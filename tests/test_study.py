@@ -5,8 +5,8 @@ from __future__ import annotations
 import optuna
 import pytest
 
+from gic_common.errors import UserError
 from search.config import load_preset
-from search.errors import UserError
 from search.workers.samplers import make_pruner, make_sampler
 
 

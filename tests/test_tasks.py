@@ -9,9 +9,9 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import f1_score, roc_auc_score
 
-from search.trial.augment import AugmentConfig
+from gic_common.configs import AugmentConfig, TrainConfig
 from search.trial.metrics import binary_scores, check_measurable, multilabel_scores, tune_thresholds
-from search.trial.train import DeviceDataset, EpochResult, TrainConfig, evaluate, fit, make_criterion
+from search.trial.train import DeviceDataset, EpochResult, evaluate, fit, make_criterion
 
 
 def stripes(n=384, labels=4, side=16, seed=0, task="multilabel") -> DeviceDataset:
@@ -133,7 +133,7 @@ def test_roc_auc_of_a_one_class_split_is_no_measurement():
     """With one class in the targets there is no ROC AUC: not 0.5, which reads as a chance-level model."""
     import math
 
-    from search.errors import UserError
+    from gic_common.errors import UserError
     from search.trial.objective import Objective, TrialSettings
 
     assert math.isnan(binary_scores(torch.randn(20), torch.ones(20, dtype=torch.long))["roc_auc"])

@@ -10,6 +10,7 @@ import optuna
 import pytest
 import torch
 
+from gic_common.configs import TrainConfig
 from search.after.retrain import eval_share, fitted_epochs
 from search.data.loader import load_dataset
 from search.data.options import DataOptions
@@ -18,7 +19,7 @@ from search.trial.budget import rejected
 from search.trial.inputs import to_device
 from search.trial.objective import Objective, TrialSettings
 from search.trial.time_budget import TimeBudget, predict_seconds
-from search.trial.train import TrainConfig, evaluate, fit, predict_logits
+from search.trial.train import evaluate, fit, predict_logits
 from search.workers.progress import Progress
 from spaces import get_space
 

@@ -8,12 +8,13 @@ import pytest
 import torch
 from sklearn.metrics import f1_score
 
+from gic_common.configs import AugmentConfig, TrainConfig
 from search.trial import objective as objective_module
-from search.trial.augment import AugmentConfig, augment_batch, colour_jitter, cutout, flip, mix, translate
+from search.trial.augment import augment_batch, colour_jitter, cutout, flip, mix, translate
 from search.trial.budget import rejected
 from search.trial.metrics import confusion_update, scores
 from search.trial.objective import Objective, TrialSettings
-from search.trial.train import DeviceDataset, Diverged, TrainConfig, fit
+from search.trial.train import DeviceDataset, Diverged, fit
 from spaces import get_space
 from spaces.cnn import SEED000
 

@@ -9,7 +9,7 @@ import pytest
 from test_samplers_pruners import tiny_study
 
 import search.trial.objective
-from search.errors import UserError
+from gic_common.errors import UserError
 from search.trial.train import EpochResult
 from search.workers.ranking import best_completed
 from spaces import get_space

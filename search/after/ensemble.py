@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from gic_common.errors import UserError
 from search.after.model_files import META, load_model, read_meta
 from search.after.saving import settle_folder, write_atomic
-from search.errors import UserError
 from search.trial.metrics import tune_thresholds
 from search.trial.train import predict_scores
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import optuna
 import torch
 
+from gic_common.errors import UserError
 from search.after.ensemble import Member, decide, load_members, needs_own_cuts, own_cuts, predict
 from search.after.saving import write_atomic
 from search.artifacts import attach
 from search.console import log
 from search.data.loader import LAYOUTS, detect_layout, load_test_split
 from search.data.options import DataOptions
-from search.errors import UserError
 from search.trial.device import resolve_device
 from search.trial.inputs import load_data
 

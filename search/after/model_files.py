@@ -21,10 +21,10 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
+from gic_common.errors import UserError
 from gic_models import create_model
 from search.after.saving import write_atomic
 from search.data.dataset import TASKS
-from search.errors import UserError
 from spaces import get_space, rebuild
 
 __all__ = ["META", "WEIGHTS", "is_model_entry", "load_model", "read_meta", "save_model"]

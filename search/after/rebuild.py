@@ -13,9 +13,9 @@ import torch
 from optuna.trial import TrialState
 from torch import nn
 
+from gic_common.errors import UserError
 from search.config import StudyConfig
 from search.data import Dataset
-from search.errors import UserError
 from search.trial.device import resolve_device, setup
 from search.trial.inputs import load_data, seeded_model, to_device
 from search.trial.train import DeviceDataset

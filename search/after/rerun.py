@@ -12,9 +12,9 @@ from dataclasses import dataclass
 import optuna
 import torch
 
+from gic_common.errors import UserError
 from search.after.rebuild import rebuild_trial
 from search.console import log
-from search.errors import UserError
 from search.trial.device import describe
 from search.trial.objective import stored_curve
 from search.trial.train import Diverged, EpochResult, fit

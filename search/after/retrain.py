@@ -13,14 +13,14 @@ import optuna
 import torch
 from torch import nn
 
+from gic_common.errors import UserError
+from gic_common.knobs import EVAL_COST
 from search.after.ensemble import write_ensemble
 from search.after.model_files import is_model_entry, save_model
 from search.after.rebuild import RebuiltTrial, rebuild_trial
 from search.after.saving import refuse_foreign, replace_folder
 from search.artifacts import attach
 from search.console import log
-from search.errors import UserError
-from search.knobs import EVAL_COST
 from search.places import runs_dir
 from search.trial.choices import TASK_METRICS
 from search.trial.device import describe

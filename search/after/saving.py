@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from search.errors import UserError
+from gic_common.errors import UserError
 
 __all__ = ["NoSpace", "refuse_foreign", "replace_folder", "settle_folder", "write_atomic"]
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import optuna
 
+from gic_common.errors import UserError
 from search.after.ensemble import member_dirs, write_ensemble
 from search.after.model_files import META, read_meta
 from search.after.retrain import retrain, trial_dir
 from search.after.saving import settle_folder
-from search.errors import UserError
 from search.places import runs_dir
 from search.workers.ranking import best_completed
 

@@ -9,10 +9,10 @@ import signal
 import sys
 import time
 
+from gic_common.errors import TrialVerdict, UserError
 from search.cli.after_commands import cmd_dashboard, cmd_export, cmd_report, cmd_rerun, cmd_retrain
 from search.cli.parser import build_parser
 from search.cli.search_commands import cmd_best, cmd_data, cmd_run, cmd_worker
-from search.errors import TrialVerdict, UserError
 
 __all__ = ["main"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from search.errors import UserError
+from gic_common.errors import UserError
 
 __all__ = ["cmd_dashboard", "cmd_export", "cmd_report", "cmd_rerun", "cmd_retrain"]
 

@@ -70,9 +70,9 @@ def _study_args(p: argparse.ArgumentParser, default: str = "the study run last, 
 def build_parser() -> argparse.ArgumentParser:
     # The choices come from the registries themselves (imported here, not at the top, so that an
     # error in `python -m search` before this point stays quick).
+    from gic_common.registry import either
     from search.data.dataset import TASKS
     from search.data.loader import LAYOUTS
-    from search.registry import either
     from search.trial.choices import COMPILE_MODES, METRICS
     from search.workers.samplers import PRUNERS, SAMPLERS
     from spaces import SPACES

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from search.errors import UserError
+from gic_common.errors import UserError
 from search.trial.choices import UNITS
 
 __all__ = ["cmd_best", "cmd_data", "cmd_run", "cmd_worker"]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from search.errors import UserError
+from gic_common.errors import UserError
 
 __all__ = ["TASKS", "DataError", "Dataset"]
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from gic_common.registry import Registry
 from search.data import folders, gic, helsinki
 from search.data.dataset import DataError, Dataset
 from search.data.images import decode_all
-from search.registry import Registry
 
 __all__ = [
     "LAYOUTS", "cache_dir", "dataset_key", "detect_layout", "load_dataset", "load_test_split", "refuse_links_out",

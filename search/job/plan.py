@@ -17,7 +17,7 @@ The final run goes to the space's recommended design (the prior's bet) unless an
 by more than the validation split's noise, ``FINAL_RUN_LEAD`` standard errors of the difference
 (``final_choice``): a verdict after a few epochs must not hand a long run to a small lead near chance.
 The split's settings are preset keys (``search_share``, ``search_patience``); its other knobs are in
-search/knobs.py, and the figures that chose their values in bench/RESULTS.md.
+gic_common/knobs.py, and the figures that chose their values in bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from optuna.trial import FrozenTrial, TrialState
 
-from search.knobs import FINAL_RUN_LEAD, MIN_TRIALS, NEAR_CHANCE, RESERVE_SECONDS, RESERVE_SHARE
+from gic_common.knobs import FINAL_RUN_LEAD, MIN_TRIALS, NEAR_CHANCE, RESERVE_SECONDS, RESERVE_SHARE
 
 __all__ = ["JobPlan", "chance_level", "final_choice", "search_verdict"]
 

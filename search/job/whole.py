@@ -12,11 +12,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from gic_common.errors import UserError
 from search.after.export import export
 from search.after.retrain import epoch_pace, eval_share, retrain
 from search.config import StudyConfig
 from search.console import log
-from search.errors import UserError
 from search.job.plan import JobPlan, chance_level, final_choice, search_verdict
 from search.places import runs_dir, submission_file
 from search.workers.run import SearchPhase, prepare_study, run_trials

@@ -14,8 +14,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import optuna_dashboard
 
+from gic_common.errors import UserError
 from search.artifacts import artifact_dir, artifact_store
-from search.errors import UserError
 from search.optuna_private import study_id, study_storage
 from search.shown.importance import ignore_few_trials_warnings
 from search.workers.storage import load_study

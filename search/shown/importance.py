@@ -14,7 +14,7 @@ import warnings
 import optuna
 from optuna.trial import TrialState
 
-from search.knobs import TRUSTED_FROM
+from gic_common.knobs import TRUSTED_FROM
 
 __all__ = ["caveat", "ignore_few_trials_warnings", "importances"]
 

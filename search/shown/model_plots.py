@@ -19,9 +19,9 @@ from plotly.subplots import make_subplots
 from sklearn.metrics import confusion_matrix, f1_score
 from torch import nn
 
+from gic_common.errors import UserError
 from search.after.ensemble import decide, load_members, needs_own_cuts, predict
 from search.data.options import DataOptions
-from search.errors import UserError
 from search.trial.inputs import load_data
 from search.trial.metrics import tune_thresholds
 

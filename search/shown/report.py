@@ -22,11 +22,11 @@ import plotly.graph_objects as go
 import plotly.offline
 from optuna.trial import FrozenTrial, TrialState
 
+from gic_common.errors import UserError
+from gic_common.knobs import PARALLEL_AXES, SLICES
 from search.after.ensemble import member_dirs
 from search.after.saving import write_atomic
 from search.artifacts import attach
-from search.errors import UserError
-from search.knobs import PARALLEL_AXES, SLICES
 from search.shown import model_plots
 from search.shown.importance import caveat, importances
 from search.trial.budget import rejected

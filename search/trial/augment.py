@@ -7,23 +7,14 @@ its randomness from torch's generator on that device: no per-sample Python, no h
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["AugmentConfig", "augment_batch", "colour_jitter", "cutout", "flip", "mix", "translate"]
+from gic_common.configs import AugmentConfig
 
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    flip: bool = False  # horizontal mirror; seed 004 found it helped
-    translate: int = 0  # max shift in pixels (reflect-pad and crop); 0 = off
-    cutout: int = 0  # side of the square zeroed at a random place; 0 = off
-    jitter: float = 0.0  # brightness/contrast/saturation strength; 0 = off
-    mix: str = "none"  # "mixup" or "cutmix" mix pairs of images and their labels
-    mix_alpha: float = 1.0  # Beta(alpha, alpha) draws the mixing weight
+__all__ = ["augment_batch", "colour_jitter", "cutout", "flip", "mix", "translate"]
 
 
 def flip(x: torch.Tensor) -> torch.Tensor:

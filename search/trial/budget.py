@@ -4,7 +4,7 @@ A trial turned away before its first epoch (a network over the preset's cost cei
 multi-objective front already beats on cost) took no training. Counting it would let the ceiling
 eat the budget (bench/RESULTS.md, "The harness on this CPU"). It stays in the study as a pruned
 trial with its reason, so samplers learn from it and the dashboard shows it, but it does not count.
-A space whose every draw is rejected must still end, hence the cap on rejections (search/knobs.py).
+A space whose every draw is rejected must still end, hence the cap on rejections (gic_common/knobs.py).
 Nor does a trial a warm start copied from another study.
 """
 

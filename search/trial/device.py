@@ -7,7 +7,7 @@ import re
 
 import torch
 
-from search.errors import UserError
+from gic_common.errors import UserError
 
 __all__ = ["autocast", "describe", "resolve_device", "setup"]
 

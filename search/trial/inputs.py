@@ -13,12 +13,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from gic_common.errors import UserError
 from gic_models import create_model
 from search.console import log
 from search.data import Dataset, load_dataset
 from search.data.options import DataOptions
 from search.data.prepare import prepare
-from search.errors import UserError
 from search.trial.train import DeviceDataset
 
 __all__ = ["load_data", "seeded_model", "to_device"]

@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import torch
 
-from search.errors import UserError
+from gic_common.errors import UserError
 
 __all__ = ["binary_scores", "check_measurable", "confusion_update", "cross_fitted_scores", "multilabel_scores",
            "scores", "tune_thresholds"]

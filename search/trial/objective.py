@@ -19,8 +19,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from gic_common.errors import TrialVerdict
 from search.artifacts import attach_json
-from search.errors import TrialVerdict
 from search.optuna_private import trial_id
 from search.trial.budget import counted, reject
 from search.trial.device import describe

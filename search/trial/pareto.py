@@ -34,8 +34,8 @@ import optuna
 import torch
 from torch import nn
 
-from search.errors import UserError
-from search.knobs import LATENCY_BATCH, LATENCY_BATCH_DEFAULT
+from gic_common.errors import UserError
+from gic_common.knobs import LATENCY_BATCH, LATENCY_BATCH_DEFAULT
 from search.trial.budget import reject
 from search.trial.choices import COSTS, METRICS
 from search.trial.device import autocast

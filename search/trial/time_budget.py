@@ -14,7 +14,7 @@ import statistics
 import time
 from dataclasses import dataclass, field
 
-from search.knobs import EVAL_COST, FAIR_SHARE
+from gic_common.knobs import EVAL_COST, FAIR_SHARE
 
 __all__ = ["TimeBudget", "predict_seconds"]
 

@@ -15,15 +15,16 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from search.knobs import PROBE_STEPS
-from search.trial.augment import AugmentConfig, augment_batch, mix
+from gic_common.configs import OPTIMIZERS, SCHEDULES, TrainConfig
+from gic_common.knobs import PROBE_STEPS
+from search.trial.augment import augment_batch, mix
 from search.trial.device import autocast
 from search.trial.metrics import (
     binary_scores,
@@ -34,33 +35,8 @@ from search.trial.metrics import (
     tune_thresholds,
 )
 
-__all__ = ["Diverged", "EpochResult", "DeviceDataset", "StopTraining", "TrainConfig", "evaluate", "fit",
+__all__ = ["Diverged", "EpochResult", "DeviceDataset", "StopTraining", "evaluate", "fit",
            "make_criterion", "predict_logits", "predict_scores"]
-
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-SCHEDULES = ("constant", "cosine", "onecycle", "exp_decay")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    momentum: float = 0.9  # sgd and rmsprop only
-    nesterov: bool = False  # sgd only
-    batch_size: int = 64
-    schedule: str = "cosine"  # per step; "exp_decay" is Keras' x0.9 every 10,000 steps (seed 000)
-    warmup: float = 0.0  # fraction of all steps spent warming up linearly before "cosine"
-    label_smoothing: float = 0.0
-    # binary and multilabel: weigh each label's positives by its negatives/positives on the training
-    # split (BCE-with-logits' pos_weight), for labels far rarer than their absence
-    pos_weight: bool = False
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    # An exponential moving average of the weights (and BN statistics) is what gets evaluated and kept;
-    # its half-life is a tenth of the run's steps, so it smooths the end of training, not its start.
-    ema: bool = False
-    tta: bool = False  # evaluation averages each image's logits with its mirror image's
-
 
 @dataclass
 class DeviceDataset:

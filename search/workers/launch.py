@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import optuna
 
-from search.errors import UserError
+from gic_common.errors import UserError
 from search.journal import journal_path
 from search.workers.progress import Progress, watching
 from search.workers.worker import LAUNCHER_PID

@@ -4,7 +4,7 @@ Optuna's `enqueue_trial` fixes whole points; it cannot say "learning rates near 
 start-up draws over a wide space mostly train to chance, and a model-based sampler after them learns
 from noise. Here the first ``n_startup`` sampled trials draw every parameter that has a prior
 uniformly from its prior region (spaces/priors.py); after them the k-th sampled trial is still the
-prior's with probability d / (d + k), ``d`` = ``decay`` (search/knobs.py), else (and for parameters
+prior's with probability d / (d + k), ``d`` = ``decay`` (gic_common/knobs.py), else (and for parameters
 without a prior) the wrapped sampler's, which models the whole space and leaves the prior region
 where the results say so. That is the idea of piBO and PriorBand (the prior's weight falls as
 evidence comes in) as a mixture: a model of dozens of dimensions fitted on a few trials still draws
@@ -23,7 +23,7 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from search.knobs import PRIOR_DECAY
+from gic_common.knobs import PRIOR_DECAY
 from search.trial.budget import rejected
 from spaces.priors import Prior
 

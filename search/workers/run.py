@@ -12,11 +12,11 @@ from dataclasses import dataclass, replace
 import optuna
 import torch
 
+from gic_common.errors import UserError
 from search.config import StudyConfig
 from search.console import count_progress, log
 from search.data import Dataset
 from search.data.synth import generate
-from search.errors import UserError
 from search.trial.budget import counted
 from search.trial.choices import TASK_METRICS, default_metric
 from search.trial.device import describe, resolve_device, setup

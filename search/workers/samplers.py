@@ -8,8 +8,8 @@ from typing import Any
 
 import optuna
 
-from search.errors import UserError
-from search.registry import Registry
+from gic_common.errors import UserError
+from gic_common.registry import Registry
 
 __all__ = ["PRUNERS", "SAMPLERS", "make_pruner", "make_sampler"]
 

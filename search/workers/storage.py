@@ -12,9 +12,9 @@ from pathlib import Path
 import optuna
 import sqlalchemy.exc
 
-from search.errors import UserError
+from gic_common.errors import UserError
+from gic_common.knobs import GRACE_BEATS, STALE_RETRIES
 from search.journal import HeartbeatJournalStorage, journal_path
-from search.knobs import GRACE_BEATS, STALE_RETRIES
 
 __all__ = ["VERDICT_ATTRS", "RetryStale", "load_study", "missing_file", "open_storage", "open_study", "study_id"]
 

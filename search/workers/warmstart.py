@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import optuna
 
+from gic_common.errors import UserError
 from search.console import log
-from search.errors import UserError
 from search.trial.budget import COPIED, FINISHED
 from search.workers.ranking import best_completed
 from search.workers.storage import load_study

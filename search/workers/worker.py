@@ -26,9 +26,9 @@ from collections.abc import Callable, Iterator, Sequence
 import optuna
 from optuna.trial import TrialState
 
+from gic_common.errors import UserError
+from gic_common.knobs import GRACE_BEATS, MAX_CRASHES, MAX_REJECTIONS_PER_TRIAL, TRACEBACK_CHARS
 from search.console import log
-from search.errors import UserError
-from search.knobs import GRACE_BEATS, MAX_CRASHES, MAX_REJECTIONS_PER_TRIAL, TRACEBACK_CHARS
 from search.optuna_private import (
     OPTIMIZE_LOGGER,
     heartbeat_interval,

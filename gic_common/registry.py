@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Generic, TypeVar
 
-from search.errors import UserError
+from gic_common.errors import UserError
 
 __all__ = ["Registry", "either"]
 
