@@ -1,5 +1,5 @@
 """The engine's tuning knobs, by phase: what each trades, then (after the ";") the modules that use it.
-Knobs to turn per study are preset keys (studies/*.toml). Measured figures: bench/RESULTS.md. Imports nothing."""
+Knobs to turn per study are preset keys (search/presets/*.toml). Measured figures: bench/RESULTS.md. Imports nothing."""
 
 # A trial's cost, known before it trains (search/trial/)
 PROBE_STEPS = 3  # steps timed after the first (which pays start-up): a surer cost against time before a verdict; train

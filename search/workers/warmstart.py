@@ -50,6 +50,7 @@ class WarmStart:
         log(f"warm start: the {len(history)} finished trials of {name!r} are copied in as history (same data, "
             f"metric and epochs); none trains again")
 
+
 def warm_start(source_name: str, storage: str, space: str, k: int,
                opened: optuna.storages.BaseStorage | None = None) -> WarmStart:
     """Study ``source_name`` (same storage, same space) and its best ``k`` trials, checked before the
