@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import optuna
@@ -72,12 +73,18 @@ def test_a_study_the_bar_cannot_read_is_one_warning_not_silence(capsys):
     study = optuna.create_study(direction="maximize")
     _finished(study, 0.1)
 
+    polls = []
+    many = threading.Event()
+
     def unreadable(*args, **kwargs):
+        polls.append(1)
+        if len(polls) >= 5:
+            many.set()
         raise OSError("journal file on a lost mount\nsecond line")
 
     study.get_trials = unreadable  # what a storage gone away answers to every poll
     with watching(study, Progress(total=3, metric="accuracy", enabled=True), every=0.01):
-        time.sleep(0.2)  # about 20 polls
+        assert many.wait(timeout=30)  # several failed polls, however slow the machine
     warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert warnings == ["warning: the bar could not read the study (journal file on a lost mount); "
                         "it may lag behind the workers"]
