@@ -129,6 +129,9 @@ def main() -> None:
     p.add_argument("--timeout", type=float, help="the study's timeout (default: the preset's)")
     p.add_argument("--user-question", type=float, metavar="SEC",
                    help="also ask the user's question in SEC s (bench/user_question.py's three arms)")
+    p.add_argument("--question-arms", nargs="+", choices=["engine", "seed", "recommended"],
+                   default=["engine", "seed", "recommended"],
+                   help="user question: the arms to run (a change to the engine leaves the plain arms as they were)")
     p.add_argument("--slots", type=int, default=1, choices=[1, 2],
                    help="user question: arms at once; 2 pins each to one of two cores (equal terms)")
     p.add_argument("--storage", help="keep the studies in this storage URL (default: a temporary SQLite file)")
@@ -159,7 +162,8 @@ def main() -> None:
     if args.user_question:
         from user_question import ask
 
-        rows += ask([Path(d) for d in args.data if d != "synth"], args.seeds, args.user_question, args.slots, args.out)
+        rows += ask([Path(d) for d in args.data if d != "synth"], args.seeds, args.user_question, args.slots, args.out,
+                    tuple(args.question_arms))
     keys = ["search adds, points", "gain points", "recommended design",
             "near chance share", "near chance, prior draws", "near chance, sampler draws",
             "sampler draws", "seconds to beat seed", "share of budget to beat seed",

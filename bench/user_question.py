@@ -141,14 +141,16 @@ def plain(data: Path, design: str, seconds: float, seed: int) -> dict:
 ARMS = ("engine", "seed", "recommended")
 
 
-def ask(datasets: list[Path], seeds: list[int], seconds: float, slots: int = 1, out: Path | None = None) -> list[dict]:
-    """Every arm on every benchmark and seed, ``slots`` processes at once (2: each pinned to its own
-    core with one thread, so two arms run on equal terms side by side); rows as `main` prints them,
-    plus one row a benchmark and seed with the engine's margins over the fixed designs."""
+def ask(datasets: list[Path], seeds: list[int], seconds: float, slots: int = 1, out: Path | None = None,
+        arms: tuple[str, ...] = ARMS) -> list[dict]:
+    """Each of ``arms`` on every benchmark and seed, ``slots`` processes at once (2: each pinned to its
+    own core with one thread, so two arms run on equal terms side by side); rows as `main` prints them,
+    plus one row a benchmark and seed with the engine's margins over the fixed designs (where all three
+    ran)."""
     import os
     import tempfile
 
-    jobs = [(data.resolve(), seed, arm) for seed in seeds for data in datasets for arm in ARMS]
+    jobs = [(data.resolve(), seed, arm) for seed in seeds for data in datasets for arm in arms]
     rows: list[dict] = []
     running: dict[int, tuple[subprocess.Popen, tuple]] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -8,6 +8,8 @@ FAIR_SHARE = 3.0  # fair shares of the time left one draw may take: slow draws l
 MAX_REJECTIONS_PER_TRIAL = 5  # rejections per --trials that end a study: redraws against a hopeless space's end; worker
 LATENCY_BATCH = {"cpu": 32}  # batch latency is timed at, by device type: a GPU filled, a CPU timed briefly; pareto
 LATENCY_BATCH_DEFAULT = 256  # the same, for a device type LATENCY_BATCH does not name
+EVAL_BATCH = {"cpu": 64}  # images a forward pass when scoring, by device type: a CPU's caches, a GPU filled; train
+EVAL_BATCH_DEFAULT = 1024  # the same, for a device type EVAL_BATCH does not name
 
 # Where a study starts (spaces/, search/workers/)
 PRIOR_DECAY = 40  # d: the k-th draw after the start-up is the prior's with chance d/(d+k); prior_sampler
@@ -24,6 +26,7 @@ NEAR_CHANCE = 2.0  # every best epoch under this many times chance: verdicts ran
 MIN_TRIALS = 4  # a share with room for fewer draws rarely beats the designs: the final run gets the time
 RESERVE_SECONDS = 15.0  # kept from the final run for the export and the report (or RESERVE_SHARE of T, if more)
 RESERVE_SHARE = 0.03
+FINAL_RUN_EVALS = 10  # validation passes in a long final run: a curve to watch against epochs lost to scoring; retrain
 FINAL_RUN_LEAD = 2.0  # standard errors by which a trial must lead the recommended design to take the final run
 
 # What a person reads (search/shown/)

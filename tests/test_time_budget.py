@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from gic_common.configs import TrainConfig
-from search.after.retrain import eval_share, fitted_epochs
+from search.after.retrain import epochs_in, eval_share, evaluate_every, fitted_epochs
 from search.data.loader import load_dataset
 from search.data.options import DataOptions
 from search.data.prepare import prepare
@@ -104,13 +104,19 @@ def test_a_timed_retrain_fits_its_epochs_into_the_seconds_given():
     assert fitted_epochs(trial, 300) == 30  # 10 s an epoch
     assert fitted_epochs(trial, 300, scale=1.5) == 20  # train+val: half as many images again
     assert fitted_epochs(trial, 1) == 1  # at least one
-    # with its median training epoch measured, the pace is that plus the evaluation's modelled share:
-    # the wall time of a short trial also spreads its building and probe over its few epochs
+    # with its median training epoch measured, the pace is that, plus the evaluation's modelled share
+    # for each of the retrain's validation passes: the wall time of a short trial also spreads its
+    # building and probe over its few epochs
     trial.set_user_attr("epoch_seconds", 6.0)
-    assert fitted_epochs(trial, 300, eval_share=eval_share(1000, 300, tta=True)) == 41  # 6 s x 1.2 an epoch
+    # 6 s an epoch and ten passes of 1.2 s: (300 - 12) / 6
+    assert fitted_epochs(trial, 300, eval_share=eval_share(1000, 300, tta=True)) == 48
     assert fitted_epochs(trial, 300) == 30  # the wall time's pace where the sizes are not known
     trial.set_user_attr("eval_seconds", 1.5)  # measured evaluation seconds come before the model of them
-    assert fitted_epochs(trial, 300, eval_share=eval_share(1000, 300, tta=True)) == 40
+    assert fitted_epochs(trial, 300, eval_share=eval_share(1000, 300, tta=True)) == 47  # (300 - 15) / 6
+    assert evaluate_every(47) == 5  # ten passes, the last epoch's included
+    # a run too short for ten sparse passes is scored every epoch: 60 s at 7.5 s an epoch
+    assert fitted_epochs(trial, 60) == 8 and evaluate_every(8) == 1
+    assert epochs_in(trial, 5) == 0 and fitted_epochs(trial, 5) == 1
 
 
 @pytest.mark.slow

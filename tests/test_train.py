@@ -48,6 +48,12 @@ def test_fit_learns_and_reports_every_epoch():
     assert history[-1].accuracy > 0.8
 
 
+def test_fit_scores_validation_only_every_few_epochs_and_after_the_last_when_asked():
+    history = fit(small_cnn(), blobs(), TrainConfig(lr=1e-2, batch_size=32), epochs=7, evaluate_every=3)
+    assert [r.epoch for r in history if r.accuracy is not None] == [3, 6, 7]
+    assert all(r.eval_seconds == 0.0 and r.val_loss is None for r in history if r.epoch not in (3, 6, 7))
+
+
 def test_fit_is_reproducible_on_the_cpu():
     aug = AugmentConfig(flip=True, translate=2, cutout=4, jitter=0.2, mix="cutmix")
     cfg = TrainConfig(lr=3e-3, batch_size=32, augment=aug)

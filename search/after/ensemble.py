@@ -79,7 +79,7 @@ def load_members(model_dir: Path, device: torch.device) -> tuple[list[Member], l
 
 @torch.no_grad()
 def predict(
-    members: list[Member], x: torch.Tensor, tta: bool = False, batch: int = 1024, task: str = "multiclass"
+    members: list[Member], x: torch.Tensor, tta: bool = False, batch: int | None = None, task: str = "multiclass"
 ) -> torch.Tensor:
     """Mean probabilities over ``members`` for uint8 images ``x`` (N, C, H, W): softmax rows for
     multiclass, independent sigmoids for binary and multilabel (train.predict_scores).

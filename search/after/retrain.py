@@ -3,6 +3,7 @@ model folder, replaced whole so that a stop at any moment leaves the old model o
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -14,7 +15,7 @@ import torch
 from torch import nn
 
 from gic_common.errors import UserError
-from gic_common.knobs import EVAL_COST
+from gic_common.knobs import EVAL_COST, FINAL_RUN_EVALS
 from search.after.ensemble import write_ensemble
 from search.after.model_files import is_model_entry, save_model
 from search.after.rebuild import RebuiltTrial, rebuild_trial
@@ -26,7 +27,7 @@ from search.trial.choices import TASK_METRICS
 from search.trial.device import describe
 from search.trial.train import DeviceDataset, Diverged, StopTraining, evaluate, fit
 
-__all__ = ["epoch_pace", "eval_share", "fitted_epochs", "retrain", "trial_dir"]
+__all__ = ["epoch_costs", "epochs_in", "eval_share", "evaluate_every", "fitted_epochs", "retrain", "trial_dir"]
 
 
 def retrain(
@@ -108,28 +109,47 @@ def retrain(
 
 def fitted_epochs(trial: optuna.trial.FrozenTrial, seconds: float, scale: float = 1.0,
                   eval_share: float | None = None) -> int:
-    """How many epochs of ``trial``'s configuration fit in ``seconds`` (at least one), at the pace its
-    own trial ran (``epoch_pace``). ``scale``: the retrain's training images over the trial's (train+val
-    trains on more)."""
-    return max(1, int(seconds // (epoch_pace(trial, eval_share) * scale)))
+    """``epochs_in``, at least one: what a retrain asked for by time trains."""
+    return max(1, epochs_in(trial, seconds, scale, eval_share))
 
 
-def epoch_pace(trial: optuna.trial.FrozenTrial, eval_share: float | None = None) -> float:
-    """Seconds an epoch of ``trial`` takes: its median training seconds an epoch plus its median
-    evaluation seconds, as its trial measured them; for a trial that recorded no evaluation time, its
-    training plus the evaluation's modelled share ``eval_share`` (evaluating an epoch's validation
-    images over training on its images, as search/trial/time_budget.py counts it). Else its wall time
-    over its epochs, which also spreads building, the probe and start-up over a few epochs and errs
-    long."""
+def epochs_in(trial: optuna.trial.FrozenTrial, seconds: float, scale: float = 1.0,
+              eval_share: float | None = None) -> int:
+    """How many epochs of ``trial``'s configuration fit in ``seconds`` (perhaps none), at the pace its
+    own trial ran (``epoch_costs``), with the validation passes a retrain of that length makes
+    (``evaluate_every``). ``scale``: the retrain's training images over the trial's (train+val trains
+    on more)."""
+    train, scoring = epoch_costs(trial, eval_share)
+    train *= scale
+    long_run = (seconds - FINAL_RUN_EVALS * scoring) / train  # a pass every few epochs
+    if long_run >= FINAL_RUN_EVALS:
+        return int(long_run)
+    return int(seconds // (train + scoring))  # a pass every epoch
+
+
+def evaluate_every(epochs: int) -> int:
+    """Epochs between a retrain's validation passes: about ``FINAL_RUN_EVALS`` passes whatever its
+    length. A pass every epoch cost a long final run on a CPU a quarter of its epochs (bench/RESULTS.md)."""
+    return max(1, math.ceil(epochs / FINAL_RUN_EVALS))
+
+
+def epoch_costs(trial: optuna.trial.FrozenTrial, eval_share: float | None = None) -> tuple[float, float]:
+    """Seconds an epoch of ``trial`` trains and seconds a validation pass takes: its median training
+    and evaluation seconds an epoch, as its trial measured them; for a trial that recorded no
+    evaluation time, the evaluation's modelled share ``eval_share`` of training (evaluating an epoch's
+    validation images over training on its images, as search/trial/time_budget.py counts it). Else its
+    wall time over its epochs, passes included, which also spreads building, the probe and start-up
+    over a few epochs and errs long."""
     attrs = trial.user_attrs
-    if attrs.get("epoch_seconds") and attrs.get("eval_seconds"):
-        return attrs["epoch_seconds"] + attrs["eval_seconds"]
-    if eval_share is not None and attrs.get("epoch_seconds"):
-        return attrs["epoch_seconds"] * (1 + eval_share)
+    train = attrs.get("epoch_seconds")
+    if train and attrs.get("eval_seconds"):
+        return train, attrs["eval_seconds"]
+    if train and eval_share is not None:
+        return train, train * eval_share
     trained = attrs.get("epochs")
     if not trained or trial.duration is None:
         raise UserError(f"trial {trial.number} has no measured epochs to pace a timed retrain; give --epochs")
-    return max(trial.duration.total_seconds(), 1e-3) / trained
+    return max(trial.duration.total_seconds(), 1e-3) / trained, 0.0
 
 
 def _fit_and_score(model: nn.Module, tensors: DeviceDataset, again: RebuiltTrial, epochs: int, seed: int,
@@ -144,8 +164,8 @@ def _fit_and_score(model: nn.Module, tensors: DeviceDataset, again: RebuiltTrial
 
     def show(r) -> None:
         done.append(r.epoch)
-        values = ", ".join(f"{m} {getattr(r, m):.4f}" for m in shown)
-        log(f"  epoch {r.epoch:>3}/{epochs}: loss {r.train_loss:.4f}, {values}, {r.seconds:.1f}s"
+        values = "".join(f", {m} {getattr(r, m):.4f}" for m in shown if getattr(r, m) is not None)
+        log(f"  epoch {r.epoch:>3}/{epochs}: loss {r.train_loss:.4f}{values}, {r.seconds:.1f}s"
             f"{note() if note else ''}")
         now = time.monotonic()
         if deadline is not None and r.epoch < epochs and now + (now - began) / r.epoch > deadline:
@@ -154,7 +174,8 @@ def _fit_and_score(model: nn.Module, tensors: DeviceDataset, again: RebuiltTrial
 
     try:
         if epochs:  # 0: weights given to continue from are the model as they are (`run --time` out of time)
-            fit(model, tensors, config.train, epochs=epochs, seed=seed, on_epoch=show, compile=again.settings.compile)
+            fit(model, tensors, config.train, epochs=epochs, seed=seed, on_epoch=show, compile=again.settings.compile,
+                evaluate_every=evaluate_every(epochs))
         metrics = {k: v for k, v in evaluate(model, tensors, tta=config.train.tta).items() if k != "confusion"}
     except Diverged as e:  # a rate at the edge of stability can diverge on another device or seed
         raise UserError(f"retraining {again.what} (seed {seed}) diverged: {e}; that seed's model "

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from gic_common.errors import UserError
 from search.after.export import export
-from search.after.retrain import epoch_pace, eval_share, retrain
+from search.after.retrain import epochs_in, eval_share, retrain
 from search.config import StudyConfig
 from search.console import log
 from search.job.plan import JobPlan, chance_level, final_choice, search_verdict
@@ -84,8 +84,8 @@ def run_job(settings: StudyConfig, seconds: float, plan: JobPlan | None = None, 
             f"of {val_images} validation images: the recommended design gets the final run")
     final = plan.final_seconds()
     state = kept.states.get(winner.number)  # a winner from an earlier run of the study starts afresh
-    pace = epoch_pace(winner, eval_share(len(data.train_x), val_images, bool(winner.params.get("tta"))))
-    epochs = int(final // pace)
+    epochs = epochs_in(winner, final, eval_share=eval_share(len(data.train_x), val_images,
+                                                            bool(winner.params.get("tta"))))
     if epochs == 0 and state is None:
         raise UserError(f"no time is left for a final run of trial {winner.number} ({final:.0f}s); give --time "
                         f"more than {seconds:.0f}s")

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gic_common.configs import OPTIMIZERS, SCHEDULES, TrainConfig
-from gic_common.knobs import PROBE_STEPS
+from gic_common.knobs import EVAL_BATCH, EVAL_BATCH_DEFAULT, PROBE_STEPS
 from search.trial.augment import augment_batch, mix
 from search.trial.device import autocast
 from search.trial.metrics import (
@@ -35,7 +35,7 @@ from search.trial.metrics import (
     tune_thresholds,
 )
 
-__all__ = ["Diverged", "EpochResult", "DeviceDataset", "StopTraining", "evaluate", "fit",
+__all__ = ["Diverged", "EpochResult", "DeviceDataset", "StopTraining", "eval_batch", "evaluate", "fit",
            "make_criterion", "predict_logits", "predict_scores"]
 
 @dataclass
@@ -129,11 +129,19 @@ def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch:
 
 
 @torch.no_grad()
+def eval_batch(device: torch.device) -> int:
+    """Images a forward pass when scoring: a GPU is fed whole batches; on a CPU a large batch's
+    activations outgrow the caches, and 1,024 images scored at half the speed of 64 (bench/RESULTS.md)."""
+    return EVAL_BATCH.get(device.type, EVAL_BATCH_DEFAULT)
+
+
 def predict_logits(
-    model: nn.Module, x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, batch: int = 1024, tta: bool = False
+    model: nn.Module, x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, batch: int | None = None,
+    tta: bool = False,
 ) -> torch.Tensor:
     """Logits (float32, on x's device) for uint8 images ``x``, in eval mode; with ``tta`` the mean of
-    each image's and its mirror image's logits."""
+    each image's and its mirror image's logits. ``batch``: images a pass (default ``eval_batch``)."""
+    batch = batch or eval_batch(x.device)
     was_training = model.training
     model.eval()
     out = []
@@ -148,7 +156,7 @@ def predict_logits(
     return torch.cat(out)
 
 
-def predict_scores(model, x, mean, std, task: str, batch: int = 1024, tta: bool = False) -> torch.Tensor:
+def predict_scores(model, x, mean, std, task: str, batch: int | None = None, tta: bool = False) -> torch.Tensor:
     """Class probabilities (multiclass, rows sum to 1) or independent sigmoid probabilities
     (binary: (N,) of the second class; multilabel: (N, L))."""
     logits = predict_logits(model, x, mean, std, batch, tta)
@@ -200,14 +208,15 @@ def _finite(val_loss: float) -> float:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: DeviceDataset, batch: int = 1024, thresholds: list[float] | None = None,
-             tta: bool = False) -> dict:
+def evaluate(model: nn.Module, data: DeviceDataset, batch: int | None = None,
+             thresholds: list[float] | None = None, tta: bool = False) -> dict:
     """Validation loss, accuracy, macro-F1, per-class F1 and the confusion matrix (as lists) for
     multiclass; the task's own metrics otherwise (see ``_evaluate_sigmoid``). Multilabel
     ``thresholds`` given are used as they are instead of being tuned on ``data.val_*`` (to score
     a held-out part with the cuts tuned on validation). ``tta``: see ``predict_logits``."""
     if data.task != "multiclass":
         return _evaluate_sigmoid(model, data, batch, thresholds, tta)
+    batch = batch or eval_batch(data.val_x.device)
     n = data.num_classes
     confusion = torch.zeros(n, n, dtype=torch.long, device=data.val_x.device)
     loss = torch.zeros((), device=data.val_x.device)
@@ -224,7 +233,7 @@ def evaluate(model: nn.Module, data: DeviceDataset, batch: int = 1024, threshold
 
 
 @torch.no_grad()
-def _evaluate_sigmoid(model: nn.Module, data: DeviceDataset, batch: int, thresholds: list[float] | None,
+def _evaluate_sigmoid(model: nn.Module, data: DeviceDataset, batch: int | None, thresholds: list[float] | None,
                       tta: bool) -> dict:
     """Binary: accuracy, ROC AUC, F1 per class. Multilabel: micro/macro/samples F1 cross-fitted (each
     half of these images at cuts tuned on the other), and the per-label thresholds tuned on all of
@@ -259,6 +268,7 @@ def fit(
     on_epoch: Callable[[EpochResult], None] | None = None,
     compile: str | None = None,
     on_probe: Callable[[float], None] | None = None,
+    evaluate_every: int = 1,
 ) -> list[EpochResult]:
     """Trains ``model`` in place on ``data`` (already on the device) and returns every epoch's result.
 
@@ -269,6 +279,9 @@ def fit(
     called once, a few steps into the first epoch, with the measured seconds a training image takes
     (the first step, which pays for allocations and compilation, left out); raising there stops
     training before it costs more, as a budget that the run cannot fit into should.
+    ``evaluate_every``: score the validation split after every this many epochs and after the last
+    (a long final run needs a few points of its curve, not one an epoch); other epochs' results
+    carry no validation figures.
     """
     device = data.train_x.device
     torch.manual_seed(seed)
@@ -323,7 +336,7 @@ def fit(
         if not math.isfinite(train_loss):
             raise Diverged(f"training loss became {train_loss} in epoch {epoch} (lr {cfg.lr:.3g})")
         result = EpochResult(epoch, train_loss, seconds, lr)
-        if data.val_x is not None:
+        if data.val_x is not None and (epoch % evaluate_every == 0 or epoch == epochs):
             ev = evaluate(model if ema is None else ema.module, data, tta=cfg.tta)
             result = EpochResult(
                 epoch, train_loss, seconds, lr, ev["val_loss"], ev.get("accuracy"), ev["macro_f1"],
