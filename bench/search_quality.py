@@ -132,6 +132,8 @@ def main() -> None:
     p.add_argument("--question-arms", nargs="+", choices=["engine", "seed", "recommended"],
                    default=["engine", "seed", "recommended"],
                    help="user question: the arms to run (a change to the engine leaves the plain arms as they were)")
+    p.add_argument("--question-flags", type=shlex.split, default=[],
+                   help="user question: more `run` flags for the engine's arm")
     p.add_argument("--slots", type=int, default=1, choices=[1, 2],
                    help="user question: arms at once; 2 pins each to one of two cores (equal terms)")
     p.add_argument("--storage", help="keep the studies in this storage URL (default: a temporary SQLite file)")
@@ -163,7 +165,7 @@ def main() -> None:
         from user_question import ask
 
         rows += ask([Path(d) for d in args.data if d != "synth"], args.seeds, args.user_question, args.slots, args.out,
-                    tuple(args.question_arms))
+                    tuple(args.question_arms), args.question_flags)
     keys = ["search adds, points", "gain points", "recommended design",
             "near chance share", "near chance, prior draws", "near chance, sampler draws",
             "sampler draws", "seconds to beat seed", "share of budget to beat seed",

@@ -23,6 +23,7 @@ import csv
 import json
 import math
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -47,11 +48,11 @@ def score(labels: list[str], data: Path) -> float:
     return sum(a == b for a, b in zip(labels, truth, strict=True)) / len(truth)
 
 
-def engine(data: Path, seconds: float, seed: int, storage: str) -> dict:
+def engine(data: Path, seconds: float, seed: int, storage: str, flags: list[str] = ()) -> dict:
     name = f"question-{data.name}-{seed}-{int(time.time())}"
     done = subprocess.run([sys.executable, "-m", "search", "--debug", "run", "cnn", "--data", str(data),
                            "--time", f"{seconds:g}", "--seed", str(seed), "--study", name, "--storage", storage,
-                           "--no-progress"], capture_output=True, text=True, cwd=ROOT)
+                           "--no-progress", *flags], capture_output=True, text=True, cwd=ROOT)
     log = ROOT / "runs" / f"{name}.log"  # what the job said, phase by phase, for a reader of the figures
     log.parent.mkdir(exist_ok=True)
     log.write_text(done.stdout + done.stderr)
@@ -142,11 +143,11 @@ ARMS = ("engine", "seed", "recommended")
 
 
 def ask(datasets: list[Path], seeds: list[int], seconds: float, slots: int = 1, out: Path | None = None,
-        arms: tuple[str, ...] = ARMS) -> list[dict]:
+        arms: tuple[str, ...] = ARMS, engine_flags: list[str] = ()) -> list[dict]:
     """Each of ``arms`` on every benchmark and seed, ``slots`` processes at once (2: each pinned to its
     own core with one thread, so two arms run on equal terms side by side); rows as `main` prints them,
     plus one row a benchmark and seed with the engine's margins over the fixed designs (where all three
-    ran)."""
+    ran). ``engine_flags``: more `run` flags for the engine's arm (its row names them)."""
     import os
     import tempfile
 
@@ -162,7 +163,8 @@ def ask(datasets: list[Path], seeds: list[int], seconds: float, slots: int = 1, 
                 pin = ["taskset", "-c", str(core)] if slots > 1 else []
                 env = {**os.environ, **({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"} if slots > 1 else {})}
                 cmd = [*pin, sys.executable, __file__, arm, "--data", str(data), "--seconds", f"{seconds:g}",
-                       "--seed", str(seed), "--storage", f"sqlite:///{Path(tmp) / f'slot{core}.db'}"]
+                       "--seed", str(seed), "--storage", f"sqlite:///{Path(tmp) / f'slot{core}.db'}",
+                       *([f"--engine-flags={shlex.join(engine_flags)}"] if arm == "engine" and engine_flags else [])]
                 running[core] = (subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                                   env=env, cwd=ROOT), job)
             time.sleep(1)
@@ -207,10 +209,13 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--storage", default=f"sqlite:///{ROOT / 'studies' / 'question.db'}")
     p.add_argument("--out", type=Path, help="append the result as one JSON line here")
+    p.add_argument("--engine-flags", type=shlex.split, default=[], help="more `run` flags for the engine arm")
     args = p.parse_args()
     data = args.data.resolve()
     if args.arm == "engine":
-        result = engine(data, args.seconds, args.seed, args.storage)
+        result = engine(data, args.seconds, args.seed, args.storage, args.engine_flags)
+        if args.engine_flags:
+            result["flags"] = shlex.join(args.engine_flags)
     else:
         result = plain(data, args.arm, args.seconds, args.seed)
     row = {"data": data.name, "arm": args.arm, "seed": args.seed, "seconds": round(time.perf_counter() - START, 1),

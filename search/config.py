@@ -60,6 +60,9 @@ class StudyConfig:
     # a new best end it early; the rest of T goes to the winner's final run
     search_share: float = 0.4
     search_patience: int = 6
+    # What that final run trains on: "train" keeps its validation score held out; "train+val" gives it
+    # the validation images too (a quarter more data on a GIC split) and its score is then not honest
+    final_on: str = "train"
     # The settings the command line named: a continued study keeps its recorded value of every other
     # one (search/workers/resume.py). None: all of them are deliberate (a config built in code, a worker's).
     given: frozenset[str] | None = None
@@ -97,6 +100,8 @@ class StudyConfig:
             raise UserError(f"prior must be on or off, not {checked.prior!r}")
         if not 0 < checked.search_share < 1:
             raise UserError(f"search_share must be between 0 and 1 (a share of --time), not {checked.search_share!r}")
+        if checked.final_on not in ("train", "train+val"):
+            raise UserError(f"final_on must be train or train+val, not {checked.final_on!r}")
         if checked.search_patience < 1:
             raise UserError(f"search_patience must be at least 1 trial, not {checked.search_patience!r}")
         return checked

@@ -70,6 +70,37 @@ def test_a_final_run_stops_before_an_epoch_that_would_overrun_its_time(trained_s
 
 
 @pytest.mark.slow
+def test_a_timed_final_run_replans_its_epochs_from_its_own_first_ones(trained_study, tmp_path, capsys):
+    import re
+    import time
+
+    from search.after.retrain import retrain
+
+    study = optuna.load_study(study_name=trained_study["study"], storage=trained_study["storage"])
+    ends = time.monotonic() + 6
+    out, _ = retrain(study, None, "train", tmp_path / "model", "cpu", epochs=8, remember=False, deadline=ends)
+    assert time.monotonic() < ends + 1  # the last epoch may not overrun by more than a pass
+    err = capsys.readouterr().err
+    more = int(re.search(r"re-paced: .* so (\d+) more epochs fit", err).group(1))
+    trained = json.loads((out / "model.json").read_text())["epochs"]
+    assert more > 6 and trained <= 2 + more  # 6 s hold far more than the 8 planned epochs of tiny images
+    assert f"epoch   3/{2 + more}:" in err  # the count goes on where the first epochs left it
+
+
+@pytest.mark.slow
+def test_a_final_run_on_train_and_val_scores_only_its_last_epoch_and_says_it_is_not_held_out(
+        trained_study, tmp_path, capsys):
+    from search.after.retrain import retrain
+
+    study = optuna.load_study(study_name=trained_study["study"], storage=trained_study["storage"])
+    out, metrics = retrain(study, None, "train+val", tmp_path / "model", "cpu", epochs=3, remember=False)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip().startswith("epoch")]
+    assert len(lines) == 3 and "accuracy" not in lines[0] + lines[1] and "accuracy" in lines[2]
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["train_on"] == "train+val" and metrics["held_out"] is False
+
+
+@pytest.mark.slow
 def test_with_no_time_left_for_an_epoch_the_search_weights_are_the_model(trained_study, tmp_path):
     from safetensors.torch import load_file
 

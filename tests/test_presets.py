@@ -126,6 +126,12 @@ def test_a_preset_sets_the_data_options_as_keys_of_their_own(presets):
         load_preset("bad", "gpu")
 
 
+def test_a_bad_final_run_split_is_one_clear_error(presets):
+    presets("bad", "space = 'cnn'\nfinal_on = 'val'\n")
+    with pytest.raises(UserError, match="final_on must be train or train\\+val, not 'val'"):
+        load_preset("bad", "gpu").checked()
+
+
 def test_a_preset_without_synth_needs_data(presets, tmp_path, capsys):
     presets("nosynth", "space = 'cnn'\ntrials = 1\n")
     assert main(["run", "cnn", "--preset", "nosynth", "--storage", f"sqlite:///{tmp_path / 's.db'}",

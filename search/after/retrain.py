@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from gic_common.errors import UserError
-from gic_common.knobs import EVAL_COST, FINAL_RUN_EVALS
+from gic_common.knobs import EVAL_COST, FINAL_RUN_EVALS, REPACE_EPOCHS
 from search.after.ensemble import write_ensemble
 from search.after.model_files import is_model_entry, save_model
 from search.after.rebuild import RebuiltTrial, rebuild_trial
@@ -50,7 +50,9 @@ def retrain(
     the search already paid for); the learning-rate schedule starts again over ``epochs``.
     ``note``: text added to every epoch's line (the whole job's time left). ``deadline``: the monotonic
     time training must end by; an epoch that would overrun it at the pace measured so far is not
-    started (with a one-cycle schedule the last epochs move the weights least).
+    started (with a one-cycle schedule the last epochs move the weights least). ``seconds`` sets one
+    for each seed, as long as its share. A long run with a deadline is re-paced after its first epochs
+    (``_fit_and_score``).
     """
     home = runs_dir(study.study_name)
 
@@ -63,8 +65,8 @@ def retrain(
     tensors = again.tensors(train_on)
     if seconds is not None:
         epochs = fitted_epochs(trial, seconds / seeds, len(tensors.train_x) / len(ds.train_x),
-                               eval_share(len(tensors.train_x), len(ds.val_x) if train_on == "train" else 0,
-                                          again.config.train.tta))
+                               eval_share(len(ds.train_x), len(ds.val_x), again.config.train.tta),
+                               scored=train_on == "train")
     if epochs is None:
         epochs = again.epochs
     if epochs == 0 and init_state is None:
@@ -82,7 +84,8 @@ def retrain(
             log(f"retraining trial {trial.number} of {study.study_name!r} on {train_on} for {epochs} epochs "
                 f"(seed {seed}{f', continuing from its {before} search epochs' if before else ''}) "
                 f"on {describe(again.device)}")
-            metrics, trained = _fit_and_score(model, tensors, again, epochs, seed, train_on, note, deadline)
+            ends = deadline if deadline is not None or seconds is None else time.monotonic() + seconds / seeds
+            metrics, trained = _fit_and_score(model, tensors, again, epochs, seed, train_on, note, ends)
             meta = {
                 "study": study.study_name, "trial": trial.number, "space": again.settings.space,
                 "model": again.config.model, "params": trial.params, "num_classes": ds.num_outputs,
@@ -108,28 +111,38 @@ def retrain(
 
 
 def fitted_epochs(trial: optuna.trial.FrozenTrial, seconds: float, scale: float = 1.0,
-                  eval_share: float | None = None) -> int:
+                  eval_share: float | None = None, scored: bool = True) -> int:
     """``epochs_in``, at least one: what a retrain asked for by time trains."""
-    return max(1, epochs_in(trial, seconds, scale, eval_share))
+    return max(1, epochs_in(trial, seconds, scale, eval_share, scored))
 
 
 def epochs_in(trial: optuna.trial.FrozenTrial, seconds: float, scale: float = 1.0,
-              eval_share: float | None = None) -> int:
+              eval_share: float | None = None, scored: bool = True) -> int:
     """How many epochs of ``trial``'s configuration fit in ``seconds`` (perhaps none), at the pace its
     own trial ran (``epoch_costs``), with the validation passes a retrain of that length makes
     (``evaluate_every``). ``scale``: the retrain's training images over the trial's (train+val trains
-    on more)."""
+    on more). ``scored``: False for a run scored once, at its end (``evaluate_every``)."""
     train, scoring = epoch_costs(trial, eval_share)
-    train *= scale
+    return _epochs_for(seconds, train * scale, scoring, scored)
+
+
+def _epochs_for(seconds: float, train: float, scoring: float, scored: bool = True) -> int:
+    """Epochs of ``train`` seconds that fit in ``seconds`` with the validation passes of ``scoring``
+    seconds that a run of that length makes (``evaluate_every``)."""
+    if not scored:
+        return max(0, int((seconds - scoring) // train))
     long_run = (seconds - FINAL_RUN_EVALS * scoring) / train  # a pass every few epochs
     if long_run >= FINAL_RUN_EVALS:
         return int(long_run)
-    return int(seconds // (train + scoring))  # a pass every epoch
+    return max(0, int(seconds // (train + scoring)))  # a pass every epoch
 
 
-def evaluate_every(epochs: int) -> int:
+def evaluate_every(epochs: int, train_on: str = "train") -> int:
     """Epochs between a retrain's validation passes: about ``FINAL_RUN_EVALS`` passes whatever its
-    length. A pass every epoch cost a long final run on a CPU a quarter of its epochs (bench/RESULTS.md)."""
+    length. A pass every epoch cost a long final run on a CPU a quarter of its epochs (bench/RESULTS.md).
+    On train+val the validation images are trained on, so a pass shows nothing until the last epoch."""
+    if train_on == "train+val":
+        return max(1, epochs)
     return max(1, math.ceil(epochs / FINAL_RUN_EVALS))
 
 
@@ -152,30 +165,56 @@ def epoch_costs(trial: optuna.trial.FrozenTrial, eval_share: float | None = None
     return max(trial.duration.total_seconds(), 1e-3) / trained, 0.0
 
 
+class _Repace(Exception):
+    """The first epochs of a timed final run are done: its own pace now says how many more fit."""
+
+
 def _fit_and_score(model: nn.Module, tensors: DeviceDataset, again: RebuiltTrial, epochs: int, seed: int,
                    train_on: str, note: Callable[[], str] | None = None,
                    deadline: float | None = None) -> tuple[dict, int]:
     """Trains one seed, logging each epoch, and returns its validation (and held-out) metrics. It
-    compiles with the study's torch.compile mode, so the retrain runs the kernels its trial ran."""
+    compiles with the study's torch.compile mode, so the retrain runs the kernels its trial ran.
+
+    With a ``deadline``, a long run is re-paced after its first ``REPACE_EPOCHS`` epochs: their own
+    seconds (a validation pass included) say how many epochs fit before the deadline, and the rest is
+    trained as a run of that many, its schedule fitted to them. The trial's pace was measured in
+    another phase of the process and erred by up to a fifth (bench/RESULTS.md); an error either way
+    costs the end of the schedule or minutes left unused."""
     config, ds = again.config, again.data
     shown = TASK_METRICS[ds.task]
-
     began, done = time.monotonic(), []
+    plan = {"offset": 0, "epochs": epochs, "repace": deadline is not None and epochs >= 4 * REPACE_EPOCHS}
 
     def show(r) -> None:
-        done.append(r.epoch)
+        done.append(r)
+        n, total = plan["offset"] + r.epoch, plan["offset"] + plan["epochs"]
         values = "".join(f", {m} {getattr(r, m):.4f}" for m in shown if getattr(r, m) is not None)
-        log(f"  epoch {r.epoch:>3}/{epochs}: loss {r.train_loss:.4f}{values}, {r.seconds:.1f}s"
-            f"{note() if note else ''}")
+        log(f"  epoch {n:>3}/{total}: loss {r.train_loss:.4f}{values}, {r.seconds:.1f}s{note() if note else ''}")
+        if plan["repace"] and r.epoch == REPACE_EPOCHS:
+            raise _Repace
         now = time.monotonic()
-        if deadline is not None and r.epoch < epochs and now + (now - began) / r.epoch > deadline:
-            log(f"  stopping after epoch {r.epoch} of {epochs}: another would overrun the time given")
+        if deadline is not None and n < total and now + (now - began) / n > deadline:
+            log(f"  stopping after epoch {n} of {total}: another would overrun the time given")
             raise StopTraining
+
+    def run(epochs: int, every: int) -> None:
+        fit(model, tensors, config.train, epochs=epochs, seed=seed, on_epoch=show, compile=again.settings.compile,
+            evaluate_every=every)
 
     try:
         if epochs:  # 0: weights given to continue from are the model as they are (`run --time` out of time)
-            fit(model, tensors, config.train, epochs=epochs, seed=seed, on_epoch=show, compile=again.settings.compile,
-                evaluate_every=evaluate_every(epochs))
+            try:
+                run(epochs, REPACE_EPOCHS if plan["repace"] else evaluate_every(epochs, train_on))
+            except _Repace:
+                train = statistics.fmean(r.seconds for r in done)
+                left = deadline - time.monotonic()
+                more = _epochs_for(left, train, done[-1].eval_seconds, train_on == "train")
+                log(f"  re-paced: an epoch here trains in {train:.1f}s and a validation pass takes "
+                    f"{done[-1].eval_seconds:.1f}s, so {more} more epochs fit in {left:.0f}s "
+                    f"({epochs - REPACE_EPOCHS} were planned)")
+                plan.update(offset=REPACE_EPOCHS, epochs=more, repace=False)
+                if more:
+                    run(more, evaluate_every(more, train_on))
         metrics = {k: v for k, v in evaluate(model, tensors, tta=config.train.tta).items() if k != "confusion"}
     except Diverged as e:  # a rate at the edge of stability can diverge on another device or seed
         raise UserError(f"retraining {again.what} (seed {seed}) diverged: {e}; that seed's model "

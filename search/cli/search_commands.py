@@ -43,7 +43,8 @@ def cmd_run(args) -> None:
     variant = args.variant or _variant_here(args)
     settings = load_preset(args.preset or args.space, variant)
     overrides = {k: getattr(args, k) for k in ("data", "study", "storage", "trials", "timeout", "epochs",
-                                                "device", "seed", "metric", "prior") if getattr(args, k) is not None}
+                                                "device", "seed", "metric", "prior", "final_on")
+                 if getattr(args, k) is not None}
     data = {k: getattr(args, k) for k in DATA_SETTINGS if getattr(args, k) is not None}
     overrides.update({k: v for k, v in (("objectives", args.objectives), ("from_study", args.from_study),
                                         ("warm_start", args.warm_start)) if v is not None})
@@ -105,7 +106,10 @@ def _run_job(args, settings) -> None:
             raise SystemExit(128 + signum) from None
     _print_best(result.study)
     metric = result.study.user_attrs.get("metric", "accuracy")
-    print(f"final model {result.model_dir}: validation {metric} {result.metrics.get(metric, float('nan')):.4f}")
+    value = result.metrics.get(metric, float("nan"))
+    print(f"final model {result.model_dir}: validation {metric} {value:.4f}" if result.metrics.get("held_out", True)
+          else f"final model {result.model_dir}: trained on train+val, so it has no held-out score ({metric} "
+               f"{value:.4f} on images it trained on); its trial scored {result.verdict:.4f} held out")
     if result.submission is not None:
         print(f"wrote {result.submission}")
     if result.report is not None:

@@ -31,6 +31,7 @@ class JobResult:
     metrics: dict
     submission: Path | None
     report: Path | None
+    verdict: float  # the winner's trial's own validation score: held out even when the final run is not
 
 
 class KeptWeights:
@@ -82,22 +83,28 @@ def run_job(settings: StudyConfig, seconds: float, plan: JobPlan | None = None, 
     if winner.number != lead.number:
         log(f"trial {lead.number} led the recommended design by {lead.value - winner.value:.4f}, within the noise "
             f"of {val_images} validation images: the recommended design gets the final run")
+    train_on = settings.final_on
+    if train_on == "train+val" and data.task == "multilabel":
+        log("the final run trains on train only: a multi-label model's thresholds are tuned on the validation "
+            "images, which must not be images it trained on")
+        train_on = "train"
     final = plan.final_seconds()
     state = kept.states.get(winner.number)  # a winner from an earlier run of the study starts afresh
-    epochs = epochs_in(winner, final, eval_share=eval_share(len(data.train_x), val_images,
-                                                            bool(winner.params.get("tta"))))
+    more = 1 + val_images / len(data.train_x) if train_on == "train+val" else 1.0
+    epochs = epochs_in(winner, final, more, eval_share(len(data.train_x), val_images, bool(winner.params.get("tta"))),
+                       scored=train_on == "train")
     if epochs == 0 and state is None:
         raise UserError(f"no time is left for a final run of trial {winner.number} ({final:.0f}s); give --time "
                         f"more than {seconds:.0f}s")
     log(f"final run: trial {winner.number} ({winner.value:.4f} after {winner.user_attrs.get('epochs')} epochs), "
-        f"{epochs} more epochs in {final:.0f}s{_left(plan)}" if epochs else
+        f"{epochs} more epochs on {train_on} in {final:.0f}s{_left(plan)}" if epochs else
         f"final run: no time left for another epoch; trial {winner.number}'s search weights are the model")
-    model_dir, metrics = retrain(study, winner.number, "train", None, settings.device,
+    model_dir, metrics = retrain(study, winner.number, train_on, None, settings.device,
                                  storage_url=settings.storage_url(), epochs=epochs, init_state=state,
                                  note=lambda: _left(plan), deadline=ends - plan.reserve)
     submission = _submission(study, model_dir, settings)
     page = _report(study, model_dir, settings, plan) if report else None
-    return JobResult(study, model_dir, metrics, submission, page)
+    return JobResult(study, model_dir, metrics, submission, page, winner.value)
 
 
 def _submission(study: optuna.Study, model_dir: Path, settings: StudyConfig) -> Path | None:
