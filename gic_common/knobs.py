@@ -27,7 +27,6 @@ MIN_TRIALS = 4  # a share with room for fewer draws rarely beats the designs: th
 RESERVE_SECONDS = 15.0  # kept from the final run for the export and the report (or RESERVE_SHARE of T, if more)
 RESERVE_SHARE = 0.03
 FINAL_RUN_EVALS = 10  # validation passes in a long final run: a curve to watch against epochs lost to scoring; retrain
-REPACE_EPOCHS = 2  # a timed final run's epochs before its own pace replans the rest: a surer pace against warm-up
 FINAL_RUN_LEAD = 2.0  # standard errors by which a trial must lead the recommended design to take the final run
 
 # What a person reads (search/shown/)

@@ -57,34 +57,21 @@ def test_time_and_timeout_are_one_or_the_other(capsys):
 
 
 @pytest.mark.slow
-def test_a_final_run_stops_before_an_epoch_that_would_overrun_its_time(trained_study, tmp_path, capsys):
+def test_a_final_run_under_a_deadline_trains_to_it_whatever_the_plan_said(trained_study, tmp_path, capsys):
     import time
 
     from search.after.retrain import retrain
 
     study = optuna.load_study(study_name=trained_study["study"], storage=trained_study["storage"])
-    out, _ = retrain(study, None, "train", tmp_path / "model", "cpu", epochs=5, remember=False,
-                     deadline=time.monotonic() + 0.01)
-    assert json.loads((out / "model.json").read_text())["epochs"] == 1  # what was trained, not what was planned
-    assert "stopping after epoch 1 of 5: another would overrun the time given" in capsys.readouterr().err
-
-
-@pytest.mark.slow
-def test_a_timed_final_run_replans_its_epochs_from_its_own_first_ones(trained_study, tmp_path, capsys):
-    import re
-    import time
-
-    from search.after.retrain import retrain
-
-    study = optuna.load_study(study_name=trained_study["study"], storage=trained_study["storage"])
-    ends = time.monotonic() + 6
-    out, _ = retrain(study, None, "train", tmp_path / "model", "cpu", epochs=8, remember=False, deadline=ends)
-    assert time.monotonic() < ends + 1  # the last epoch may not overrun by more than a pass
-    err = capsys.readouterr().err
-    more = int(re.search(r"re-paced: .* so (\d+) more epochs fit", err).group(1))
-    trained = json.loads((out / "model.json").read_text())["epochs"]
-    assert more > 6 and trained <= 2 + more  # 6 s hold far more than the 8 planned epochs of tiny images
-    assert f"epoch   3/{2 + more}:" in err  # the count goes on where the first epochs left it
+    for planned, seconds in ((5, 0.01), (3, 4.0)):  # a plan far too long, then one far too short
+        ends = time.monotonic() + seconds
+        out, _ = retrain(study, None, "train", tmp_path / "model", "cpu", epochs=planned, remember=False,
+                         deadline=ends)
+        trained = json.loads((out / "model.json").read_text())["epochs"]  # what was trained, not what was planned
+        assert time.monotonic() < ends + 2  # the last step, a pass and the save may run past it, no more
+        err = capsys.readouterr().err
+        assert f"the time given ended the schedule after {trained} epochs (about {planned} were planned)" in err
+        assert (trained == 1) if planned == 5 else (trained > 3)  # tiny images: 4 s hold many epochs
 
 
 @pytest.mark.slow

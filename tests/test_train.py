@@ -54,6 +54,21 @@ def test_fit_scores_validation_only_every_few_epochs_and_after_the_last_when_ask
     assert all(r.eval_seconds == 0.0 and r.val_loss is None for r in history if r.epoch not in (3, 6, 7))
 
 
+def test_with_a_clock_the_schedule_follows_the_time_and_training_stops_when_it_is_up():
+    ticks = []
+
+    def clock() -> float:  # one tick a step: the run's time is up after ten steps
+        ticks.append(1)
+        return len(ticks) / 10
+
+    cfg = TrainConfig(lr=0.1, batch_size=32, schedule="onecycle", optimizer="sgd", momentum=0.9)
+    history = fit(small_cnn(), blobs(), cfg, epochs=100, clock=clock)  # 4 steps an epoch, 400 planned
+    assert len(ticks) == 10 and [r.epoch for r in history] == [1, 2, 3]  # the third epoch cut after 2 steps
+    assert history[-1].accuracy is not None  # the epoch the time ended is scored
+    # by the steps, 8 of 400 would still be warming up; by the clock, 8 of 10 are well into the decay
+    assert history[2].lr < history[1].lr
+
+
 def test_fit_is_reproducible_on_the_cpu():
     aug = AugmentConfig(flip=True, translate=2, cutout=4, jitter=0.2, mix="cutmix")
     cfg = TrainConfig(lr=3e-3, batch_size=32, augment=aug)

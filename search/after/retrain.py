@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from gic_common.errors import UserError
-from gic_common.knobs import EVAL_COST, FINAL_RUN_EVALS, REPACE_EPOCHS
+from gic_common.knobs import EVAL_COST, FINAL_RUN_EVALS
 from search.after.ensemble import write_ensemble
 from search.after.model_files import is_model_entry, save_model
 from search.after.rebuild import RebuiltTrial, rebuild_trial
@@ -25,7 +25,7 @@ from search.console import log
 from search.places import runs_dir
 from search.trial.choices import TASK_METRICS
 from search.trial.device import describe
-from search.trial.train import DeviceDataset, Diverged, StopTraining, evaluate, fit
+from search.trial.train import DeviceDataset, Diverged, evaluate, fit
 
 __all__ = ["epoch_costs", "epochs_in", "eval_share", "evaluate_every", "fitted_epochs", "retrain", "trial_dir"]
 
@@ -49,10 +49,7 @@ def retrain(
     its search left them: `run --time` gives its winner the long run without repeating the epochs
     the search already paid for); the learning-rate schedule starts again over ``epochs``.
     ``note``: text added to every epoch's line (the whole job's time left). ``deadline``: the monotonic
-    time training must end by; an epoch that would overrun it at the pace measured so far is not
-    started (with a one-cycle schedule the last epochs move the weights least). ``seconds`` sets one
-    for each seed, as long as its share. A long run with a deadline is re-paced after its first epochs
-    (``_fit_and_score``).
+    time training must end by: the schedule then follows the clock to it (``_fit_and_score``).
     """
     home = runs_dir(study.study_name)
 
@@ -84,8 +81,7 @@ def retrain(
             log(f"retraining trial {trial.number} of {study.study_name!r} on {train_on} for {epochs} epochs "
                 f"(seed {seed}{f', continuing from its {before} search epochs' if before else ''}) "
                 f"on {describe(again.device)}")
-            ends = deadline if deadline is not None or seconds is None else time.monotonic() + seconds / seeds
-            metrics, trained = _fit_and_score(model, tensors, again, epochs, seed, train_on, note, ends)
+            metrics, trained = _fit_and_score(model, tensors, again, epochs, seed, train_on, note, deadline)
             meta = {
                 "study": study.study_name, "trial": trial.number, "space": again.settings.space,
                 "model": again.config.model, "params": trial.params, "num_classes": ds.num_outputs,
@@ -165,56 +161,37 @@ def epoch_costs(trial: optuna.trial.FrozenTrial, eval_share: float | None = None
     return max(trial.duration.total_seconds(), 1e-3) / trained, 0.0
 
 
-class _Repace(Exception):
-    """The first epochs of a timed final run are done: its own pace now says how many more fit."""
-
-
 def _fit_and_score(model: nn.Module, tensors: DeviceDataset, again: RebuiltTrial, epochs: int, seed: int,
                    train_on: str, note: Callable[[], str] | None = None,
                    deadline: float | None = None) -> tuple[dict, int]:
     """Trains one seed, logging each epoch, and returns its validation (and held-out) metrics. It
     compiles with the study's torch.compile mode, so the retrain runs the kernels its trial ran.
 
-    With a ``deadline``, a long run is re-paced after its first ``REPACE_EPOCHS`` epochs: their own
-    seconds (a validation pass included) say how many epochs fit before the deadline, and the rest is
-    trained as a run of that many, its schedule fitted to them. The trial's pace was measured in
-    another phase of the process and erred by up to a fifth (bench/RESULTS.md); an error either way
-    costs the end of the schedule or minutes left unused."""
+    With a ``deadline`` the run's schedule follows the clock (``fit``'s ``clock``): ``epochs`` is the
+    plan, and the run ends its schedule at the deadline however its epochs' pace drifts. The trial's
+    pace, measured in another phase of the process, erred by a fifth either way (bench/RESULTS.md):
+    too slow left minutes unused, too fast cut the schedule before its rate came down."""
     config, ds = again.config, again.data
     shown = TASK_METRICS[ds.task]
-    began, done = time.monotonic(), []
-    plan = {"offset": 0, "epochs": epochs, "repace": deadline is not None and epochs >= 4 * REPACE_EPOCHS}
+    done = []
+    began = time.monotonic()
+    about = "~" if deadline is not None else ""
 
     def show(r) -> None:
         done.append(r)
-        n, total = plan["offset"] + r.epoch, plan["offset"] + plan["epochs"]
         values = "".join(f", {m} {getattr(r, m):.4f}" for m in shown if getattr(r, m) is not None)
-        log(f"  epoch {n:>3}/{total}: loss {r.train_loss:.4f}{values}, {r.seconds:.1f}s{note() if note else ''}")
-        if plan["repace"] and r.epoch == REPACE_EPOCHS:
-            raise _Repace
-        now = time.monotonic()
-        if deadline is not None and n < total and now + (now - began) / n > deadline:
-            log(f"  stopping after epoch {n} of {total}: another would overrun the time given")
-            raise StopTraining
+        log(f"  epoch {r.epoch:>3}/{about}{epochs}: loss {r.train_loss:.4f}{values}, {r.seconds:.1f}s"
+            f"{note() if note else ''}")
 
-    def run(epochs: int, every: int) -> None:
-        fit(model, tensors, config.train, epochs=epochs, seed=seed, on_epoch=show, compile=again.settings.compile,
-            evaluate_every=every)
+    def clock() -> float:
+        return (time.monotonic() - began) / max(1e-6, deadline - began)
 
     try:
         if epochs:  # 0: weights given to continue from are the model as they are (`run --time` out of time)
-            try:
-                run(epochs, REPACE_EPOCHS if plan["repace"] else evaluate_every(epochs, train_on))
-            except _Repace:
-                train = statistics.fmean(r.seconds for r in done)
-                left = deadline - time.monotonic()
-                more = _epochs_for(left, train, done[-1].eval_seconds, train_on == "train")
-                log(f"  re-paced: an epoch here trains in {train:.1f}s and a validation pass takes "
-                    f"{done[-1].eval_seconds:.1f}s, so {more} more epochs fit in {left:.0f}s "
-                    f"({epochs - REPACE_EPOCHS} were planned)")
-                plan.update(offset=REPACE_EPOCHS, epochs=more, repace=False)
-                if more:
-                    run(more, evaluate_every(more, train_on))
+            fit(model, tensors, config.train, epochs=epochs, seed=seed, on_epoch=show, compile=again.settings.compile,
+                evaluate_every=evaluate_every(epochs, train_on), clock=None if deadline is None else clock)
+            if deadline is not None and len(done) != epochs:
+                log(f"  the time given ended the schedule after {len(done)} epochs (about {epochs} were planned)")
         metrics = {k: v for k, v in evaluate(model, tensors, tta=config.train.tta).items() if k != "confusion"}
     except Diverged as e:  # a rate at the edge of stability can diverge on another device or seed
         raise UserError(f"retraining {again.what} (seed {seed}) diverged: {e}; that seed's model "

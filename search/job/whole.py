@@ -96,8 +96,9 @@ def run_job(settings: StudyConfig, seconds: float, plan: JobPlan | None = None, 
     if epochs == 0 and state is None:
         raise UserError(f"no time is left for a final run of trial {winner.number} ({final:.0f}s); give --time "
                         f"more than {seconds:.0f}s")
-    log(f"final run: trial {winner.number} ({winner.value:.4f} after {winner.user_attrs.get('epochs')} epochs), "
-        f"{epochs} more epochs on {train_on} in {final:.0f}s{_left(plan)}" if epochs else
+    log(f"final run: trial {winner.number} ({winner.value:.4f} after {winner.user_attrs.get('epochs')} epochs) "
+        f"on {train_on} for the {final:.0f}s left to it, about {epochs} more epochs: its schedule follows the "
+        f"clock{_left(plan)}" if epochs else
         f"final run: no time left for another epoch; trial {winner.number}'s search weights are the model")
     model_dir, metrics = retrain(study, winner.number, train_on, None, settings.device,
                                  storage_url=settings.storage_url(), epochs=epochs, init_state=state,

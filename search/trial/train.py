@@ -12,6 +12,7 @@ each other.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable
@@ -35,7 +36,7 @@ from search.trial.metrics import (
     tune_thresholds,
 )
 
-__all__ = ["Diverged", "EpochResult", "DeviceDataset", "StopTraining", "eval_batch", "evaluate", "fit",
+__all__ = ["Diverged", "EpochResult", "DeviceDataset", "eval_batch", "evaluate", "fit",
            "make_criterion", "predict_logits", "predict_scores"]
 
 @dataclass
@@ -70,11 +71,6 @@ class EpochResult:
     thresholds: list[float] | None = None  # multilabel: per-label cuts tuned on validation
     confusion: list[list[int]] | None = None  # multiclass and binary: rows true class, columns predicted
     eval_seconds: float = 0.0  # evaluating the validation split after this epoch
-
-
-class StopTraining(Exception):
-    """Raised by ``fit``'s ``on_epoch`` to end training after this epoch and keep what was trained
-    (the averaged weights too): a run whose time is up, rather than a verdict against it."""
 
 
 class Diverged(RuntimeError):
@@ -269,6 +265,7 @@ def fit(
     compile: str | None = None,
     on_probe: Callable[[float], None] | None = None,
     evaluate_every: int = 1,
+    clock: Callable[[], float] | None = None,
 ) -> list[EpochResult]:
     """Trains ``model`` in place on ``data`` (already on the device) and returns every epoch's result.
 
@@ -282,6 +279,11 @@ def fit(
     ``evaluate_every``: score the validation split after every this many epochs and after the last
     (a long final run needs a few points of its curve, not one an epoch); other epochs' results
     carry no validation figures.
+    ``clock``: the share of the run's time spent so far (0 at its start, 1 at its end). The schedule
+    then follows that share instead of the steps taken, and training stops once it reaches 1, mid-epoch
+    if need be (that last epoch is scored); ``epochs`` is only the plan that sets the schedule's
+    resolution and how often a run is scored. A run under a deadline whose epochs speed up or slow
+    down still ends its schedule, and the time, together (a final run under the user's deadline).
     """
     device = data.train_x.device
     torch.manual_seed(seed)
@@ -305,12 +307,14 @@ def fit(
     probe_at = min(PROBE_STEPS + 1, steps) if on_probe is not None else 0  # steps done when the probe is read
     probe_start = 0.0
     history = []
-    for epoch in range(1, epochs + 1):
+    total = steps * epochs
+    for epoch in itertools.count(1) if clock is not None else range(1, epochs + 1):
         model.train()
         start = time.perf_counter()
         loss_sum = torch.zeros((), device=device)
         order = torch.randperm(n, device=device)
         lr = opt.param_groups[0]["lr"]
+        done = steps
         for step in range(steps):
             idx = order[step * batch : (step + 1) * batch]
             x = augment_batch(_as_float(data.train_x[idx], device), cfg.augment)
@@ -325,18 +329,25 @@ def fit(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            spent = clock() if clock is not None else 0.0
+            if clock is not None:  # torch's schedules read their position from last_epoch
+                schedule.last_epoch = min(total, int(spent * total)) - 1
             schedule.step()
             if ema is not None:
                 ema.update_parameters(model)
             loss_sum += loss.detach()
             if epoch == 1 and probe_at and step + 1 in (1, probe_at):
                 probe_start = _probe(on_probe, step + 1, probe_at, probe_start if step else start, batch, device)
-        train_loss = loss_sum.item() / max(steps, 1)  # the epoch's one host sync
+            if spent >= 1:
+                done = step + 1
+                break
+        train_loss = loss_sum.item() / done  # the epoch's one host sync
         seconds = time.perf_counter() - start
         if not math.isfinite(train_loss):
             raise Diverged(f"training loss became {train_loss} in epoch {epoch} (lr {cfg.lr:.3g})")
         result = EpochResult(epoch, train_loss, seconds, lr)
-        if data.val_x is not None and (epoch % evaluate_every == 0 or epoch == epochs):
+        last = spent >= 1 if clock is not None else epoch == epochs
+        if data.val_x is not None and (epoch % evaluate_every == 0 or last):
             ev = evaluate(model if ema is None else ema.module, data, tta=cfg.tta)
             result = EpochResult(
                 epoch, train_loss, seconds, lr, ev["val_loss"], ev.get("accuracy"), ev["macro_f1"],
@@ -346,10 +357,9 @@ def fit(
             )
         history.append(result)
         if on_epoch is not None:
-            try:
-                on_epoch(result)
-            except StopTraining:
-                break
+            on_epoch(result)
+        if last:
+            break
     if ema is not None:  # the averaged weights are the ones evaluated, so they are the ones kept
         model.load_state_dict(ema.module.state_dict())
     return history
