@@ -8,9 +8,10 @@ ARM is one of:
 - ``seed``: seed 000's CNN trained plainly, as its report did (Adam 1e-3, batch 32, no augmentation,
   an exponential decay that does not depend on the run's length): epochs until the next one would
   overrun T, the epoch with the best validation accuracy kept (a user watching the curve);
-- ``recommended``: the cnn space's recommended design for the epochs that fit T, trained plainly
-  once: a few timed steps say how many epochs fit (as the engine's own probe does), then one run of
-  that many epochs, its one-cycle schedule fitted to them, the last epoch kept.
+- ``recommended``: the cnn space's recommended design trained plainly once for T: a few timed steps
+  plan its epochs (as the engine's own probe does), then one run whose one-cycle schedule follows the
+  clock to T (as the engine's final run does: a plan from a probe left up to a fifth of T unused),
+  scored every epoch as a user watching it would, the last epoch kept.
 Every arm counts its time from its process's start (reading the data included) and scores the
 test images against DIR-answers.csv. Pin arms to cores to run two at once on equal terms:
 `taskset -c 0 python bench/user_question.py ...`; bench/search_quality.py --user-question does.
@@ -32,6 +33,9 @@ from pathlib import Path
 START = time.perf_counter()
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+
+SCORING_SECONDS = 8.0  # kept from a plain arm's T for its last validation pass and the test images
 
 
 class _Enough(Exception):
@@ -122,12 +126,18 @@ def plain(data: Path, design: str, seconds: float, seed: int) -> dict:
             best.update(accuracy=result.accuracy, epoch=result.epoch,
                         state={k: v.clone() for k, v in model.state_dict().items()})
         pace = (ends[-1] - began) / len(ends)
-        if result.epoch < epochs and ends[-1] + pace > seconds:
+        if design == "seed" and ends[-1] + pace > seconds:
             raise _Enough
 
     began = time.perf_counter() - START
+    ends_at = seconds - SCORING_SECONDS
+
+    def clock() -> float:  # the share of the run's time spent: the recommended design's schedule follows it
+        return (time.perf_counter() - START - began) / max(1e-6, ends_at - began)
+
     try:
-        fit(model, tensors, cfg.train, epochs=epochs, seed=seed, on_epoch=watch)
+        fit(model, tensors, cfg.train, epochs=epochs, seed=seed, on_epoch=watch,
+            clock=clock if design == "recommended" else None)
     except _Enough:
         pass
     if "state" in best:
