@@ -133,12 +133,13 @@ def _epochs_for(seconds: float, train: float, scoring: float, scored: bool = Tru
     return max(0, int(seconds // (train + scoring)))  # a pass every epoch
 
 
-def evaluate_every(epochs: int, train_on: str = "train") -> int:
+def evaluate_every(epochs: int, train_on: str = "train") -> int | None:
     """Epochs between a retrain's validation passes: about ``FINAL_RUN_EVALS`` passes whatever its
     length. A pass every epoch cost a long final run on a CPU a quarter of its epochs (bench/RESULTS.md).
-    On train+val the validation images are trained on, so a pass shows nothing until the last epoch."""
+    On train+val the validation images are trained on, so a pass shows nothing: only the last is
+    scored (None)."""
     if train_on == "train+val":
-        return max(1, epochs)
+        return None
     return max(1, math.ceil(epochs / FINAL_RUN_EVALS))
 
 

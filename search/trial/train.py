@@ -264,7 +264,7 @@ def fit(
     on_epoch: Callable[[EpochResult], None] | None = None,
     compile: str | None = None,
     on_probe: Callable[[float], None] | None = None,
-    evaluate_every: int = 1,
+    evaluate_every: int | None = 1,
     clock: Callable[[], float] | None = None,
 ) -> list[EpochResult]:
     """Trains ``model`` in place on ``data`` (already on the device) and returns every epoch's result.
@@ -277,8 +277,8 @@ def fit(
     (the first step, which pays for allocations and compilation, left out); raising there stops
     training before it costs more, as a budget that the run cannot fit into should.
     ``evaluate_every``: score the validation split after every this many epochs and after the last
-    (a long final run needs a few points of its curve, not one an epoch); other epochs' results
-    carry no validation figures.
+    (a long final run needs a few points of its curve, not one an epoch; None: after the last only);
+    other epochs' results carry no validation figures.
     ``clock``: the share of the run's time spent so far (0 at its start, 1 at its end). The schedule
     then follows that share instead of the steps taken, and training stops once it reaches 1, mid-epoch
     if need be (that last epoch is scored); ``epochs`` is only the plan that sets the schedule's
@@ -347,7 +347,7 @@ def fit(
             raise Diverged(f"training loss became {train_loss} in epoch {epoch} (lr {cfg.lr:.3g})")
         result = EpochResult(epoch, train_loss, seconds, lr)
         last = spent >= 1 if clock is not None else epoch == epochs
-        if data.val_x is not None and (epoch % evaluate_every == 0 or last):
+        if data.val_x is not None and (last or (evaluate_every is not None and epoch % evaluate_every == 0)):
             ev = evaluate(model if ema is None else ema.module, data, tta=cfg.tta)
             result = EpochResult(
                 epoch, train_loss, seconds, lr, ev["val_loss"], ev.get("accuracy"), ev["macro_f1"],
