@@ -69,6 +69,15 @@ def test_with_a_clock_the_schedule_follows_the_time_and_training_stops_when_it_i
     assert history[2].lr < history[1].lr
 
 
+def test_prediction_builds_no_graph_and_scores_alike_at_any_batch():
+    from search.trial.train import predict_logits
+
+    data, model = blobs(), small_cnn()
+    whole = predict_logits(model, data.val_x, data.mean, data.std, batch=1024)
+    assert not whole.requires_grad  # no autograd graph kept for images only scored
+    assert torch.allclose(whole, predict_logits(model, data.val_x, data.mean, data.std), atol=1e-5)  # the CPU's 64
+
+
 def test_fit_is_reproducible_on_the_cpu():
     aug = AugmentConfig(flip=True, translate=2, cutout=4, jitter=0.2, mix="cutmix")
     cfg = TrainConfig(lr=3e-3, batch_size=32, augment=aug)

@@ -124,13 +124,13 @@ def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch:
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
-@torch.no_grad()
 def eval_batch(device: torch.device) -> int:
     """Images a forward pass when scoring: a GPU is fed whole batches; on a CPU a large batch's
     activations outgrow the caches, and 1,024 images scored at half the speed of 64 (bench/RESULTS.md)."""
     return EVAL_BATCH.get(device.type, EVAL_BATCH_DEFAULT)
 
 
+@torch.no_grad()
 def predict_logits(
     model: nn.Module, x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, batch: int | None = None,
     tta: bool = False,
