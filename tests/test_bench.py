@@ -3,6 +3,7 @@ Its timings are not checked here (bench/RESULTS.md holds them): its bookkeeping 
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
@@ -329,3 +330,25 @@ def test_real_sets_where_is_decided_by_position_alone():
     assert np.array_equal(a[h + y : h + y + photo.shape[0], x : x + photo.shape[1]], photo)
     b = real_sets.where_render(content, 2, 1)
     assert np.array_equal(b[y : y + photo.shape[0], h + x : h + x + photo.shape[1]], photo)
+
+
+def test_question_table_keeps_the_latest_run_and_takes_margins_over_the_better_fixed_design(tmp_path):
+    from question_table import latest, tables
+
+    def row(arm, seed, acc, **more):
+        return json.dumps({"data": "set", "arm": arm, "seed": seed, "accuracy": acc, "seconds": 700,
+                           "limit": 720, **more})
+
+    old, new = tmp_path / "old.jsonl", tmp_path / "new.jsonl"
+    old.write_text("\n".join([row("engine in 720s (1 core)", 0, 0.50), row("seed", 0, 0.60),
+                              row("recommended", 0, 0.70), row("seed", 1, None)]) + "\n")
+    new.write_text("\n".join([row("engine", 0, 0.80), row("engine", 0, 0.90, flags="--final-on train+val"),
+                              row("engine", 1, 0.40), row("recommended", 1, 0.55)]) + "\n")
+    rows = latest([old, new])
+    assert rows[("set", "engine", 0)]["accuracy"] == 0.80  # the rerun replaced the first run
+    assert ("set", "engine --final-on train+val", 0) in rows and ("set", "seed", 1) not in rows
+    summary = tables(rows).splitlines()[-1]
+    # seed 0 has all three arms: 80 - max(60, 70); seed 1 lacks the seed arm, so only its margin over
+    # the recommended design (40 - 55) counts beside seed 0's (80 - 70).
+    assert summary == ("| set | 1 of 2 | 60.0 (40.0 to 80.0) | 60.0 | 62.5 (55.0 to 70.0) | +10.0 | "
+                       "-2.5 (-15.0 to +10.0) |")

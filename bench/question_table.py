@@ -1,0 +1,73 @@
+"""The user's question as tables: rows of bench/user_question.py, per seed and as medians and ranges.
+
+    python bench/question_table.py ROWS.jsonl [MORE.jsonl ...]
+
+Files are read in order and a later row replaces an earlier one of the same benchmark, arm, seed
+and engine flags (a rerun after a fix replaces the run before it), so pass the oldest file first.
+Rows that failed or ran other engine flags are left out of the margins; flagged engine rows get
+their own arm. Prints, in points of test accuracy: every run, then per benchmark the median and
+range over seeds of each arm and of the engine's margins over the two fixed designs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+ARMS = ("engine", "seed", "recommended")
+
+
+def latest(files: list[Path]) -> dict[tuple, dict]:
+    """(benchmark, arm, seed) -> the last row with a test score; an engine row run with flags gets
+    an arm of its own ("engine --final-on train+val")."""
+    rows: dict[tuple, dict] = {}
+    for path in files:
+        for line in path.read_text().splitlines():
+            if not line.strip():
+                continue
+            r = json.loads(line)
+            if r.get("accuracy") is None:
+                continue
+            arm = r["arm"].split()[0] + (f" {r['flags']}" if r.get("flags") else "")
+            rows[(r["data"], arm, r["seed"])] = r
+    return rows
+
+
+def _spread(values: list[float], fmt: str = "{:.1f}") -> str:
+    one = fmt.format
+    return f"{one(statistics.median(values))} ({one(min(values))} to {one(max(values))})" if len(values) > 1 \
+        else one(values[0])
+
+
+def tables(rows: dict[tuple, dict]) -> str:
+    lines = ["| benchmark | seed | arm | test % | s of limit | detail |", "|---|---|---|---|---|---|"]
+    for (data, arm, seed), r in sorted(rows.items()):
+        detail = r.get("final design") or (f"{r['epochs trained']} ep" if "epochs trained" in r else "")
+        lines.append(f"| {data} | {seed} | {arm} | {100 * r['accuracy']:.1f} | {r['seconds']:.0f} of "
+                     f"{r['limit']:.0f} | {detail} |")
+    lines += ["", "| benchmark | seeds | engine | seed 000 plain | recommended plain | engine minus better fixed | "
+              "engine minus recommended |", "|---|---|---|---|---|---|---|"]
+    for data in sorted({k[0] for k in rows}):
+        seeds = sorted({k[2] for k in rows if k[0] == data})
+        full = [s for s in seeds if all((data, a, s) in rows for a in ARMS)]
+        acc = {a: [100 * rows[(data, a, s)]["accuracy"] for s in seeds if (data, a, s) in rows] for a in ARMS}
+        better = [100 * (rows[(data, "engine", s)]["accuracy"]
+                         - max(rows[(data, "seed", s)]["accuracy"], rows[(data, "recommended", s)]["accuracy"]))
+                  for s in full]
+        over_rec = [100 * (rows[(data, "engine", s)]["accuracy"] - rows[(data, "recommended", s)]["accuracy"])
+                    for s in seeds if (data, "engine", s) in rows and (data, "recommended", s) in rows]
+        cells = [_spread(acc[a]) if acc[a] else "" for a in ARMS]
+        cells += [_spread(m, "{:+.1f}") if m else "" for m in (better, over_rec)]
+        lines.append(f"| {data} | {len(full)} of {len(seeds)} | {' | '.join(cells)} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("rows", nargs="+", type=Path)
+    print(tables(latest(p.parse_args().rows)))
+
+
+if __name__ == "__main__":
+    main()
