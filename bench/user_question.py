@@ -73,8 +73,9 @@ def engine(data: Path, seconds: float, seed: int, storage: str, flags: list[str]
     model = json.loads((Path(study.user_attrs["model_dir"]) / "model.json").read_text())
     ended = re.search(r"^(no trial of the study so far.*|every design so far.*|the search's share.*|"
                       r"no new best.*|timeout of .*)$", done.stderr, re.M)
+    chosen = next(t for t in study.trials if t.number == model["trial"])
     return {"accuracy": score(labels, data), "final trial": model["trial"], "final design":
-            next(t.user_attrs.get("design", "found") for t in study.trials if t.number == model["trial"]),
+            chosen.user_attrs.get("design", "found"), "its trial's value": chosen.value,
             "epochs in all": model["epochs"], "continued after": model.get("continued_after_epochs"),
             "trials trained": sum(takes_budget(t) for t in study.trials), "search ended": ended and ended.group(1),
             "study": name}
