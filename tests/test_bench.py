@@ -352,3 +352,42 @@ def test_question_table_keeps_the_latest_run_and_takes_margins_over_the_better_f
     # the recommended design (40 - 55) counts beside seed 0's (80 - 70).
     assert summary == ("| set | 1 of 2 | 60.0 (40.0 to 80.0) | 60.0 | 62.5 (55.0 to 70.0) | +10.0 | "
                        "-2.5 (-15.0 to +10.0) |")
+
+
+def test_fidelity_scores_each_verdict_against_the_long_runs(tmp_path, capsys):
+    import fidelity
+
+    from search.data.synth import generate
+
+    data = tmp_path / "tiny48"  # seed 000's valid convolutions need 48px
+    generate(data, classes=4, size=48, train=96, val=48, test=8, seed=0)
+    rows = tmp_path / "rows.jsonl"
+    fidelity.main_args(["run", "--data", str(data), "--draws", "1", "--short", "3", "--long", "4", "--out", str(rows)])
+    lines = [json.loads(x) for x in rows.read_text().splitlines()]
+    runs = {(r["design"], r["run"]): r["epochs"] for r in lines}
+    assert runs == {(d, k): n for d in ("seed", "recommended", "draw1") for k, n in (("short", 3), ("long", 4))}
+    assert len(lines) == 3 * (3 + 4)
+    first = [r for r in lines if r["epoch"] == 1]
+    assert all("params" in r for r in first)
+    draw = next(r["params"] for r in first if r["design"] == "draw1")
+    assert draw["head"] == "avg" and draw["padding"] == "same"  # inside the priors' regions
+
+    fidelity.main_args(["table", str(rows)])
+    out = capsys.readouterr().out
+    assert "| tiny48 | 0 | 3 | final at epoch 4 |" in out
+    for fid in ("trial at epoch 3", "rung at epoch 2 of the long run", "extrapolated from epoch 3",
+                "the 2 best trials at epoch 3, promoted"):
+        assert fid in out
+
+
+def test_fidelity_verdicts_and_extrapolation_on_known_curves():
+    import fidelity
+
+    law = [0.9 - 0.8 * e ** -0.7 for e in range(1, 7)]
+    assert abs(fidelity.extrapolate(law, 30) - (0.9 - 0.8 * 30 ** -0.7)) < 0.01
+    curves = {("a", "short"): [0.1, 0.2, 0.5, 0.5], ("a", "long"): [0.1, 0.1, 0.2, 0.3, 0.4, 0.9],
+              ("b", "short"): [0.1, 0.3, 0.4, 0.6], ("b", "long"): [0.2, 0.3, 0.4, 0.5, 0.5, 0.6]}
+    v = fidelity.verdicts(curves, short=4, long=6)
+    assert v["trial at epoch 3"] == {"a": 0.5, "b": 0.4}
+    assert v["trial at epoch 4"] == {"a": 0.5, "b": 0.6}
+    assert v["rung at epoch 3 of the long run"] == {"a": 0.2, "b": 0.4}
