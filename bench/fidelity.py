@@ -140,15 +140,21 @@ def table(files: list[Path]) -> None:
     runs: dict[tuple, dict[tuple[str, str], list[float]]] = defaultdict(dict)
     shape: dict[tuple, tuple[int, int]] = {}
     for path in files:
-        for line in path.read_text().splitlines():
-            r = json.loads(line)
-            key = (r["data"], r["seed"])
-            curve = runs[key].setdefault((r["design"], r["run"]), [])
-            if r["epoch"] == 1:
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                r = json.loads(line)
+                key, run, epoch, accuracy, epochs = ((r["data"], r["seed"]), (r["design"], r["run"]), r["epoch"],
+                                                     float(r["accuracy"]), r["epochs"])
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+                raise SystemExit(f"{path}:{n}: not a row of `bench/fidelity.py run` ({e!r})") from None
+            curve = runs[key].setdefault(run, [])
+            if epoch == 1:
                 curve.clear()  # a rerun replaces the run before it
-            curve.append(r["accuracy"])
+            curve.append(accuracy)
             s, lg = shape.get(key, (0, 0))
-            shape[key] = (r["epochs"], lg) if r["run"] == "short" else (s, r["epochs"])
+            shape[key] = (epochs, lg) if run[1] == "short" else (s, epochs)
     print("| benchmark | seed | designs | fidelity | Spearman with the final | regret (points) |")
     print("|---|---|---|---|---|---|")
     for key, curves in sorted(runs.items()):
@@ -187,6 +193,15 @@ def main_args(argv: list[str] | None = None) -> None:
     t = sub.add_parser("table", help="rank correlations and regrets from the rows")
     t.add_argument("rows", type=Path, nargs="+")
     args = p.parse_args(argv)
+    if args.command == "run":
+        if args.short < 3:  # the first verdict scored is epoch 3, the median pruner's
+            p.error(f"--short {args.short}: must be at least 3")
+        if args.long < args.short:
+            p.error(f"--long {args.long}: must be at least --short ({args.short})")
+        if not args.data.is_dir():
+            p.error(f"--data {args.data}: no such folder")
+    elif missing := [str(f) for f in args.rows if not f.is_file()]:
+        p.error(f"no such rows file: {', '.join(missing)}")
     run(args) if args.command == "run" else table(args.rows)
 
 

@@ -391,3 +391,27 @@ def test_fidelity_verdicts_and_extrapolation_on_known_curves():
     assert v["trial at epoch 3"] == {"a": 0.5, "b": 0.4}
     assert v["trial at epoch 4"] == {"a": 0.5, "b": 0.6}
     assert v["rung at epoch 3 of the long run"] == {"a": 0.2, "b": 0.4}
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["run", "--data", "{tmp}", "--short", "2", "--out", "{tmp}/r"], "--short 2: must be at least 3"),
+    (["run", "--data", "{tmp}", "--short", "6", "--long", "4", "--out", "{tmp}/r"], "--long 4: must be at least"),
+    (["run", "--data", "{tmp}/nothing", "--out", "{tmp}/r"], "no such folder"),
+    (["table", "{tmp}/nothing.jsonl"], "no such rows file"),
+])
+def test_fidelity_refuses_bad_arguments_in_one_line(tmp_path, capsys, argv, says):
+    import fidelity
+
+    with pytest.raises(SystemExit):
+        fidelity.main_args([a.format(tmp=tmp_path) for a in argv])
+    assert says in capsys.readouterr().err
+
+
+def test_fidelity_table_names_the_line_that_is_not_a_row(tmp_path):
+    import fidelity
+
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"data": "x", "seed": 0, "design": "a", "run": "short", "epochs": 6, "epoch": 1, '
+                    '"accuracy": 0.1}\n{"data": "x"\n')
+    with pytest.raises(SystemExit, match=r"rows.jsonl:2: not a row"):
+        fidelity.main_args(["table", str(rows)])
