@@ -25,8 +25,9 @@ def test_search_retrain_export_end_to_end(tmp_path, capsys):
     study = optuna.load_study(study_name="e2e", storage=storage)
     finished = [t for t in study.trials if t.state.is_finished()]
     assert len(finished) == 3
-    first = study.trials[0]
-    assert first.user_attrs["design"] == "seed000-cnn"  # the hand-tuned design runs first
+    # the priors' recommended design runs first, then the hand-tuned design
+    assert [t.user_attrs.get("design") for t in study.trials[:2]] == ["recommended", "seed000-cnn"]
+    first = study.trials[1]
     assert first.params["filters_l3"] == 256
     for key in ("params", "flops_per_image", "epoch_seconds", "device", "seed", "best_epoch"):
         assert key in first.user_attrs, key

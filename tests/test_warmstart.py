@@ -75,7 +75,7 @@ def test_warm_start_without_from_study_is_one_line(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("family", ["resnet", "mlp", "timm"])
-def test_seed_designs_are_the_first_trials(family, tmp_path, tiny_data, monkeypatch):
+def test_the_recommended_then_the_seed_designs_are_the_first_trials(family, tmp_path, tiny_data, monkeypatch):
     # Training is replaced by one made-up epoch: what is tested is the queue, the build and the count.
     def one_epoch(model, data, cfg, *, epochs, seed, on_epoch, compile=None, on_probe=None):
         on_epoch(EpochResult(1, 2.0, 0.1, cfg.lr, 2.0, 0.5, 0.5, [0.5] * data.num_classes))
@@ -83,8 +83,9 @@ def test_seed_designs_are_the_first_trials(family, tmp_path, tiny_data, monkeypa
     monkeypatch.setattr(search.trial.objective, "fit", one_epoch)
     space = get_space(family)
     study = tiny_study(tmp_path, tiny_data, monkeypatch, space=space, space_name=family,
-                       trials=len(space.SEED_DESIGNS))
-    first = study.trials[: len(space.SEED_DESIGNS)]  # the recommended design is queued after them
+                       trials=1 + len(space.SEED_DESIGNS))
+    recommended, *first = study.trials[: 1 + len(space.SEED_DESIGNS)]  # the priors' bet, then the hand designs
+    assert recommended.user_attrs["design"] == "recommended"
     assert [t.user_attrs["design"] for t in first] == list(space.SEED_DESIGNS)
     for trial, params in zip(first, space.SEED_DESIGNS.values(), strict=True):
         assert trial.params == params and trial.state == optuna.trial.TrialState.COMPLETE

@@ -172,7 +172,7 @@ def test_run_with_local_workers(tmp_path, small_data, monkeypatch, capfd):
     study = load_study("local", url)
     # The seed design and the recommended design, queued for the workers; nothing run.
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.WAITING] * 2
-    assert [t.user_attrs.get("design") for t in study.trials] == ["seed000-cnn", "recommended"]
+    assert [t.user_attrs.get("design") for t in study.trials] == ["recommended", "seed000-cnn"]
     assert main([*common, "--workers", "2"]) == 0
     err = capfd.readouterr().err
     assert "[worker 0]" in err and "[worker 1]" in err

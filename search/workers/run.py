@@ -173,16 +173,17 @@ def prepare_study(settings: StudyConfig, join: bool = False) -> PreparedStudy:
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 study.set_metric_names(list(objectives))
         if not study.trials:
-            # A warm start first, then the seed designs; a grid is its own design, and
-            # a seed design off the grid would be a trial the grid sampler cannot place.
+            # A warm start first, then the recommended design, then the seed designs: where the time
+            # holds one design only (a slow machine, a short --time), it is the priors' bet. A grid is
+            # its own design, and a design off the grid would be a trial the grid sampler cannot place.
             if warm is not None:
                 warm.begin(study)
             if settings.sampler.get("name") != "grid":
-                for name, params in space.SEED_DESIGNS.items():
-                    study.enqueue_trial(params, user_attrs={"design": name}, skip_if_exists=True)
                 if settings.prior == "on" and hasattr(space, "priors"):
                     study.enqueue_trial(recommended_design(space, Budget(settings.epochs, device.type)),
                                         user_attrs={"design": "recommended"}, skip_if_exists=True)
+                for name, params in space.SEED_DESIGNS.items():
+                    study.enqueue_trial(params, user_attrs={"design": name}, skip_if_exists=True)
     return PreparedStudy(study, settings, device, ds, TrialSettings(
         space, ds.in_shape, settings.epochs, metric, settings.seed, settings.max_mflops, settings.compile, url,
         ds.class_names, settings.trials, rules and replace(rules, objectives=objectives)))
