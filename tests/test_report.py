@@ -151,3 +151,24 @@ def test_a_study_with_no_completed_trial_leaks_no_optuna_warnings(tmp_path, capf
     page = write_report(study, tmp_path / "r.html", progress=lambda *a: None).read_text()
     assert "[W " not in capfd.readouterr().err  # "There are no complete trials." once a plot
     assert "no completed trial yet" in page
+
+
+def test_a_report_past_its_deadline_names_the_sections_it_did_not_draw(tmp_path, monkeypatch, capsys):
+    # `run --time` hands the report the job's end: sections not begun by then are named, not drawn.
+    study = _study(["maximize"])
+    sections = study_sections(study)
+    asked = []
+
+    def clock() -> float:  # the first two sections begin in time, the rest after the deadline
+        asked.append(1)
+        return 0.0 if len(asked) <= 2 else 10.0
+
+    monkeypatch.setattr(report.time, "monotonic", clock)
+    drawn = []
+    page = write_report(study, tmp_path / "r.html", progress=lambda i, n, t: drawn.append(t), deadline=5.0)
+    text = page.read_text()
+    assert drawn == [title for title, _ in sections[:2]]
+    assert text.count("not drawn: the time given ran out") == len(sections) - 2
+    assert "python -m search report --study" in text
+    said = capsys.readouterr().err
+    assert f"ran out before {len(sections) - 2} of the report's {len(sections)} sections" in said

@@ -125,4 +125,4 @@ def _report(study: optuna.Study, model_dir: Path, settings: StudyConfig, plan: J
         log(f"no time left for the report; `python -m search report --study {study.study_name}` writes it")
         return None
     return write_report(study, out, model_dir=model_dir, device_name=settings.device,
-                        storage_url=settings.storage_url())
+                        storage_url=settings.storage_url(), deadline=plan.start + plan.total)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from gic_common.knobs import PARALLEL_AXES, SLICES
 from search.after.ensemble import member_dirs
 from search.after.saving import write_atomic
 from search.artifacts import attach
+from search.console import log
 from search.shown import model_plots
 from search.shown.importance import caveat, importances
 from search.trial.budget import rejected
@@ -217,7 +219,11 @@ def _progress(i: int, n: int, title: str) -> None:
 def write_report(
     study: optuna.Study, out: Path, model_dir: Path | None = None, device_name: str = "auto",
     storage_url: str | None = None, progress: Callable[[int, int, str], None] = _progress,
+    deadline: float | None = None,
 ) -> Path:
+    """Writes the study's report page to ``out``. With a ``deadline`` (time.monotonic()), a section not
+    begun by then is named on the page but not drawn: `run --time` must end inside its T however slow
+    the machine runs, and the page with the sections drawn so far is still the job's report."""
     if model_dir is None and "model_dir" in study.user_attrs:
         model_dir = Path(study.user_attrs["model_dir"])
     sections = study_sections(study)
@@ -225,8 +231,14 @@ def write_report(
         if not model_dir.is_dir():
             raise UserError(f"{model_dir}: no such model folder")
         sections += model_sections(model_dir, device_name)
-    parts = []
+    parts, skipped = [], []
     for i, (title, draw) in enumerate(sections, start=1):
+        if deadline is not None and time.monotonic() >= deadline:
+            skipped.append(title)
+            parts.append(f'<section><h2>{html.escape(title)}</h2><p class="note">not drawn: the time given '
+                         f'ran out; <code>python -m search report --study {html.escape(study.study_name)}</code> '
+                         f'draws every section</p></section>')
+            continue
         progress(i, len(sections), title)
         try:
             with warnings.catch_warnings(), _optuna_quiet():
@@ -239,6 +251,9 @@ def write_report(
             body = f'<p class="note">not drawn: {html.escape(reason)}</p>'
         parts.append(f'<section><h2>{html.escape(title)}</h2>{body}</section>')
     print(file=sys.stderr)
+    if skipped:
+        log(f"the time given ran out before {len(skipped)} of the report's {len(sections)} sections "
+            f"({', '.join(skipped)}); `python -m search report --study {study.study_name}` draws them all")
     name = html.escape(study.study_name)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Study {name}</title>
