@@ -101,3 +101,23 @@ def test_with_no_time_left_for_an_epoch_the_search_weights_are_the_model(trained
     saved = load_file(out / "model.safetensors")
     assert saved.keys() == state.keys() and all(torch.equal(saved[k], v) for k, v in state.items())
     assert json.loads((out / "model.json").read_text())["epochs"] == again.trial.user_attrs["epochs"]
+
+
+@pytest.mark.slow
+def test_every_queued_design_gets_its_trial_past_the_searchs_share(tiny_data, tmp_path, capsys, monkeypatch):
+    # A share that holds no trial at all: the recommended and seed designs still run, as the final run's
+    # fallback, and no draw does (the share is spent).
+    from dataclasses import replace
+
+    import search.config
+
+    preset = search.config.load_preset  # the command imports it when it runs
+    monkeypatch.setattr(search.config, "load_preset", lambda *a: replace(preset(*a), search_share=0.001))
+    monkeypatch.chdir(tmp_path)
+    storage = f"sqlite:///{tmp_path / 'job.db'}"
+    assert main(["run", "cnn", "--data", str(tiny_data), "--time", "60", "--epochs", "1", "--storage", storage,
+                 "--study", "share", "--device", "cpu", "--no-progress"]) == 0
+    study = optuna.load_study(study_name="share", storage=storage)
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert [t.user_attrs.get("design") for t in done] == ["recommended", "seed000-cnn"]
+    assert "the search's share of the job is spent" in capsys.readouterr().err

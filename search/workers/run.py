@@ -226,12 +226,28 @@ def run_trials(prepared: PreparedStudy, progress: bool = True, phase: SearchPhas
     bar = Progress(remaining, settings.metric, enabled=progress, done=finished, timeout=settings.timeout,
                    job_ends=phase and phase.job_ends)
 
+    share_ends = None if settings.timeout is None else time.monotonic() + settings.timeout
+
+    def designs_waiting() -> bool:
+        # `run --time`: every queued design gets its trial while the job's time holds it, past the search's
+        # share: were the share to hold one, the final run would go to whichever design was queued first,
+        # and on a set where the other one wins that costs tens of points (bench/RESULTS.md)
+        if phase is None or time.monotonic() >= phase.designs_until:
+            return False
+        waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+        return any("design" in t.user_attrs for t in waiting)
+
     def closed() -> bool | str | None:
+        if designs_waiting():
+            return None
+        if phase is not None and share_ends is not None and time.monotonic() >= share_ends:
+            return "the search's share of the job is spent"
         return budget.closed() or (phase.stop(study) if phase is not None else None)
 
     try:
-        # Never more than --trials finished trials, however many workers share the study.
-        work(study, objective, settings.trials, settings.timeout, callbacks=[bar],
+        # Never more than --trials finished trials, however many workers share the study. In a job the
+        # search's share is ended by closed(), so that a queued design may still start after it.
+        work(study, objective, settings.trials, None if phase is not None else settings.timeout, callbacks=[bar],
              poll=min(5.0, float(settings.heartbeat or 1)), closed=closed)
     except Interrupted as stop:
         bar.close()
