@@ -10,12 +10,12 @@ from __future__ import annotations
 import html
 import json
 import sys
-import time
 import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from time import monotonic
 
 import optuna
 import optuna.visualization as vis
@@ -233,7 +233,7 @@ def write_report(
         sections += model_sections(model_dir, device_name)
     parts, skipped = [], []
     for i, (title, draw) in enumerate(sections, start=1):
-        if deadline is not None and time.monotonic() >= deadline:
+        if deadline is not None and monotonic() >= deadline:
             skipped.append(title)
             parts.append(f'<section><h2>{html.escape(title)}</h2><p class="note">not drawn: the time given '
                          f'ran out; <code>python -m search report --study {html.escape(study.study_name)}</code> '
