@@ -10,7 +10,9 @@ import optuna
 import pytest
 import torch
 
+from search.after.rebuild import rebuild_trial
 from search.cli import main
+from search.trial.train import peak_at
 
 
 @pytest.mark.slow
@@ -31,6 +33,9 @@ def test_the_whole_job_searches_then_continues_the_winner_for_the_time_left(tiny
     assert meta["epochs"] > 2
     assert err.index("the whole job has 60s") < err.index(f"final run: trial {winner.number}")
     assert "continuing from its 2 search epochs" in err and "whole job" in err.split("final run: trial")[1]
+    # its trial held the schedule's peak and the final run took the rate down from there: one schedule
+    assert winner.user_attrs["held_at"] == peak_at(rebuild_trial(study, winner.number, "cpu").config.train)
+    assert "its rate coming down from the peak its trial held" in err
     with (tmp_path / "submissions" / f"{name}.csv").open() as f:
         rows = list(csv.DictReader(f))
     with (tiny_data / "test.csv").open() as f:

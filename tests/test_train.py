@@ -69,6 +69,20 @@ def test_with_a_clock_the_schedule_follows_the_time_and_training_stops_when_it_i
     assert history[2].lr < history[1].lr
 
 
+def test_a_run_that_holds_its_peak_and_one_that_continues_it_make_one_schedule():
+    cfg = TrainConfig(lr=0.1, batch_size=32, schedule="onecycle", optimizer="sgd", momentum=0.9)
+    whole = [r.lr for r in fit(small_cnn(), blobs(), cfg, epochs=10)]  # each epoch's first rate, 4 steps an epoch
+    held = [r.lr for r in fit(small_cnn(), blobs(), cfg, epochs=10, hold_peak=True)]
+    assert held[:3] == pytest.approx(whole[:3])  # the same warm-up (the peak is at step 12 of 40)...
+    assert held[4:] == pytest.approx([0.1] * 6, rel=0.01)  # ...then the top rate to the end, where one run comes down
+    assert whole[-1] < 0.02
+    rest = [r.lr for r in fit(small_cnn(), blobs(), cfg, epochs=7, start_at=0.3)]
+    assert rest[0] == pytest.approx(0.1, rel=0.01)  # it starts at the peak, not at a warm-up's floor of 0.1 / 25
+    assert all(a > b for a, b in zip(rest, rest[1:], strict=False)) and rest[-1] < 0.02  # and only comes down
+    # the rest of one schedule: the continued run's epochs stand where the 10-epoch run's last 7 do
+    assert rest[1:] == pytest.approx(whole[4:], rel=0.15)
+
+
 def test_prediction_builds_no_graph_and_scores_alike_at_any_batch():
     from search.trial.train import predict_logits
 

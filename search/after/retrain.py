@@ -47,7 +47,9 @@ def retrain(
 
     ``init_state``: weights to continue from instead of the seed's initial ones (the trial's own, as
     its search left them: `run --time` gives its winner the long run without repeating the epochs
-    the search already paid for); the learning-rate schedule starts again over ``epochs``.
+    the search already paid for). A trial that held its schedule at its peak (user attribute
+    ``held_at``, search/trial/objective.py) is continued from that peak: the run brings the rate down
+    with no second warm-up, the rest of one schedule; any other starts its schedule again over ``epochs``.
     ``note``: text added to every epoch's line (the whole job's time left). ``deadline``: the monotonic
     time training must end by: the schedule then follows the clock to it (``_fit_and_score``).
     """
@@ -74,14 +76,16 @@ def retrain(
     with replace_folder(out, owned=is_model_entry) as staging:
         for seed in range(again.seed, again.seed + seeds):
             model = again.model(seed)
-            before = 0
+            before, start_at = 0, 0.0
             if init_state is not None:
                 model.load_state_dict(init_state)
                 before = int(trial.user_attrs.get("epochs", 0))
+                start_at = float(trial.user_attrs.get("held_at", 0.0))
             log(f"retraining trial {trial.number} of {study.study_name!r} on {train_on} for {epochs} epochs "
-                f"(seed {seed}{f', continuing from its {before} search epochs' if before else ''}) "
+                f"(seed {seed}{f', continuing from its {before} search epochs' if before else ''}"
+                f"{', its rate coming down from the peak its trial held' if 'held_at' in trial.user_attrs else ''}) "
                 f"on {describe(again.device)}")
-            metrics, trained = _fit_and_score(model, tensors, again, epochs, seed, train_on, note, deadline)
+            metrics, trained = _fit_and_score(model, tensors, again, epochs, seed, train_on, note, deadline, start_at)
             meta = {
                 "study": study.study_name, "trial": trial.number, "space": again.settings.space,
                 "model": again.config.model, "params": trial.params, "num_classes": ds.num_outputs,
@@ -164,14 +168,15 @@ def epoch_costs(trial: optuna.trial.FrozenTrial, eval_share: float | None = None
 
 def _fit_and_score(model: nn.Module, tensors: DeviceDataset, again: RebuiltTrial, epochs: int, seed: int,
                    train_on: str, note: Callable[[], str] | None = None,
-                   deadline: float | None = None) -> tuple[dict, int]:
+                   deadline: float | None = None, start_at: float = 0.0) -> tuple[dict, int]:
     """Trains one seed, logging each epoch, and returns its validation (and held-out) metrics. It
     compiles with the study's torch.compile mode, so the retrain runs the kernels its trial ran.
 
     With a ``deadline`` the run's schedule follows the clock (``fit``'s ``clock``): ``epochs`` is the
     plan, and the run ends its schedule at the deadline however its epochs' pace drifts. The trial's
     pace, measured in another phase of the process, erred by a fifth either way (bench/RESULTS.md):
-    too slow left minutes unused, too fast cut the schedule before its rate came down."""
+    too slow left minutes unused, too fast cut the schedule before its rate came down. ``start_at``: where
+    in its schedule the run starts (``fit``'s)."""
     config, ds = again.config, again.data
     shown = TASK_METRICS[ds.task]
     done = []
@@ -190,7 +195,8 @@ def _fit_and_score(model: nn.Module, tensors: DeviceDataset, again: RebuiltTrial
     try:
         if epochs:  # 0: weights given to continue from are the model as they are (`run --time` out of time)
             fit(model, tensors, config.train, epochs=epochs, seed=seed, on_epoch=show, compile=again.settings.compile,
-                evaluate_every=evaluate_every(epochs, train_on), clock=None if deadline is None else clock)
+                evaluate_every=evaluate_every(epochs, train_on), clock=None if deadline is None else clock,
+                start_at=start_at)
             if deadline is not None and len(done) != epochs:
                 log(f"  the time given ended the schedule after {len(done)} epochs (about {epochs} were planned)")
         metrics = {k: v for k, v in evaluate(model, tensors, tta=config.train.tta).items() if k != "confusion"}

@@ -27,7 +27,7 @@ from search.trial.device import describe
 from search.trial.inputs import seeded_model
 from search.trial.oom import oom_verdict
 from search.trial.time_budget import TimeBudget, predict_seconds
-from search.trial.train import DeviceDataset, Diverged, EpochResult, fit
+from search.trial.train import DeviceDataset, Diverged, EpochResult, fit, peak_at
 
 if TYPE_CHECKING:
     from search.trial.pareto import FrontRules
@@ -89,12 +89,16 @@ class TrialSettings:
 class Objective:
     """Builds, trains and reports one trial. ``time_budget``: the study's clock (a trial that cannot fit the
     time left is rejected after a few timed steps: search/trial/time_budget.py). ``on_complete``: called with
-    each completed trial and its trained network (`run --time` keeps the best one's weights for its final run)."""
+    each completed trial and its trained network (`run --time` keeps the best one's weights for its final run).
+    ``hold_peak``: every trial's schedule warms up and then holds its peak rate (search/trial/train.py fit),
+    so that the final run of `run --time` brings the rate down from there: one schedule, as a plain run
+    has, where a trial that had already come down and was warmed up again lost 1.6 points (bench/RESULTS.md)."""
 
     def __init__(self, settings: TrialSettings, data: DeviceDataset, time_budget: TimeBudget | None = None,
-                 on_complete: Callable[[optuna.Trial, nn.Module, float], None] | None = None):
+                 on_complete: Callable[[optuna.Trial, nn.Module, float], None] | None = None, hold_peak: bool = False):
         self.settings, self.data = settings, data
         self.time_budget, self.on_complete = time_budget or TimeBudget(), on_complete
+        self.hold_peak = hold_peak
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         config = self.settings.space.suggest(trial)
@@ -121,10 +125,13 @@ class Objective:
             history.append(result)
             self.on_epoch(trial, result, history)
 
+        if self.hold_peak:  # where the final run takes the schedule up (search/after/retrain.py)
+            trial.set_user_attr("held_at", peak_at(config.train))
         try:
             self.before_fit(trial, model)
             fit(model, self.data, config.train, epochs=self.settings.epochs, seed=seed, compile=self.settings.compile,
-                on_epoch=report, on_probe=lambda per_image: self.check_time(trial, config.train.tta, per_image))
+                on_epoch=report, hold_peak=self.hold_peak,
+                on_probe=lambda per_image: self.check_time(trial, config.train.tta, per_image))
         except Diverged as e:
             trial.set_user_attr("pruned_reason", str(e))
             raise optuna.TrialPruned(str(e)) from None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -36,7 +37,7 @@ from search.trial.metrics import (
     tune_thresholds,
 )
 
-__all__ = ["Diverged", "EpochResult", "DeviceDataset", "eval_batch", "evaluate", "fit",
+__all__ = ["Diverged", "EpochResult", "DeviceDataset", "eval_batch", "evaluate", "fit", "peak_at",
            "make_criterion", "predict_logits", "predict_scores"]
 
 @dataclass
@@ -104,10 +105,21 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}; known: {', '.join(OPTIMIZERS)}")
 
 
+ONE_CYCLE_RISE = 0.3  # torch's default share of a one-cycle schedule spent warming up
+
+
+def peak_at(cfg: TrainConfig) -> float:
+    """Where in ``cfg``'s schedule (0: its start, 1: its end) the rate reaches its peak and starts to
+    come down: the end of its warm-up (0 for a schedule with none)."""
+    if cfg.schedule == "onecycle":
+        return ONE_CYCLE_RISE
+    return cfg.warmup if cfg.schedule == "cosine" else 0.0
+
+
 def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int, epochs: int):
     total = steps_per_epoch * epochs
     if cfg.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total)
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total, pct_start=ONE_CYCLE_RISE)
     warmup = int(cfg.warmup * total)
 
     def factor(step: int) -> float:
@@ -266,6 +278,8 @@ def fit(
     on_probe: Callable[[float], None] | None = None,
     evaluate_every: int | None = 1,
     clock: Callable[[], float] | None = None,
+    hold_peak: bool = False,
+    start_at: float = 0.0,
 ) -> list[EpochResult]:
     """Trains ``model`` in place on ``data`` (already on the device) and returns every epoch's result.
 
@@ -284,6 +298,11 @@ def fit(
     if need be (that last epoch is scored); ``epochs`` is only the plan that sets the schedule's
     resolution and how often a run is scored. A run under a deadline whose epochs speed up or slow
     down still ends its schedule, and the time, together (a final run under the user's deadline).
+    ``hold_peak``: the schedule stops at its peak (``peak_at``): it warms up, then holds its top rate
+    to the last epoch, so another run can bring the rate down from where this one left it (a trial
+    under `run --time`, which its final run continues). ``start_at``: the run is the rest of a schedule
+    another run followed up to there (that trial's ``peak_at``): the rate starts where it stopped,
+    with no second warm-up.
     """
     device = data.train_x.device
     torch.manual_seed(seed)
@@ -308,6 +327,19 @@ def fit(
     probe_start = 0.0
     history = []
     total = steps * epochs
+    peak = peak_at(cfg) if hold_peak else 1.0
+    placed = clock is not None or hold_peak or start_at > 0  # else torch's schedules count the steps
+
+    def place(share: float) -> None:  # puts the schedule at ``share`` of this run, read from its start_at
+        position = min(peak, start_at + (1 - start_at) * share)
+        schedule.last_epoch = min(total, int(position * total)) - 1  # torch's schedules read it from there
+        schedule.step()
+
+    if start_at > 0:  # the first step's rate too: the schedule's own start would be a warm-up's floor
+        with warnings.catch_warnings():  # torch warns of a step before the optimiser's; this one only places it
+            warnings.simplefilter("ignore", UserWarning)
+            place(0.0)
+    taken = 0
     for epoch in itertools.count(1) if clock is not None else range(1, epochs + 1):
         model.train()
         start = time.perf_counter()
@@ -329,10 +361,12 @@ def fit(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            taken += 1
             spent = clock() if clock is not None else 0.0
-            if clock is not None:  # torch's schedules read their position from last_epoch
-                schedule.last_epoch = min(total, int(spent * total)) - 1
-            schedule.step()
+            if placed:
+                place(spent if clock is not None else taken / total)
+            else:
+                schedule.step()
             if ema is not None:
                 ema.update_parameters(model)
             loss_sum += loss.detach()
