@@ -12,7 +12,7 @@ import torch
 
 from search.after.rebuild import rebuild_trial
 from search.cli import main
-from search.trial.train import peak_at
+from search.trial.train import held_position
 
 
 @pytest.mark.slow
@@ -28,14 +28,15 @@ def test_the_whole_job_searches_then_continues_the_winner_for_the_time_left(tiny
     model = Path(study.user_attrs["model_dir"])
     meta = json.loads((model / "model.json").read_text())
     winner = next(t for t in study.trials if t.number == meta["trial"])  # the recommended design, or a clear winner
-    # the final run started from the weights the winner's trial left, and trained past them
-    assert meta["continued_after_epochs"] == winner.user_attrs["epochs"] == 2
+    # the final run started from the weights the winner's trial held at its schedule's peak (the end of
+    # its first epoch of 2: its last brought the rate down for its verdict), and trained past them
+    assert winner.user_attrs["epochs"] == 2 and meta["continued_after_epochs"] == winner.user_attrs["held_epochs"] == 1
     assert meta["epochs"] > 2
     assert err.index("the whole job has 60s") < err.index(f"final run: trial {winner.number}")
-    assert "continuing from its 2 search epochs" in err and "whole job" in err.split("final run: trial")[1]
-    # its trial held the schedule's peak and the final run took the rate down from there: one schedule
-    assert winner.user_attrs["held_at"] == peak_at(rebuild_trial(study, winner.number, "cpu").config.train)
-    assert "its rate coming down from the peak its trial held" in err
+    assert "continuing from its 1 search epoch," in err and "whole job" in err.split("final run: trial")[1]
+    train = rebuild_trial(study, winner.number, "cpu").config.train
+    assert winner.user_attrs["held_at"] == held_position(train, 1, 2) > 0  # a schedule with a warm-up
+    assert "its rate coming down from the peak its trial held there" in err  # one schedule, no second warm-up
     with (tmp_path / "submissions" / f"{name}.csv").open() as f:
         rows = list(csv.DictReader(f))
     with (tiny_data / "test.csv").open() as f:

@@ -14,7 +14,7 @@ from search.trial.augment import augment_batch, colour_jitter, cutout, flip, mix
 from search.trial.budget import rejected
 from search.trial.metrics import confusion_update, scores
 from search.trial.objective import Objective, TrialSettings
-from search.trial.train import DeviceDataset, Diverged, fit
+from search.trial.train import DeviceDataset, Diverged, fit, held_position
 from spaces import get_space
 from spaces.cnn import SEED000
 
@@ -69,15 +69,22 @@ def test_with_a_clock_the_schedule_follows_the_time_and_training_stops_when_it_i
     assert history[2].lr < history[1].lr
 
 
-def test_a_run_that_holds_its_peak_and_one_that_continues_it_make_one_schedule():
+def test_a_trial_holds_its_peak_for_a_longer_run_to_continue_and_comes_down_for_its_verdict():
     cfg = TrainConfig(lr=0.1, batch_size=32, schedule="onecycle", optimizer="sgd", momentum=0.9)
     whole = [r.lr for r in fit(small_cnn(), blobs(), cfg, epochs=10)]  # each epoch's first rate, 4 steps an epoch
-    held = [r.lr for r in fit(small_cnn(), blobs(), cfg, epochs=10, hold_peak=True)]
-    assert held[:3] == pytest.approx(whole[:3])  # the same warm-up (the peak is at step 12 of 40)...
-    assert held[4:] == pytest.approx([0.1] * 6, rel=0.01)  # ...then the top rate to the end, where one run comes down
-    assert whole[-1] < 0.02
+    kept = []
+    model = small_cnn()
+    trial = fit(model, blobs(), cfg, epochs=6, decay_from=4,
+                on_decay=lambda: kept.append({k: v.clone() for k, v in model.state_dict().items()}))
+    rates = [r.lr for r in trial]
+    assert rates[0] == pytest.approx(whole[0])  # the same warm-up (the peak is at 0.3 of the schedule)...
+    assert rates[2:4] == pytest.approx([0.1, 0.1], rel=0.01)  # ...then the top rate to the end of epoch 4...
+    assert rates[5] < 0.07 and trial[-1].accuracy > 0.8  # ...then down over the last two: a finished miniature
+    # the weights at the peak were kept once, and the descent went on training after them
+    assert len(kept) == 1 and any(not torch.equal(kept[0][k], v) for k, v in model.state_dict().items())
+    assert held_position(cfg, 4, 6) == pytest.approx(0.3)  # where its weights at the peak stand in the schedule
     rest = [r.lr for r in fit(small_cnn(), blobs(), cfg, epochs=7, start_at=0.3)]
-    assert rest[0] == pytest.approx(0.1, rel=0.01)  # it starts at the peak, not at a warm-up's floor of 0.1 / 25
+    assert rest[0] == pytest.approx(0.1, rel=0.01)  # a longer run continues from the peak, not a warm-up's floor
     assert all(a > b for a, b in zip(rest, rest[1:], strict=False)) and rest[-1] < 0.02  # and only comes down
     # the rest of one schedule: the continued run's epochs stand where the 10-epoch run's last 7 do
     assert rest[1:] == pytest.approx(whole[4:], rel=0.15)

@@ -47,9 +47,11 @@ def retrain(
 
     ``init_state``: weights to continue from instead of the seed's initial ones (the trial's own, as
     its search left them: `run --time` gives its winner the long run without repeating the epochs
-    the search already paid for). A trial that held its schedule at its peak (user attribute
-    ``held_at``, search/trial/objective.py) is continued from that peak: the run brings the rate down
-    with no second warm-up, the rest of one schedule; any other starts its schedule again over ``epochs``.
+    the search already paid for). A trial that held its schedule's peak (user attributes ``held_at``
+    and ``held_epochs``, search/trial/objective.py) gives its weights from there (unless ``epochs`` is
+    0: then its weights as it ended are the model), and the run brings the rate down from that peak
+    with no second warm-up: the rest of one schedule. With any other weights the schedule starts
+    again over ``epochs``.
     ``note``: text added to every epoch's line (the whole job's time left). ``deadline``: the monotonic
     time training must end by: the schedule then follows the clock to it (``_fit_and_score``).
     """
@@ -79,11 +81,13 @@ def retrain(
             before, start_at = 0, 0.0
             if init_state is not None:
                 model.load_state_dict(init_state)
-                before = int(trial.user_attrs.get("epochs", 0))
-                start_at = float(trial.user_attrs.get("held_at", 0.0))
+                held = "held_at" in trial.user_attrs and epochs > 0  # the weights at its peak, not at its end
+                before = int(trial.user_attrs.get("held_epochs" if held else "epochs", 0))
+                start_at = float(trial.user_attrs["held_at"]) if held else 0.0
+            since = f", continuing from its {before} search epoch{'s' if before > 1 else ''}" if before else ""
             log(f"retraining trial {trial.number} of {study.study_name!r} on {train_on} for {epochs} epochs "
-                f"(seed {seed}{f', continuing from its {before} search epochs' if before else ''}"
-                f"{', its rate coming down from the peak its trial held' if 'held_at' in trial.user_attrs else ''}) "
+                f"(seed {seed}{since}"
+                f"{', its rate coming down from the peak its trial held there' if start_at else ''}) "
                 f"on {describe(again.device)}")
             metrics, trained = _fit_and_score(model, tensors, again, epochs, seed, train_on, note, deadline, start_at)
             meta = {

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import optuna
 import torch
-from torch import nn
 from tqdm import tqdm
 
 from gic_common.errors import UserError
@@ -36,20 +35,26 @@ class JobResult:
 
 class KeptWeights:
     """The weights of the trials the final run may continue, on the host: every queued design's (the
-    recommended design is the final run's default) and the best drawn trial's so far."""
+    recommended design is the final run's default) and the best drawn trial's so far, each as its trial
+    ended and, where it held its schedule's peak, as they were there (the final run continues those)."""
 
     def __init__(self) -> None:
         self.states: dict[int, dict[str, torch.Tensor]] = {}
+        self.peaks: dict[int, dict[str, torch.Tensor]] = {}
         self.best_draw: tuple[float, int] | None = None  # value and number
 
-    def __call__(self, trial: optuna.Trial, model: nn.Module, value: float) -> None:
+    def __call__(self, trial: optuna.Trial, state: dict[str, torch.Tensor], value: float,
+                 peak: dict[str, torch.Tensor] | None = None) -> None:
         if "design" not in trial.user_attrs:
             if self.best_draw is not None and value <= self.best_draw[0]:
                 return
             if self.best_draw is not None:  # the previous best draw is no longer a candidate
                 self.states.pop(self.best_draw[1], None)
+                self.peaks.pop(self.best_draw[1], None)
             self.best_draw = (value, trial.number)
-        self.states[trial.number] = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        self.states[trial.number] = {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
+        if peak is not None:
+            self.peaks[trial.number] = peak
 
 
 def _left(plan: JobPlan) -> str:
@@ -100,6 +105,8 @@ def run_job(settings: StudyConfig, seconds: float, plan: JobPlan | None = None, 
         f"on {train_on} for the {final:.0f}s left to it, about {epochs} more epochs: its schedule follows the "
         f"clock{_left(plan)}" if epochs else
         f"final run: no time left for another epoch; trial {winner.number}'s search weights are the model")
+    if epochs and winner.number in kept.peaks:  # its rate comes down in the final run, from the trial's peak
+        state = kept.peaks[winner.number]
     model_dir, metrics = retrain(study, winner.number, train_on, None, settings.device,
                                  storage_url=settings.storage_url(), epochs=epochs, init_state=state,
                                  note=lambda: _left(plan), deadline=ends - plan.reserve)

@@ -20,6 +20,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from gic_common.errors import TrialVerdict
+from gic_common.knobs import TRIAL_DECAY
 from search.artifacts import attach_json
 from search.optuna_private import trial_id
 from search.trial.budget import counted, reject
@@ -27,7 +28,7 @@ from search.trial.device import describe
 from search.trial.inputs import seeded_model
 from search.trial.oom import oom_verdict
 from search.trial.time_budget import TimeBudget, predict_seconds
-from search.trial.train import DeviceDataset, Diverged, EpochResult, fit, peak_at
+from search.trial.train import DeviceDataset, Diverged, EpochResult, fit, held_position
 
 if TYPE_CHECKING:
     from search.trial.pareto import FrontRules
@@ -90,15 +91,18 @@ class Objective:
     """Builds, trains and reports one trial. ``time_budget``: the study's clock (a trial that cannot fit the
     time left is rejected after a few timed steps: search/trial/time_budget.py). ``on_complete``: called with
     each completed trial and its trained network (`run --time` keeps the best one's weights for its final run).
-    ``hold_peak``: every trial's schedule warms up and then holds its peak rate (search/trial/train.py fit),
-    so that the final run of `run --time` brings the rate down from there: one schedule, as a plain run
-    has, where a trial that had already come down and was warmed up again lost 1.6 points (bench/RESULTS.md)."""
+    ``for_final_run``: each trial holds its peak rate until its last third, then comes down for its verdict
+    (search/trial/train.py fit's ``decay_from``), and ``on_complete`` gets its weights at the peak, so that
+    `run --time`'s final run brings the rate down from there: one schedule, as a plain run has. A trial
+    that had come down and was warmed up again lost 1.6 points; one that held its peak to its end was
+    scored at that rate, a verdict that handed real-gray's final run to the wrong design (bench/RESULTS.md)."""
 
     def __init__(self, settings: TrialSettings, data: DeviceDataset, time_budget: TimeBudget | None = None,
-                 on_complete: Callable[[optuna.Trial, nn.Module, float], None] | None = None, hold_peak: bool = False):
+                 on_complete: Callable[[optuna.Trial, dict, float, dict | None], None] | None = None,
+                 for_final_run: bool = False):
         self.settings, self.data = settings, data
         self.time_budget, self.on_complete = time_budget or TimeBudget(), on_complete
-        self.hold_peak = hold_peak
+        self.for_final_run = for_final_run
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
         config = self.settings.space.suggest(trial)
@@ -125,12 +129,19 @@ class Objective:
             history.append(result)
             self.on_epoch(trial, result, history)
 
-        if self.hold_peak:  # where the final run takes the schedule up (search/after/retrain.py)
-            trial.set_user_attr("held_at", peak_at(config.train))
+        epochs = self.settings.epochs
+        decay_from = epochs - max(1, round(epochs * TRIAL_DECAY)) if self.for_final_run else None
+        at_peak: dict = {}
+
+        def keep_peak(net: nn.Module = model) -> None:  # what the final run continues: it brings the rate down
+            at_peak.update({k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()})
+            trial.set_user_attr("held_at", held_position(config.train, decay_from, epochs))
+            trial.set_user_attr("held_epochs", decay_from)
+
         try:
             self.before_fit(trial, model)
             fit(model, self.data, config.train, epochs=self.settings.epochs, seed=seed, compile=self.settings.compile,
-                on_epoch=report, hold_peak=self.hold_peak,
+                on_epoch=report, decay_from=decay_from, on_decay=keep_peak,
                 on_probe=lambda per_image: self.check_time(trial, config.train.tta, per_image))
         except Diverged as e:
             trial.set_user_attr("pruned_reason", str(e))
@@ -143,7 +154,7 @@ class Objective:
         else:
             values = self.values(trial, history)
             if self.on_complete is not None and not isinstance(values, tuple):
-                self.on_complete(trial, model, values)
+                self.on_complete(trial, model.state_dict(), values, at_peak or None)
         finally:
             self._record(trial, history)
             del model

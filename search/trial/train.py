@@ -37,7 +37,7 @@ from search.trial.metrics import (
     tune_thresholds,
 )
 
-__all__ = ["Diverged", "EpochResult", "DeviceDataset", "eval_batch", "evaluate", "fit", "peak_at",
+__all__ = ["Diverged", "EpochResult", "DeviceDataset", "eval_batch", "evaluate", "fit", "held_position", "peak_at",
            "make_criterion", "predict_logits", "predict_scores"]
 
 @dataclass
@@ -114,6 +114,15 @@ def peak_at(cfg: TrainConfig) -> float:
     if cfg.schedule == "onecycle":
         return ONE_CYCLE_RISE
     return cfg.warmup if cfg.schedule == "cosine" else 0.0
+
+
+def held_position(cfg: TrainConfig, decay_from: int | None, epochs: int) -> float:
+    """Where in ``cfg``'s schedule a run that holds its peak to the end of epoch ``decay_from`` of
+    ``epochs`` stands when it starts to come down (``fit``): its peak, or short of it if the warm-up
+    had not ended by then; 0 when it never holds."""
+    if not decay_from:
+        return 0.0
+    return min(peak_at(cfg), decay_from / epochs)
 
 
 def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int, epochs: int):
@@ -278,7 +287,8 @@ def fit(
     on_probe: Callable[[float], None] | None = None,
     evaluate_every: int | None = 1,
     clock: Callable[[], float] | None = None,
-    hold_peak: bool = False,
+    decay_from: int | None = None,
+    on_decay: Callable[[], None] | None = None,
     start_at: float = 0.0,
 ) -> list[EpochResult]:
     """Trains ``model`` in place on ``data`` (already on the device) and returns every epoch's result.
@@ -298,11 +308,12 @@ def fit(
     if need be (that last epoch is scored); ``epochs`` is only the plan that sets the schedule's
     resolution and how often a run is scored. A run under a deadline whose epochs speed up or slow
     down still ends its schedule, and the time, together (a final run under the user's deadline).
-    ``hold_peak``: the schedule stops at its peak (``peak_at``): it warms up, then holds its top rate
-    to the last epoch, so another run can bring the rate down from where this one left it (a trial
-    under `run --time`, which its final run continues). ``start_at``: the run is the rest of a schedule
-    another run followed up to there (that trial's ``peak_at``): the rate starts where it stopped,
-    with no second warm-up.
+    ``decay_from``: the schedule warms up, holds its peak rate (``peak_at``) to the end of this epoch,
+    and only then comes down, over the epochs left, so that the run is scored as a finished miniature
+    while its weights at the peak (``on_decay`` is called there, before the rate comes down) can be
+    taken further by a longer run (a trial under `run --time`, which its final run continues:
+    ``held_position``). ``start_at``: the run is the rest of a schedule another run followed up to
+    there: the rate starts where it stopped, with no second warm-up.
     """
     device = data.train_x.device
     torch.manual_seed(seed)
@@ -327,12 +338,20 @@ def fit(
     probe_start = 0.0
     history = []
     total = steps * epochs
-    peak = peak_at(cfg) if hold_peak else 1.0
-    placed = clock is not None or hold_peak or start_at > 0  # else torch's schedules count the steps
+    held = steps * decay_from if decay_from else 0  # steps at the peak's end: the descent starts there
+    resume = held_position(cfg, decay_from, epochs) if held else 0.0
 
-    def place(share: float) -> None:  # puts the schedule at ``share`` of this run, read from its start_at
-        position = min(peak, start_at + (1 - start_at) * share)
-        schedule.last_epoch = min(total, int(position * total)) - 1  # torch's schedules read it from there
+    def position(share: float) -> float:  # in the schedule, after ``share`` of this run
+        if not held:
+            return start_at + (1 - start_at) * share
+        if share * total <= held:
+            return min(resume, share)
+        return resume + (1 - resume) * (share * total - held) / max(1, total - held)
+
+    placed = clock is not None or held or start_at > 0  # else torch's schedules count the steps
+
+    def place(share: float) -> None:
+        schedule.last_epoch = min(total, int(position(share) * total)) - 1  # torch's schedules read it there
         schedule.step()
 
     if start_at > 0:  # the first step's rate too: the schedule's own start would be a warm-up's floor
@@ -390,6 +409,8 @@ def fit(
                 eval_seconds=time.perf_counter() - start - seconds,
             )
         history.append(result)
+        if on_decay is not None and epoch == decay_from:
+            on_decay()
         if on_epoch is not None:
             on_epoch(result)
         if last:

@@ -223,7 +223,7 @@ def run_trials(prepared: PreparedStudy, progress: bool = True, phase: SearchPhas
             f"front's rules do (search/trial/pareto.py)")
     budget = replace(TimeBudget.from_timeout(settings.timeout), designs_until=phase and phase.designs_until)
     objective = (MultiObjective if trial.rules else Objective)(trial, tensors, budget, phase and phase.on_complete,
-                                                               hold_peak=phase is not None)
+                                                               for_final_run=phase is not None)
     bar = Progress(remaining, settings.metric, enabled=progress, done=finished, timeout=settings.timeout,
                    job_ends=phase and phase.job_ends)
 
