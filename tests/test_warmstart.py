@@ -77,7 +77,7 @@ def test_warm_start_without_from_study_is_one_line(tmp_path, capsys):
 @pytest.mark.parametrize("family", ["resnet", "mlp", "timm"])
 def test_the_recommended_then_the_seed_designs_are_the_first_trials(family, tmp_path, tiny_data, monkeypatch):
     # Training is replaced by one made-up epoch: what is tested is the queue, the build and the count.
-    def one_epoch(model, data, cfg, *, epochs, seed, on_epoch, compile=None, on_probe=None):
+    def one_epoch(model, data, cfg, *, epochs, seed, on_epoch, **_):
         on_epoch(EpochResult(1, 2.0, 0.1, cfg.lr, 2.0, 0.5, 0.5, [0.5] * data.num_classes))
 
     monkeypatch.setattr(search.trial.objective, "fit", one_epoch)
