@@ -96,3 +96,59 @@ def test_the_recommended_design_keeps_the_final_run_unless_beaten_beyond_the_noi
     assert final_choice([seed, recommended], val_images=20000).number == 0
     # no recommended design completed (priors off, or it was pruned): the best trial
     assert final_choice([seed, trial(2, [0.02])], val_images=480).number == 0
+
+
+def _study_with(*trials: optuna.trial.FrozenTrial) -> optuna.Study:
+    study = optuna.create_study(direction="maximize")
+    for t in trials:
+        study.add_trial(t)
+    return study
+
+
+def _running(curve: list[float], design: str | None = None) -> optuna.trial.FrozenTrial:
+    t = create_trial(params={"lr": 0.01}, distributions=LR, state=TrialState.RUNNING,
+                     intermediate_values=dict(enumerate(curve, start=1)),
+                     user_attrs={"design": design} if design else {})
+    t.number = 9
+    return t
+
+
+def test_a_challenger_level_with_the_incumbent_stops_one_far_ahead_goes_on(capsys):
+    from search.job.challenge import ChallengerPruner
+
+    recommended = trial(0, [0.010, 0.008, 0.012, 0.017, 0.010, 0.021])
+    recommended.user_attrs = {"design": "recommended"}
+    pruner = ChallengerPruner(optuna.pruners.NopPruner(), val_images=480)
+    study = _study_with(recommended)
+    # near chance on 480 images: 0.9 points ahead at epoch 2 is over one standard error (0.72), so it goes on;
+    # level at epoch 3, it stops
+    assert not pruner.prune(study, _running([0.017, 0.017], "seed000-cnn"))
+    assert pruner.prune(study, _running([0.017, 0.017, 0.012], "seed000-cnn"))
+    assert "stops after epoch 3" in capsys.readouterr().err
+    # its first epoch is not judged: warm-up noise
+    assert not pruner.prune(study, _running([0.0], "seed000-cnn"))
+    # tens of standard errors ahead from the start, as seed 000's CNN on the compositional set
+    assert not pruner.prune(study, _running([0.82, 0.988, 0.988, 0.998, 0.998]))
+    # a lead of a little under one standard error is not enough
+    noise = (2 * 0.35 * 0.65 / 480) ** 0.5
+    mid = _study_with(trial(0, [0.2, 0.35], seconds=1))
+    assert pruner.prune(mid, _running([0.2, 0.35 + 0.8 * noise]))
+    assert not pruner.prune(mid, _running([0.2, 0.35 + 1.2 * noise]))
+
+
+def test_a_challenger_is_judged_against_the_trial_the_final_run_would_get():
+    from search.job.challenge import ChallengerPruner
+
+    recommended = trial(0, [0.1, 0.2, 0.3])
+    recommended.user_attrs = {"design": "recommended"}
+    pruner = ChallengerPruner(optuna.pruners.NopPruner(), val_images=480)
+    # before any trial completes there is no incumbent: nothing stops
+    assert not pruner.prune(_study_with(), _running([0.0, 0.0]))
+    # a draw that beat the recommended design beyond the noise is the incumbent now
+    study = _study_with(recommended, trial(1, [0.3, 0.5, 0.6]))
+    assert pruner.prune(study, _running([0.3, 0.45]))
+    # a draw that led it within the noise is not: the recommended design still holds the final run
+    close = _study_with(recommended, trial(1, [0.1, 0.21, 0.31]))
+    assert not pruner.prune(close, _running([0.1, 0.3]))
+    # the study's own pruner still judges first
+    assert ChallengerPruner(optuna.pruners.ThresholdPruner(upper=0.9), 480).prune(study, _running([0.95, 0.95]))

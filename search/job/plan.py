@@ -31,7 +31,12 @@ from optuna.trial import FrozenTrial, TrialState
 
 from gic_common.knobs import FINAL_RUN_LEAD, MIN_TRIALS, NEAR_CHANCE, RESERVE_SECONDS, RESERVE_SHARE
 
-__all__ = ["JobPlan", "chance_level", "final_choice", "search_verdict"]
+__all__ = ["JobPlan", "chance_level", "final_choice", "lead_noise", "search_verdict"]
+
+
+def lead_noise(a: float, b: float, images: int) -> float:
+    """One standard error of the difference between two scores, each a proportion of ``images``."""
+    return math.sqrt((a * (1 - a) + b * (1 - b)) / max(1, images))
 
 
 def chance_level(task: str, metric: str, classes: int) -> float | None:
@@ -115,5 +120,5 @@ def final_choice(trials: Sequence[FrozenTrial], val_images: int, incumbent: str 
     if not held or best.number == held[0].number:
         return best
     a, b = best.value, held[0].value
-    noise = FINAL_RUN_LEAD * math.sqrt((a * (1 - a) + b * (1 - b)) / max(1, val_images))
+    noise = FINAL_RUN_LEAD * lead_noise(a, b, val_images)
     return best if a - b > noise else held[0]

@@ -16,6 +16,7 @@ from search.after.export import export
 from search.after.retrain import epochs_in, eval_share, retrain
 from search.config import StudyConfig
 from search.console import log
+from search.job.challenge import ChallengerPruner
 from search.job.plan import JobPlan, chance_level, final_choice, search_verdict
 from search.places import runs_dir, submission_file
 from search.workers.run import SearchPhase, prepare_study, run_trials
@@ -68,6 +69,10 @@ def run_job(settings: StudyConfig, seconds: float, plan: JobPlan | None = None, 
     prepared = prepare_study(settings)
     settings = replace(prepared.settings, timeout=max(1.0, plan.search_seconds()))
     study = prepared.study
+    data = prepared.data
+    val_images = 0 if data.val_x is None else len(data.val_x)
+    if len(study.directions) == 1:  # Optuna prunes no multi-objective study
+        study.pruner = ChallengerPruner(study.pruner, val_images)
     chance = chance_level(prepared.data.task, settings.metric, prepared.data.num_classes)
     log(f"the whole job has {seconds:.0f}s: the search at most {plan.share:.0%} of it "
         f"({settings.timeout:.0f}s left for it now), then the winner's final run, then the submission")
@@ -81,8 +86,6 @@ def run_job(settings: StudyConfig, seconds: float, plan: JobPlan | None = None, 
     if not any(t.state == optuna.trial.TrialState.COMPLETE for t in trials):  # not even a queued design fitted
         raise UserError(f"no trial of {study.study_name!r} finished in {seconds:.0f}s, so there is no model to "
                         f"give the final run; give --time more seconds")
-    data = prepared.data
-    val_images = 0 if data.val_x is None else len(data.val_x)
     winner = final_choice(trials, val_images)
     lead = study.best_trial
     if winner.number != lead.number:

@@ -1,0 +1,55 @@
+"""`run --time`'s pruner: a trial is a challenger to the design the final run would get now, and it
+stops as soon as it fails to lead that design at the same epoch by the validation split's noise.
+
+In a timed job a trial is worth its minutes only if it can take the final run, which needs a lead of
+``FINAL_RUN_LEAD`` standard errors when it ends (search/job/plan.py ``final_choice``). A challenger
+level with the incumbent at the same point of the same schedule spends the rest of its trial on a
+lead it rarely finds, and every epoch it takes is one the final run loses: on sets where the
+recommended design wins, the seed design's whole trial cost the job 1-5 points (bench/RESULTS.md,
+"A challenger's trial stops when it leads by less than the noise"). On a set where the challenger
+does win, it led from its first epochs by tens of standard errors. The study's own pruner still
+judges first; this rule only adds stops.
+"""
+
+from __future__ import annotations
+
+import optuna
+from optuna.pruners import BasePruner
+from optuna.trial import FrozenTrial, TrialState
+
+from gic_common.knobs import CHALLENGE_FROM, CHALLENGE_LEAD
+from search.console import log
+from search.job.plan import final_choice, lead_noise
+
+__all__ = ["ChallengerPruner"]
+
+
+class ChallengerPruner(BasePruner):
+    """Prunes what ``inner`` prunes, and a trial that, from epoch ``CHALLENGE_FROM`` on, leads the
+    incumbent (the trial ``final_choice`` would give the final run now) at the same epoch by no more
+    than ``CHALLENGE_LEAD`` standard errors. Before the first trial completes there is no incumbent."""
+
+    def __init__(self, inner: BasePruner, val_images: int) -> None:
+        self.inner, self.val_images = inner, val_images
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        if self.inner.prune(study, trial):
+            return True
+        step = trial.last_step
+        if step is None or step < CHALLENGE_FROM or self.val_images <= 0:
+            return False
+        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if not complete:
+            return False
+        incumbent = final_choice(complete, self.val_images)
+        if step not in incumbent.intermediate_values:  # a study whose trials ran other lengths
+            return False
+        a, b = trial.intermediate_values[step], incumbent.intermediate_values[step]
+        noise = CHALLENGE_LEAD * lead_noise(a, b, self.val_images)
+        if a - b > noise:
+            return False
+        name = trial.user_attrs.get("design", "a draw")
+        log(f"trial {trial.number} ({name}) stops after epoch {step}: {a:.4f} against trial {incumbent.number}'s "
+            f"{b:.4f} there, a lead under {CHALLENGE_LEAD:g} standard error(s) ({noise:.4f}) of "
+            f"{self.val_images} validation images, so it is unlikely to take the final run")
+        return True
