@@ -5,10 +5,11 @@ In a timed job a trial is worth its minutes only if it can take the final run, w
 ``FINAL_RUN_LEAD`` standard errors when it ends (search/job/plan.py ``final_choice``). A challenger
 level with the incumbent at the same point of the same schedule spends the rest of its trial on a
 lead it rarely finds, and every epoch it takes is one the final run loses: on sets where the
-recommended design wins, the seed design's whole trial cost the job 1-5 points (bench/RESULTS.md,
-"A challenger's trial stops when it leads by less than the noise"). On a set where the challenger
-does win, it led from its first epochs by tens of standard errors. The study's own pruner still
-judges first; this rule only adds stops.
+recommended design wins, running the seed design's trial to its end left the job's model 6-8 epochs
+short of a plain run's, and stopping it here left 1-5 (bench/RESULTS.md, "A challenger's trial stops
+when it leads by less than the noise"). On a set where the challenger does win, it led after one
+epoch by more than 15 standard errors. The study's own pruner still judges first; this rule only
+adds stops. Every single-objective metric here is a proportion to maximise, as ``lead_noise`` assumes.
 """
 
 from __future__ import annotations
