@@ -28,7 +28,7 @@ RESERVE_SECONDS = 15.0  # kept from the final run for the export and the report 
 RESERVE_SHARE = 0.03
 FINAL_RUN_EVALS = 10  # validation passes in a long final run: a curve to watch against epochs lost to scoring; retrain
 FINAL_RUN_LEAD = 2.0  # standard errors by which a trial must lead the recommended design to take the final run
-CHALLENGE_FROM = 2  # the first epoch a challenger is judged at: its first is warm-up noise; challenge
+CHALLENGE_FROM = 1  # the first epoch a challenger is judged at: a design that wins led by then; challenge
 CHALLENGE_LEAD = 1.0  # standard errors a challenger must lead the incumbent by at each epoch to go on; challenge
 TRIAL_DECAY = 1 / 3  # of a job's trial, the last epochs that bring its rate down; before, it holds the peak; objective
 

@@ -125,8 +125,9 @@ def test_a_challenger_level_with_the_incumbent_stops_one_far_ahead_goes_on(capsy
     assert not pruner.prune(study, _running([0.017, 0.017], "seed000-cnn"))
     assert pruner.prune(study, _running([0.017, 0.017, 0.012], "seed000-cnn"))
     assert "stops after epoch 3" in capsys.readouterr().err
-    # its first epoch is not judged: warm-up noise
-    assert not pruner.prune(study, _running([0.0], "seed000-cnn"))
+    # its first epoch is judged too: level with the incumbent there, it stops; ahead by more than the noise, not
+    assert pruner.prune(study, _running([0.012], "seed000-cnn"))
+    assert not pruner.prune(study, _running([0.020], "seed000-cnn"))
     # tens of standard errors ahead from the start, as seed 000's CNN on the compositional set
     assert not pruner.prune(study, _running([0.82, 0.988, 0.988, 0.998, 0.998]))
     # a lead of a little under one standard error is not enough

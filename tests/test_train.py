@@ -54,6 +54,24 @@ def test_fit_scores_validation_only_every_few_epochs_and_after_the_last_when_ask
     assert all(r.eval_seconds == 0.0 and r.val_loss is None for r in history if r.epoch not in (3, 6, 7))
 
 
+def test_a_curve_without_flips_scores_only_the_last_epoch_with_them(monkeypatch):
+    from search.trial import train as train_module
+
+    flips, real = [], train_module.evaluate
+
+    def watched(model, data, tta=False, **kw):
+        flips.append(tta)
+        return real(model, data, tta=tta, **kw)
+
+    monkeypatch.setattr(train_module, "evaluate", watched)
+    cfg = TrainConfig(lr=1e-2, batch_size=32, tta=True)
+    history = fit(small_cnn(), blobs(), cfg, epochs=4, curve_tta=False)
+    assert flips == [False, False, False, True] and all(r.accuracy is not None for r in history)
+    flips.clear()
+    fit(small_cnn(), blobs(), cfg, epochs=2)  # by default every scored epoch has the design's flips
+    assert flips == [True, True]
+
+
 def test_with_a_clock_the_schedule_follows_the_time_and_training_stops_when_it_is_up():
     ticks = []
 

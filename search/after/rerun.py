@@ -80,7 +80,7 @@ def rerun_trial(study: optuna.Study, number: int, device_name: str = "cpu", show
     try:
         # compiled as the trial was, so the rerun runs the very kernels the trial ran
         fit(model, tensors, again.config.train, epochs=again.epochs, seed=again.seed, on_epoch=line,
-            compile=again.settings.compile)
+            compile=again.settings.compile, curve_tta=False)
     except _Done:
         pass
     except Diverged as e:  # the stored trial got further: on this device or build it does not reproduce

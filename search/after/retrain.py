@@ -200,7 +200,7 @@ def _fit_and_score(model: nn.Module, tensors: DeviceDataset, again: RebuiltTrial
         if epochs:  # 0: weights given to continue from are the model as they are (`run --time` out of time)
             fit(model, tensors, config.train, epochs=epochs, seed=seed, on_epoch=show, compile=again.settings.compile,
                 evaluate_every=evaluate_every(epochs, train_on), clock=None if deadline is None else clock,
-                start_at=start_at)
+                start_at=start_at, curve_tta=False)  # its curve is for the progress line; the model is scored below
             if deadline is not None and len(done) != epochs:
                 log(f"  the time given ended the schedule after {len(done)} epochs (about {epochs} were planned)")
         metrics = {k: v for k, v in evaluate(model, tensors, tta=config.train.tta).items() if k != "confusion"}

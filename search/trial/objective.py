@@ -141,7 +141,7 @@ class Objective:
         try:
             self.before_fit(trial, model)
             fit(model, self.data, config.train, epochs=self.settings.epochs, seed=seed, compile=self.settings.compile,
-                on_epoch=report, decay_from=decay_from, on_decay=keep_peak,
+                on_epoch=report, decay_from=decay_from, on_decay=keep_peak, curve_tta=False,
                 on_probe=lambda per_image: self.check_time(trial, config.train.tta, per_image))
         except Diverged as e:
             trial.set_user_attr("pruned_reason", str(e))

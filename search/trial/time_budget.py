@@ -20,9 +20,10 @@ __all__ = ["TimeBudget", "predict_seconds"]
 
 
 def predict_seconds(per_image: float, train_images: int, val_images: int, epochs: int, tta: bool) -> float:
-    """A whole trial's seconds from the probe's seconds per training image."""
-    evaluation = val_images * EVAL_COST * (2 if tta else 1)
-    return epochs * per_image * (train_images + evaluation)
+    """A whole trial's seconds from the probe's seconds per training image. A trial scores every epoch,
+    with the design's test-time flips (twice the images) only at its last (train.py ``fit``'s ``curve_tta``)."""
+    evaluation = val_images * EVAL_COST * (epochs + (1 if tta else 0))
+    return per_image * (epochs * train_images + evaluation)
 
 
 @dataclass

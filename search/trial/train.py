@@ -290,6 +290,7 @@ def fit(
     decay_from: int | None = None,
     on_decay: Callable[[], None] | None = None,
     start_at: float = 0.0,
+    curve_tta: bool = True,
 ) -> list[EpochResult]:
     """Trains ``model`` in place on ``data`` (already on the device) and returns every epoch's result.
 
@@ -314,6 +315,9 @@ def fit(
     taken further by a longer run (a trial under `run --time`, which its final run continues:
     ``held_position``). ``start_at``: the run is the rest of a schedule another run followed up to
     there: the rate starts where it stopped, with no second warm-up.
+    ``curve_tta``: False scores the epochs before the last without the design's test-time flips, in
+    about half the time (a trial's curve feeds only the pruners, which compare one epoch with other
+    trials' same epoch, and the progress line); the last epoch, the run's value, always has them.
     """
     device = data.train_x.device
     torch.manual_seed(seed)
@@ -401,7 +405,7 @@ def fit(
         result = EpochResult(epoch, train_loss, seconds, lr)
         last = spent >= 1 if clock is not None else epoch == epochs
         if data.val_x is not None and (last or (evaluate_every is not None and epoch % evaluate_every == 0)):
-            ev = evaluate(model if ema is None else ema.module, data, tta=cfg.tta)
+            ev = evaluate(model if ema is None else ema.module, data, tta=cfg.tta and (last or curve_tta))
             result = EpochResult(
                 epoch, train_loss, seconds, lr, ev["val_loss"], ev.get("accuracy"), ev["macro_f1"],
                 ev["per_class_f1"], micro_f1=ev.get("micro_f1"), samples_f1=ev.get("samples_f1"),
