@@ -191,6 +191,20 @@ def test_multilabel_view_names_label_sets_and_has_no_confusion_matrix():
         confusions(v)
 
 
+def test_a_model_trained_on_its_validation_images_says_so_where_it_is_scored_on_them():
+    from dataclasses import replace
+
+    from search.shown.model_plots import ModelView
+
+    y, pred = np.array([0, 1, 2, 1]), np.array([0, 1, 2, 2])
+    v = ModelView(torch.nn.Conv2d(3, 2, 3), torch.zeros(3), torch.ones(3), ["a", "b", "c"],
+                  np.zeros((4, 3, 8, 8), np.uint8), y, pred, True, 1)
+    for plot in (confusions, per_class_f1, misclassified):
+        assert "not a held-out score" not in plot(v).layout.title.text
+        trained_on = plot(replace(v, held_out=False)).layout.title.text
+        assert "trained on them (train+val), so not a held-out score" in trained_on
+
+
 def test_a_top_k_export_neither_overwrites_nor_retrains_the_trials_saved_models(binary, tmp_path, monkeypatch):
     from search.after.top_ensemble import ensemble_top
 

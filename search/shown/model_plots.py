@@ -79,6 +79,11 @@ def _wrong(v: ModelView) -> np.ndarray:
     return diff.any(1) if diff.ndim == 2 else diff
 
 
+def _caveat(v: ModelView) -> str:
+    """What a title adds when the model trained on the very validation images it is shown on."""
+    return "" if v.held_out else ": trained on them (train+val), so not a held-out score"
+
+
 def confusions(v: ModelView) -> go.Figure:
     if v.task == "multilabel":
         raise UserError("a multilabel model has no single confusion matrix; see its per-label F1")
@@ -86,7 +91,8 @@ def confusions(v: ModelView) -> go.Figure:
     cm = confusion_matrix(v.val_y, v.pred, labels=list(range(n)))
     fig = px.imshow(cm, x=v.class_names, y=v.class_names, color_continuous_scale="Blues",
                     labels={"x": "predicted", "y": "true", "color": "images"}, text_auto=n <= 20)
-    fig.update_layout(title="Confusion matrix (validation)", height=max(450, 12 * n), width=max(550, 12 * n))
+    fig.update_layout(title=f"Confusion matrix (validation{_caveat(v)})", height=max(450, 12 * n),
+                      width=max(550, 12 * n))
     return fig
 
 
@@ -96,7 +102,7 @@ def per_class_f1(v: ModelView) -> go.Figure:
     order = np.argsort(f1, kind="stable")  # worst first: the classes to look at
     fig = go.Figure(go.Bar(x=[v.class_names[i] for i in order], y=f1[order],
                            hovertemplate="class %{x}: F1 %{y:.3f}<extra></extra>"))
-    fig.update_layout(title=f"Per-class F1, worst first (macro-F1 {f1.mean():.3f})",
+    fig.update_layout(title=f"Per-class F1, worst first (macro-F1 {f1.mean():.3f}{_caveat(v)})",
                       xaxis={"type": "category", "title": "class"}, yaxis={"title": "F1", "range": [0, 1]})
     return fig
 
@@ -124,7 +130,7 @@ def misclassified(v: ModelView, limit: int = 24) -> go.Figure:
     every = np.flatnonzero(_wrong(v))
     wrong = every[:limit]
     titles = [f"true {_labels(v, v.val_y[i])} / pred {_labels(v, v.pred[i])}" for i in wrong]
-    title = f"Misclassified validation images ({len(every)} of {len(v.val_y)}; first {len(wrong)})"
+    title = f"Misclassified validation images ({len(every)} of {len(v.val_y)}; first {len(wrong)}{_caveat(v)})"
     return _image_grid([_rgb(v.val_x[i]) for i in wrong], titles, cols=8, title=title)
 
 
