@@ -23,7 +23,7 @@ def test_the_whole_job_searches_then_continues_the_winner_for_the_time_left(tiny
     monkeypatch.chdir(tmp_path)  # the submission and the report go to the working folder
     assert main(["run", "cnn", "--data", str(tiny_data), "--time", "60", "--epochs", "2", "--storage", storage,
                  "--study", name, "--device", "cpu", "--no-progress"]) == 0
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     study = optuna.load_study(study_name=name, storage=storage)
     model = Path(study.user_attrs["model_dir"])
     meta = json.loads((model / "model.json").read_text())
@@ -32,6 +32,8 @@ def test_the_whole_job_searches_then_continues_the_winner_for_the_time_left(tiny
     # its first epoch of 2: its last brought the rate down for its verdict), and trained past them
     assert winner.user_attrs["epochs"] == 2 and meta["continued_after_epochs"] == winner.user_attrs["held_epochs"] == 1
     assert meta["epochs"] > 2
+    # by default it trains on the validation images too, and the job says its score is not held out
+    assert meta["train_on"] == "train+val" and "trained on train+val, so it has no held-out score" in out
     assert err.index("the whole job has 60s") < err.index(f"final run: trial {winner.number}")
     assert "continuing from its 1 search epoch," in err and "whole job" in err.split("final run: trial")[1]
     train = rebuild_trial(study, winner.number, "cpu").config.train

@@ -108,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     budget.add_argument("--timeout", type=_seconds, help="stop starting trials after this many seconds")
     run.add_argument("--final-on", choices=["train", "train+val"],
                      help="with --time: what the winner's final run trains on (default: the preset's final_on, "
-                          "train); train+val adds the validation images, whose score is then no longer held out")
+                          "train+val: the validation images too, whose score is then no longer held out; train "
+                          "keeps it held out)")
     run.add_argument("--epochs", type=_positive_int, help="epochs per trial (the most a trial may train)")
     run.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N or mps")
     run.add_argument("--seed", type=int, help="study seed: the sampler's and, with trial numbers, each trial's")
