@@ -154,18 +154,20 @@ def test_a_study_with_no_completed_trial_leaks_no_optuna_warnings(tmp_path, capf
 
 
 def test_a_report_past_its_deadline_names_the_sections_it_did_not_draw(tmp_path, monkeypatch, capsys):
-    # `run --time` hands the report the job's end: sections not begun by then are named, not drawn.
+    # `run --time` hands the report the job's end: a section that would not end by then, at the pace of
+    # the slowest drawn so far, is named, not drawn (one begun just before the end would overrun it).
     study = _study(["maximize"])
     sections = study_sections(study)
-    asked = []
-
-    def clock() -> float:  # the first two sections begin in time, the rest after the deadline
-        asked.append(1)
-        return 0.0 if len(asked) <= 2 else 10.0
-
-    monkeypatch.setattr(report, "monotonic", clock)  # the report's own clock only, not every caller's
+    now = [0.0]
+    monkeypatch.setattr(report, "monotonic", lambda: now[0])  # the report's own clock only, not every caller's
     drawn = []
-    page = write_report(study, tmp_path / "r.html", progress=lambda i, n, t: drawn.append(t), deadline=5.0)
+
+    def two_seconds_a_section(i, n, title) -> None:
+        drawn.append(title)
+        now[0] += 2.0
+
+    # sections begin at 0 and 2 s; the third would begin at 4 s and end at 6, past the deadline at 5
+    page = write_report(study, tmp_path / "r.html", progress=two_seconds_a_section, deadline=5.0)
     text = page.read_text()
     assert drawn == [title for title, _ in sections[:2]]
     assert text.count("not drawn: the time given ran out") == len(sections) - 2

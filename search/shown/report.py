@@ -221,9 +221,10 @@ def write_report(
     storage_url: str | None = None, progress: Callable[[int, int, str], None] = _progress,
     deadline: float | None = None,
 ) -> Path:
-    """Writes the study's report page to ``out``. With a ``deadline`` (time.monotonic()), a section not
-    begun by then is named on the page but not drawn: `run --time` must end inside its T however slow
-    the machine runs, and the page with the sections drawn so far is still the job's report."""
+    """Writes the study's report page to ``out``. With a ``deadline`` (time.monotonic()), a section that
+    would not end by then at the pace of the slowest one drawn so far is named on the page but not
+    drawn: `run --time` must end inside its T however slow the machine runs, and the page with the
+    sections drawn so far is still the job's report."""
     if model_dir is None and "model_dir" in study.user_attrs:
         model_dir = Path(study.user_attrs["model_dir"])
     sections = study_sections(study)
@@ -232,8 +233,10 @@ def write_report(
             raise UserError(f"{model_dir}: no such model folder")
         sections += model_sections(model_dir, device_name)
     parts, skipped = [], []
+    slowest = 0.0  # seconds of the slowest section drawn so far: one begun later than that before the end overruns it
     for i, (title, draw) in enumerate(sections, start=1):
-        if deadline is not None and monotonic() >= deadline:
+        began = monotonic()
+        if deadline is not None and began + slowest >= deadline:
             skipped.append(title)
             parts.append(f'<section><h2>{html.escape(title)}</h2><p class="note">not drawn: the time given '
                          f'ran out; <code>python -m search report --study {html.escape(study.study_name)}</code> '
@@ -250,6 +253,7 @@ def write_report(
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
             body = f'<p class="note">not drawn: {html.escape(reason)}</p>'
         parts.append(f'<section><h2>{html.escape(title)}</h2>{body}</section>')
+        slowest = max(slowest, monotonic() - began)
     print(file=sys.stderr)
     if skipped:
         log(f"the time given ran out before {len(skipped)} of the report's {len(sections)} sections "
