@@ -6,7 +6,8 @@ Files are read in order and a later row replaces an earlier one of the same benc
 and engine flags (a rerun after a fix replaces the run before it), so pass the oldest file first.
 Rows that failed or ran other engine flags are left out of the margins; flagged engine rows get
 their own arm. Prints, in points of test accuracy: every run, then per benchmark the median and
-range over seeds of each arm and of the engine's margins over the two fixed designs.
+range over seeds of each arm and of the engine's margins over the two fixed designs, and over the
+recommended design trained plainly on train+val where that arm ran.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import statistics
 from pathlib import Path
 
 ARMS = ("engine", "seed", "recommended")
+ON_TRAIN_VAL = "recommended-tv"  # the recommended design plain on train+val, as the engine's final run trains
 
 
 def latest(files: list[Path]) -> dict[tuple, dict]:
@@ -47,7 +49,8 @@ def tables(rows: dict[tuple, dict]) -> str:
         lines.append(f"| {data} | {seed} | {arm} | {100 * r['accuracy']:.1f} | {r['seconds']:.0f} of "
                      f"{r['limit']:.0f} | {detail} |")
     lines += ["", "| benchmark | seeds | engine | seed 000 plain | recommended plain | engine minus better fixed | "
-              "engine minus recommended |", "|---|---|---|---|---|---|---|"]
+              "engine minus recommended | recommended plain on train+val | engine minus it |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for data in sorted({k[0] for k in rows}):
         seeds = sorted({k[2] for k in rows if k[0] == data})
         full = [s for s in seeds if all((data, a, s) in rows for a in ARMS)]
@@ -57,8 +60,12 @@ def tables(rows: dict[tuple, dict]) -> str:
                   for s in full]
         over_rec = [100 * (rows[(data, "engine", s)]["accuracy"] - rows[(data, "recommended", s)]["accuracy"])
                     for s in seeds if (data, "engine", s) in rows and (data, "recommended", s) in rows]
+        over_tv = [100 * (rows[(data, "engine", s)]["accuracy"] - rows[(data, ON_TRAIN_VAL, s)]["accuracy"])
+                   for s in seeds if (data, "engine", s) in rows and (data, ON_TRAIN_VAL, s) in rows]
+        on_tv = [100 * rows[(data, ON_TRAIN_VAL, s)]["accuracy"] for s in seeds if (data, ON_TRAIN_VAL, s) in rows]
         cells = [_spread(acc[a]) if acc[a] else "" for a in ARMS]
         cells += [_spread(m, "{:+.1f}") if m else "" for m in (better, over_rec)]
+        cells += [_spread(on_tv) if on_tv else "", _spread(over_tv, "{:+.1f}") if over_tv else ""]
         lines.append(f"| {data} | {len(full)} of {len(seeds)} | {' | '.join(cells)} |")
     return "\n".join(lines)
 

@@ -343,15 +343,17 @@ def test_question_table_keeps_the_latest_run_and_takes_margins_over_the_better_f
     old.write_text("\n".join([row("engine in 720s (1 core)", 0, 0.50), row("seed", 0, 0.60),
                               row("recommended", 0, 0.70), row("seed", 1, None)]) + "\n")
     new.write_text("\n".join([row("engine", 0, 0.80), row("engine", 0, 0.90, flags="--final-on train+val"),
-                              row("engine", 1, 0.40), row("recommended", 1, 0.55)]) + "\n")
+                              row("engine", 1, 0.40), row("recommended", 1, 0.55),
+                              row("recommended-tv", 1, 0.45)]) + "\n")
     rows = latest([old, new])
     assert rows[("set", "engine", 0)]["accuracy"] == 0.80  # the rerun replaced the first run
     assert ("set", "engine --final-on train+val", 0) in rows and ("set", "seed", 1) not in rows
     summary = tables(rows).splitlines()[-1]
     # seed 0 has all three arms: 80 - max(60, 70); seed 1 lacks the seed arm, so only its margin over
-    # the recommended design (40 - 55) counts beside seed 0's (80 - 70).
+    # the recommended design (40 - 55) counts beside seed 0's (80 - 70); only seed 1 ran the
+    # recommended design on train+val (40 - 45).
     assert summary == ("| set | 1 of 2 | 60.0 (40.0 to 80.0) | 60.0 | 62.5 (55.0 to 70.0) | +10.0 | "
-                       "-2.5 (-15.0 to +10.0) |")
+                       "-2.5 (-15.0 to +10.0) | 45.0 | -5.0 |")
 
 
 def test_fidelity_scores_each_verdict_against_the_long_runs(tmp_path, capsys):
