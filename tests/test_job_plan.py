@@ -9,7 +9,7 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from search.job.plan import JobPlan, chance_level, final_choice, search_verdict
+from search.job.plan import JobPlan, at_equal_seconds, chance_level, final_choice, search_verdict
 
 LR = {"lr": FloatDistribution(1e-4, 1.0, log=True)}
 
@@ -96,6 +96,29 @@ def test_the_recommended_design_keeps_the_final_run_unless_beaten_beyond_the_noi
     assert final_choice([seed, recommended], val_images=20000).number == 0
     # no recommended design completed (priors off, or it was pruned): the best trial
     assert final_choice([seed, trial(2, [0.02])], val_images=480).number == 0
+
+
+def test_a_slower_design_is_judged_at_the_seconds_the_recommended_design_took():
+    # a grayscale set's trials: the draw leads by 21 points after 6 epochs, at twice the seconds an epoch
+    recommended = trial(0, [0.105, 0.128, 0.212, 0.25, 0.333, 0.56])
+    draw = trial(3, [0.092, 0.263, 0.403, 0.443, 0.627, 0.767])
+    recommended.user_attrs.update(design="recommended", epoch_seconds=5.78)
+    draw.user_attrs["epoch_seconds"] = 11.9
+    # in the recommended design's 35 s the draw had trained 2 epochs: in T's seconds it trails
+    assert at_equal_seconds(draw, recommended) == 0.263
+    assert final_choice([recommended, draw], val_images=400).number == 0
+    # as fast per epoch, its lead at equal epochs is its lead at equal seconds, and it takes the run
+    draw.user_attrs["epoch_seconds"] = 5.5
+    assert at_equal_seconds(draw, recommended) == 0.767
+    assert final_choice([recommended, draw], val_images=400).number == 3
+    # a faster one that leads only at equal seconds is not read past its own last epoch
+    fast = trial(4, [0.3, 0.58])
+    fast.user_attrs["epoch_seconds"] = 2.0
+    assert at_equal_seconds(fast, recommended) == 0.58
+    # of several beyond the noise, the largest lead at equal seconds takes it
+    slow_best = trial(5, [0.2, 0.3, 0.4, 0.6, 0.9, 0.95])
+    slow_best.user_attrs["epoch_seconds"] = 30.0  # one epoch in the recommended design's 35 s
+    assert final_choice([recommended, draw, slow_best], val_images=400).number == 3
 
 
 def _study_with(*trials: optuna.trial.FrozenTrial) -> optuna.Study:

@@ -14,8 +14,10 @@ same time given to the final run:
 - when the last ``patience`` trained trials brought no new best: one more trial's expected gain has
   fallen under what its minutes add to the final run.
 The final run goes to the space's recommended design (the prior's bet) unless another trial beat it
-by more than the validation split's noise, ``FINAL_RUN_LEAD`` standard errors of the difference
-(``final_choice``): a verdict after a few epochs must not hand a long run to a small lead near chance.
+by more than the validation split's noise, ``FINAL_RUN_LEAD`` standard errors of the difference,
+at equal training seconds (``final_choice``): a verdict after a few epochs must not hand a long run to
+a small lead near chance, nor to a slower design whose lead at equal epochs its final run, given
+fewer epochs in the same seconds, does not keep.
 The split's settings are preset keys (``search_share``, ``search_patience``); its other knobs are in
 gic_common/knobs.py, and the figures that chose their values in bench/RESULTS.md.
 """
@@ -31,7 +33,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from gic_common.knobs import FINAL_RUN_LEAD, MIN_TRIALS, NEAR_CHANCE, RESERVE_SECONDS, RESERVE_SHARE
 
-__all__ = ["JobPlan", "chance_level", "final_choice", "lead_noise", "search_verdict"]
+__all__ = ["JobPlan", "at_equal_seconds", "chance_level", "final_choice", "lead_noise", "search_verdict"]
 
 
 def lead_noise(a: float, b: float, images: int) -> float:
@@ -110,15 +112,30 @@ def search_verdict(trials: Sequence[FrozenTrial], chance: float | None, patience
     return None
 
 
+def at_equal_seconds(challenger: FrozenTrial, incumbent: FrozenTrial) -> float:
+    """The challenger's score once it had trained as many seconds as the ``incumbent``'s whole trial:
+    its last score when it is no slower per epoch, else its score at the last epoch it reached within
+    those seconds (at least its first). The user's T is seconds, not epochs: a design twice as slow
+    gets half the epochs in the final run, so its lead at equal epochs overstates what T buys it."""
+    mine, theirs = challenger.user_attrs.get("epoch_seconds"), incumbent.user_attrs.get("epoch_seconds")
+    curve, their_epochs = challenger.intermediate_values, len(incumbent.intermediate_values)
+    if not mine or not theirs or mine <= theirs or not curve or not their_epochs:
+        return challenger.value
+    reached = [step for step in curve if step <= their_epochs * theirs / mine]
+    return curve[max(reached) if reached else min(curve)]
+
+
 def final_choice(trials: Sequence[FrozenTrial], val_images: int, incumbent: str = "recommended") -> FrozenTrial:
-    """The trial the final run continues: the best completed one if it beat the ``incumbent`` design by
-    more than ``FINAL_RUN_LEAD`` standard errors of the difference between two scores on ``val_images``
-    images (each scored as a proportion), else the incumbent; the best when no incumbent completed."""
+    """The trial the final run continues: the completed trial that leads the ``incumbent`` design most
+    at equal training seconds (``at_equal_seconds``) if that lead is more than ``FINAL_RUN_LEAD``
+    standard errors of the difference between two scores on ``val_images`` images (each scored as a
+    proportion), else the incumbent; the best when no incumbent completed."""
     complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    best = max(complete, key=lambda t: t.value)
     held = [t for t in complete if t.user_attrs.get("design") == incumbent]
-    if not held or best.number == held[0].number:
-        return best
-    a, b = best.value, held[0].value
-    noise = FINAL_RUN_LEAD * lead_noise(a, b, val_images)
-    return best if a - b > noise else held[0]
+    if not held:
+        return max(complete, key=lambda t: t.value)
+    b = held[0].value
+    leads = [(at_equal_seconds(t, held[0]) - b, t) for t in complete if t.number != held[0].number]
+    beyond = [(lead, t) for lead, t in leads
+              if lead > FINAL_RUN_LEAD * lead_noise(b + lead, b, val_images)]
+    return max(beyond, key=lambda x: x[0])[1] if beyond else held[0]
