@@ -176,23 +176,3 @@ def test_a_challenger_is_judged_against_the_trial_the_final_run_would_get():
     assert not pruner.prune(close, _running([0.1, 0.3]))
     # the study's own pruner still judges first
     assert ChallengerPruner(optuna.pruners.ThresholdPruner(upper=0.9), 480).prune(study, _running([0.95, 0.95]))
-
-
-def test_no_pruner_stops_a_trial_where_the_incumbent_is_still_near_chance():
-    from search.job.challenge import ChallengerPruner
-
-    # a late learner: 100 classes, the recommended design near chance (1%) for three epochs, clear of it after
-    recommended = trial(0, [0.010, 0.012, 0.019, 0.10, 0.25, 0.40])
-    recommended.user_attrs = {"design": "recommended"}
-    study = _study_with(recommended)
-    # an inner pruner that would stop anything under 0.5
-    pruner = ChallengerPruner(optuna.pruners.ThresholdPruner(lower=0.5), val_images=480, chance=0.01)
-    for epochs in (1, 2, 3):  # level with it, or behind, while it guesses: nothing stops the draw
-        assert not pruner.prune(study, _running([0.009, 0.011, 0.010][:epochs]))
-    # once the incumbent is clear of chance, both rules judge again
-    assert pruner.prune(study, _running([0.009, 0.011, 0.010, 0.45]))  # far ahead, but under the inner floor
-    challenger_only = ChallengerPruner(optuna.pruners.NopPruner(), val_images=480, chance=0.01)
-    assert challenger_only.prune(study, _running([0.009, 0.011, 0.010, 0.10]))
-    assert not challenger_only.prune(study, _running([0.009, 0.011, 0.010, 0.20]))
-    # without a floor (multi-label F1) the first epoch is judged as before
-    assert ChallengerPruner(optuna.pruners.NopPruner(), 480).prune(study, _running([0.009]))

@@ -10,17 +10,8 @@ short of a plain run's, and stopping it here left 1-5 (bench/RESULTS.md, "A chal
 when it leads by less than the noise"). On a set where the challenger does win, it led after one
 epoch by more than 15 standard errors; where the recommended design won, seed 000's CNN led it after one
 epoch by under one standard error on every late-learning job and on some greyscale ones, so the first
-epoch is judged too. The study's own pruner still judges first; this rule only adds stops.
-
-Except at an epoch where the incumbent itself is still near chance (under ``NEAR_CHANCE`` times the
-metric of a guess): there every design's score is noise around chance, a lead or a deficit ranks
-nothing, and neither this rule nor the study's own pruner (whose rungs compare the same noise) stops
-the trial. On a set where designs learn late, every design sits near chance for its first epochs;
-judged there, every draw stopped after one epoch and each stop counted toward the search's patience,
-so the search ended with most of its share unused, while 6-epoch trials of the same draws had led
-the recommended design far beyond the noise (bench/RESULTS.md, "Which verdict ranks designs as the
-final run does"). Every single-objective metric here is a proportion to maximise, as ``lead_noise``
-assumes.
+epoch is judged too. The study's own pruner still judges first; this rule only
+adds stops. Every single-objective metric here is a proportion to maximise, as ``lead_noise`` assumes.
 """
 
 from __future__ import annotations
@@ -29,7 +20,7 @@ import optuna
 from optuna.pruners import BasePruner
 from optuna.trial import FrozenTrial, TrialState
 
-from gic_common.knobs import CHALLENGE_FROM, CHALLENGE_LEAD, NEAR_CHANCE
+from gic_common.knobs import CHALLENGE_FROM, CHALLENGE_LEAD
 from search.console import log
 from search.job.plan import final_choice, lead_noise
 
@@ -39,25 +30,24 @@ __all__ = ["ChallengerPruner"]
 class ChallengerPruner(BasePruner):
     """Prunes what ``inner`` prunes, and a trial that, from epoch ``CHALLENGE_FROM`` on, leads the
     incumbent (the trial ``final_choice`` would give the final run now) at the same epoch by no more
-    than ``CHALLENGE_LEAD`` standard errors. Before the first trial completes there is no incumbent.
-    ``chance``: the metric of a guess (None: no such floor); at an epoch where the incumbent scored
-    under ``NEAR_CHANCE`` times it, nothing stops the trial, ``inner`` included."""
+    than ``CHALLENGE_LEAD`` standard errors. Before the first trial completes there is no incumbent."""
 
-    def __init__(self, inner: BasePruner, val_images: int, chance: float | None = None) -> None:
-        self.inner, self.val_images, self.chance = inner, val_images, chance
+    def __init__(self, inner: BasePruner, val_images: int) -> None:
+        self.inner, self.val_images = inner, val_images
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
-        step = trial.last_step
-        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        incumbent = final_choice(complete, self.val_images) if complete and self.val_images > 0 else None
-        b = None if incumbent is None or step is None else incumbent.intermediate_values.get(step)
-        if b is not None and self.chance is not None and b < NEAR_CHANCE * self.chance:
-            return False  # the incumbent is still guessing here: no score at this epoch ranks anything
         if self.inner.prune(study, trial):
             return True
-        if step is None or step < CHALLENGE_FROM or b is None:  # b None: no incumbent, or other lengths
+        step = trial.last_step
+        if step is None or step < CHALLENGE_FROM or self.val_images <= 0:
             return False
-        a = trial.intermediate_values[step]
+        complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if not complete:
+            return False
+        incumbent = final_choice(complete, self.val_images)
+        if step not in incumbent.intermediate_values:  # a study whose trials ran other lengths
+            return False
+        a, b = trial.intermediate_values[step], incumbent.intermediate_values[step]
         noise = CHALLENGE_LEAD * lead_noise(a, b, self.val_images)
         if a - b > noise:
             return False
