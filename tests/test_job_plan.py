@@ -9,7 +9,7 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from search.job.plan import JobPlan, at_equal_seconds, chance_level, final_choice, search_verdict
+from search.job.plan import JobPlan, at_equal_seconds, chance_level, final_choice, search_verdict, why_not_the_best
 
 LR = {"lr": FloatDistribution(1e-4, 1.0, log=True)}
 
@@ -107,6 +107,10 @@ def test_a_slower_design_is_judged_at_the_seconds_the_recommended_design_took():
     # in the recommended design's 35 s the draw had trained 2 epochs: in T's seconds it trails
     assert at_equal_seconds(draw, recommended) == 0.263
     assert final_choice([recommended, draw], val_images=400).number == 0
+    # the log says why the best score does not get the run: its lead at equal seconds, under the noise
+    why = why_not_the_best(draw, recommended, val_images=400)
+    assert "by 0.2070 at equal epochs and -0.2970 at equal training seconds" in why
+    assert why.endswith("the recommended design gets the final run")
     # as fast per epoch, its lead at equal epochs is its lead at equal seconds, and it takes the run
     draw.user_attrs["epoch_seconds"] = 5.5
     assert at_equal_seconds(draw, recommended) == 0.767
@@ -119,6 +123,7 @@ def test_a_slower_design_is_judged_at_the_seconds_the_recommended_design_took():
     slow_best = trial(5, [0.2, 0.3, 0.4, 0.6, 0.9, 0.95])
     slow_best.user_attrs["epoch_seconds"] = 30.0  # one epoch in the recommended design's 35 s
     assert final_choice([recommended, draw, slow_best], val_images=400).number == 3
+    assert why_not_the_best(slow_best, draw, val_images=400).startswith("trial 3 leads the recommended design most")
 
 
 def _study_with(*trials: optuna.trial.FrozenTrial) -> optuna.Study:

@@ -33,7 +33,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from gic_common.knobs import FINAL_RUN_LEAD, MIN_TRIALS, NEAR_CHANCE, RESERVE_SECONDS, RESERVE_SHARE
 
-__all__ = ["JobPlan", "at_equal_seconds", "chance_level", "final_choice", "lead_noise", "search_verdict"]
+__all__ = ["JobPlan", "at_equal_seconds", "chance_level", "final_choice", "lead_noise", "search_verdict",
+           "why_not_the_best"]
 
 
 def lead_noise(a: float, b: float, images: int) -> float:
@@ -139,3 +140,15 @@ def final_choice(trials: Sequence[FrozenTrial], val_images: int, incumbent: str 
     beyond = [(lead, t) for lead, t in leads
               if lead > FINAL_RUN_LEAD * lead_noise(b + lead, b, val_images)]
     return max(beyond, key=lambda x: x[0])[1] if beyond else held[0]
+
+
+def why_not_the_best(lead: FrozenTrial, winner: FrozenTrial, val_images: int) -> str:
+    """One line on why the final run does not continue the trial with the best score."""
+    if winner.user_attrs.get("design") != "recommended":
+        return (f"trial {winner.number} leads the recommended design most at equal training seconds: it gets the "
+                f"final run, not trial {lead.number} (the best score, {lead.value:.4f})")
+    equal = at_equal_seconds(lead, winner) - winner.value
+    noise = FINAL_RUN_LEAD * lead_noise(winner.value + equal, winner.value, val_images)
+    return (f"trial {lead.number} led the recommended design by {lead.value - winner.value:.4f} at equal epochs and "
+            f"{equal:.4f} at equal training seconds, not over the {noise:.4f} ({FINAL_RUN_LEAD:g} standard errors) "
+            f"that {val_images} validation images need: the recommended design gets the final run")

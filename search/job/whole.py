@@ -17,7 +17,7 @@ from search.after.retrain import epochs_in, eval_share, retrain
 from search.config import StudyConfig
 from search.console import log
 from search.job.challenge import ChallengerPruner
-from search.job.plan import JobPlan, chance_level, final_choice, search_verdict
+from search.job.plan import JobPlan, chance_level, final_choice, search_verdict, why_not_the_best
 from search.places import runs_dir, submission_file
 from search.workers.run import SearchPhase, prepare_study, run_trials
 
@@ -89,8 +89,7 @@ def run_job(settings: StudyConfig, seconds: float, plan: JobPlan | None = None, 
     winner = final_choice(trials, val_images)
     lead = study.best_trial
     if winner.number != lead.number:
-        log(f"trial {lead.number} led the recommended design by {lead.value - winner.value:.4f}, within the noise "
-            f"of {val_images} validation images: the recommended design gets the final run")
+        log(why_not_the_best(lead, winner, val_images))
     train_on = settings.final_on
     if train_on == "train+val" and data.task == "multilabel":
         log("the final run trains on train only: a multi-label model's thresholds are tuned on the validation "
