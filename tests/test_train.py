@@ -14,7 +14,7 @@ from search.trial.augment import augment_batch, colour_jitter, cutout, flip, mix
 from search.trial.budget import rejected
 from search.trial.metrics import confusion_update, scores
 from search.trial.objective import Objective, TrialSettings
-from search.trial.train import DeviceDataset, Diverged, fit, held_position
+from search.trial.train import DeviceDataset, Diverged, continued_hold, fit, held_position
 from spaces import get_space
 from spaces.cnn import SEED000
 
@@ -106,6 +106,17 @@ def test_a_trial_holds_its_peak_for_a_longer_run_to_continue_and_comes_down_for_
     assert all(a > b for a, b in zip(rest, rest[1:], strict=False)) and rest[-1] < 0.02  # and only comes down
     # the rest of one schedule: the continued run's epochs stand where the 10-epoch run's last 7 do
     assert rest[1:] == pytest.approx(whole[4:], rel=0.15)
+    # a final run much longer than the trial first holds the peak, so the whole run peaks where a
+    # plain one-cycle run of all its epochs would (0.3 of 24 epochs: 7.2, of which the trial had 4)
+    hold = continued_hold(0.3, 4, 20)
+    assert hold == pytest.approx((0.3 * 24 - 4) / 20)
+    held = [r.lr for r in fit(small_cnn(), blobs(), cfg, epochs=20, start_at=0.3, hold=hold)]
+    assert len(set(held[:4])) == 1 and held[0] == pytest.approx(0.1, rel=0.01)  # 3.2 epochs at the top rate...
+    assert held[4] < held[3]  # ...then down
+    assert all(a > b for a, b in zip(held[4:], held[5:], strict=False)) and held[-1] < 0.01  # then down to the end
+    unheld = [r.lr for r in fit(small_cnn(), blobs(), cfg, epochs=20, start_at=0.3)]
+    assert held[10] > 1.2 * unheld[10]  # mid-run it still trains near the top rate, where the unheld run is coming down
+    assert continued_hold(0.3, 4, 3) == 0.0 and continued_hold(0.0, 0, 50) == 0.0  # short runs, no warm-up: none
 
 
 def test_prediction_builds_no_graph_and_scores_alike_at_any_batch():

@@ -25,7 +25,7 @@ from search.console import log
 from search.places import runs_dir
 from search.trial.choices import TASK_METRICS
 from search.trial.device import describe
-from search.trial.train import DeviceDataset, Diverged, evaluate, fit
+from search.trial.train import DeviceDataset, Diverged, continued_hold, evaluate, fit
 
 __all__ = ["epoch_costs", "epochs_in", "eval_share", "evaluate_every", "fitted_epochs", "retrain", "trial_dir"]
 
@@ -89,7 +89,8 @@ def retrain(
                 f"(seed {seed}{since}"
                 f"{', its rate coming down from the peak its trial held there' if start_at else ''}) "
                 f"on {describe(again.device)}")
-            metrics, trained = _fit_and_score(model, tensors, again, epochs, seed, train_on, note, deadline, start_at)
+            metrics, trained = _fit_and_score(model, tensors, again, epochs, seed, train_on, note, deadline, start_at,
+                                              continued_hold(start_at, before, epochs))
             meta = {
                 "study": study.study_name, "trial": trial.number, "space": again.settings.space,
                 "model": again.config.model, "params": trial.params, "num_classes": ds.num_outputs,
@@ -172,7 +173,7 @@ def epoch_costs(trial: optuna.trial.FrozenTrial, eval_share: float | None = None
 
 def _fit_and_score(model: nn.Module, tensors: DeviceDataset, again: RebuiltTrial, epochs: int, seed: int,
                    train_on: str, note: Callable[[], str] | None = None,
-                   deadline: float | None = None, start_at: float = 0.0) -> tuple[dict, int]:
+                   deadline: float | None = None, start_at: float = 0.0, hold: float = 0.0) -> tuple[dict, int]:
     """Trains one seed, logging each epoch, and returns its validation (and held-out) metrics. It
     compiles with the study's torch.compile mode, so the retrain runs the kernels its trial ran.
 
@@ -180,7 +181,7 @@ def _fit_and_score(model: nn.Module, tensors: DeviceDataset, again: RebuiltTrial
     plan, and the run ends its schedule at the deadline however its epochs' pace drifts. The trial's
     pace, measured in another phase of the process, erred by a fifth either way (bench/RESULTS.md):
     too slow left minutes unused, too fast cut the schedule before its rate came down. ``start_at``: where
-    in its schedule the run starts (``fit``'s)."""
+    in its schedule the run starts, and ``hold`` the share of the run it stays there (``fit``'s)."""
     config, ds = again.config, again.data
     shown = TASK_METRICS[ds.task]
     done = []
@@ -200,7 +201,8 @@ def _fit_and_score(model: nn.Module, tensors: DeviceDataset, again: RebuiltTrial
         if epochs:  # 0: weights given to continue from are the model as they are (`run --time` out of time)
             fit(model, tensors, config.train, epochs=epochs, seed=seed, on_epoch=show, compile=again.settings.compile,
                 evaluate_every=evaluate_every(epochs, train_on), clock=None if deadline is None else clock,
-                start_at=start_at, curve_tta=False)  # its curve is for the progress line; the model is scored below
+                start_at=start_at, hold=hold,
+                curve_tta=False)  # its curve is for the progress line; the model is scored below
             if deadline is not None and len(done) != epochs:
                 log(f"  the time given ended the schedule after {len(done)} epochs (about {epochs} were planned)")
         metrics = {k: v for k, v in evaluate(model, tensors, tta=config.train.tta).items() if k != "confusion"}

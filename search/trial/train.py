@@ -106,6 +106,7 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
 
 
 ONE_CYCLE_RISE = 0.3  # torch's default share of a one-cycle schedule spent warming up
+MAX_HOLD = 0.5  # a continued run holds its peak for at most this share of it: the rest comes down
 
 
 def peak_at(cfg: TrainConfig) -> float:
@@ -123,6 +124,18 @@ def held_position(cfg: TrainConfig, decay_from: int | None, epochs: int) -> floa
     if not decay_from:
         return 0.0
     return min(peak_at(cfg), decay_from / epochs)
+
+
+def continued_hold(peak: float, before: int, epochs: int) -> float:
+    """The share of a continued run's ``epochs`` to hold at the ``peak`` its schedule starts at (``fit``'s
+    ``start_at``), after ``before`` epochs of its trial: the model's whole schedule then peaks where a
+    plain run of all ``before + epochs`` epochs peaks (``peak`` of its length) and comes down over the
+    same share. Without the hold a long final run continued from a short trial's peak comes down over
+    nearly all its epochs, where a plain one-cycle run of the same length is still rising to its top
+    rate a third of the way in (bench/RESULTS.md)."""
+    if peak <= 0 or epochs <= 0:
+        return 0.0
+    return min(MAX_HOLD, max(0.0, (peak * (before + epochs) - before) / epochs))
 
 
 def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int, epochs: int):
@@ -290,6 +303,7 @@ def fit(
     decay_from: int | None = None,
     on_decay: Callable[[], None] | None = None,
     start_at: float = 0.0,
+    hold: float = 0.0,
     curve_tta: bool = True,
 ) -> list[EpochResult]:
     """Trains ``model`` in place on ``data`` (already on the device) and returns every epoch's result.
@@ -314,7 +328,8 @@ def fit(
     while its weights at the peak (``on_decay`` is called there, before the rate comes down) can be
     taken further by a longer run (a trial under `run --time`, which its final run continues:
     ``held_position``). ``start_at``: the run is the rest of a schedule another run followed up to
-    there: the rate starts where it stopped, with no second warm-up.
+    there: the rate starts where it stopped, with no second warm-up. ``hold``: with ``start_at``, the
+    share of this run that stays at that rate before coming down (``continued_hold``).
     ``curve_tta``: False scores the epochs before the last without the design's test-time flips, in
     about half the time (a trial's curve feeds only the pruners, which compare one epoch with other
     trials' same epoch, and the progress line); the last epoch, the run's value, always has them.
@@ -347,7 +362,9 @@ def fit(
 
     def position(share: float) -> float:  # in the schedule, after ``share`` of this run
         if not held:
-            return start_at + (1 - start_at) * share
+            if share < hold:
+                return start_at
+            return start_at + (1 - start_at) * (share - hold) / (1 - hold)
         if share * total <= held:
             return min(resume, share)
         return resume + (1 - resume) * (share * total - held) / max(1, total - held)
