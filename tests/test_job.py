@@ -38,7 +38,7 @@ def test_the_whole_job_searches_then_continues_the_winner_for_the_time_left(tiny
     assert "continuing from its 1 search epoch," in err and "whole job" in err.split("final run: trial")[1]
     train = rebuild_trial(study, winner.number, "cpu").config.train
     assert winner.user_attrs["held_at"] == held_position(train, 1, 2) > 0  # a schedule with a warm-up
-    assert "its rate coming down from the peak its trial held there" in err  # one schedule, no second warm-up
+    assert "its rate at the peak its trial held there" in err  # one schedule, no second warm-up
     with (tmp_path / "submissions" / f"{name}.csv").open() as f:
         rows = list(csv.DictReader(f))
     with (tiny_data / "test.csv").open() as f:

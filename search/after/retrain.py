@@ -84,13 +84,15 @@ def retrain(
                 held = "held_at" in trial.user_attrs and epochs > 0  # the weights at its peak, not at its end
                 before = int(trial.user_attrs.get("held_epochs" if held else "epochs", 0))
                 start_at = float(trial.user_attrs["held_at"]) if held else 0.0
+            hold = continued_hold(start_at, before, epochs)
             since = f", continuing from its {before} search epoch{'s' if before > 1 else ''}" if before else ""
+            kept = f" for about {round(hold * epochs)} epochs" if round(hold * epochs) else ""
             log(f"retraining trial {trial.number} of {study.study_name!r} on {train_on} for {epochs} epochs "
                 f"(seed {seed}{since}"
-                f"{', its rate coming down from the peak its trial held there' if start_at else ''}) "
+                f"{f', its rate at the peak its trial held there{kept}, then coming down' if start_at else ''}) "
                 f"on {describe(again.device)}")
             metrics, trained = _fit_and_score(model, tensors, again, epochs, seed, train_on, note, deadline, start_at,
-                                              continued_hold(start_at, before, epochs))
+                                              hold)
             meta = {
                 "study": study.study_name, "trial": trial.number, "space": again.settings.space,
                 "model": again.config.model, "params": trial.params, "num_classes": ds.num_outputs,
