@@ -131,8 +131,8 @@ def continued_hold(peak: float, before: int, epochs: int) -> float:
     ``start_at``), after ``before`` epochs of its trial: the model's whole schedule then peaks where a
     plain run of all ``before + epochs`` epochs peaks (``peak`` of its length) and comes down over the
     same share. Without the hold a long final run continued from a short trial's peak comes down over
-    nearly all its epochs, where a plain one-cycle run of the same length is still rising to its top
-    rate a third of the way in (bench/RESULTS.md)."""
+    nearly all its epochs, where a plain one-cycle run of the same length reaches its top rate only
+    ``ONE_CYCLE_RISE`` of the way in (bench/RESULTS.md, "Where real-late's margin goes")."""
     if peak <= 0 or epochs <= 0:
         return 0.0
     return min(MAX_HOLD, max(0.0, (peak * (before + epochs) - before) / epochs))
