@@ -34,6 +34,8 @@ def test_the_whole_job_searches_then_continues_the_winner_for_the_time_left(tiny
     assert meta["epochs"] > 2
     # by default it trains on the validation images too, and the job says its score is not held out
     assert meta["train_on"] == "train+val" and "trained on train+val, so it has no held-out score" in out
+    assert "nan" not in out and meta["metrics"] == {"held_out": False}  # the images it trained on: not scored
+    assert "kept for the submission and the report" in err
     assert err.index("the whole job has 60s") < err.index(f"final run: trial {winner.number}")
     assert "continuing from its 1 search epoch," in err and "whole job" in err.split("final run: trial")[1]
     train = rebuild_trial(study, winner.number, "cpu").config.train
@@ -93,6 +95,12 @@ def test_a_final_run_on_train_and_val_scores_only_its_last_epoch_and_says_it_is_
     assert len(lines) == 3 and "accuracy" not in lines[0] + lines[1] and "accuracy" in lines[2]
     meta = json.loads((out / "model.json").read_text())
     assert meta["train_on"] == "train+val" and metrics["held_out"] is False
+    # under the job's deadline the images it trains on are not scored at all: those seconds are training's
+    out, metrics = retrain(study, None, "train+val", tmp_path / "model", "cpu", epochs=3, remember=False,
+                           score_trained=False)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip().startswith("epoch")]
+    assert len(lines) == 3 and not any("accuracy" in line for line in lines)
+    assert metrics == {"held_out": False} and json.loads((out / "model.json").read_text())["metrics"] == metrics
 
 
 @pytest.mark.slow

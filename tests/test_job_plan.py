@@ -9,7 +9,7 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from search.job.plan import JobPlan, at_equal_seconds, chance_level, final_choice, search_verdict, why_not_the_best
+from search.job.plan import JobPlan, after_run_seconds, at_equal_seconds, chance_level, final_choice, search_verdict, why_not_the_best
 
 LR = {"lr": FloatDistribution(1e-4, 1.0, log=True)}
 
@@ -76,6 +76,20 @@ def test_the_plan_gives_the_search_its_share_and_the_final_run_the_rest():
     late = JobPlan(600, share=0.4, start=time.monotonic() - 300)
     assert late.search_seconds() == 0 and 281 <= late.final_seconds() <= 282
     assert JobPlan(60).reserve == 15
+
+
+def test_once_the_winner_is_known_its_own_scoring_pace_sets_what_is_kept_for_the_export_and_report():
+    from gic_common.knobs import AFTER_RUN_MARGIN, AFTER_RUN_SECONDS
+
+    winner = trial(0, [0.3, 0.5])
+    assert after_run_seconds(winner, 480, 980, tta=True) is None  # it measured no scoring pass: the default stays
+    winner.set_user_attr("eval_seconds", 0.48)  # 1 ms an image, its curve scored without flips
+    plain = after_run_seconds(winner, 480, 980, tta=False)
+    assert plain == AFTER_RUN_SECONDS + AFTER_RUN_MARGIN * 0.98
+    assert after_run_seconds(winner, 480, 980, tta=True) - AFTER_RUN_SECONDS == 2 * (plain - AFTER_RUN_SECONDS)
+    # a 12-minute job on 500 test and 480 validation images keeps seconds, not the default's 21.6
+    assert plain < JobPlan(720).reserve / 2
+    assert after_run_seconds(winner, 0, 980, tta=False) is None  # no validation images: no pace to read
 
 
 def test_chance_levels_by_task():

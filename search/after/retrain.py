@@ -34,7 +34,7 @@ def retrain(
     study: optuna.Study, number: int | None, train_on: str, out: Path | None, device_name: str = "auto",
     seeds: int = 1, storage_url: str | None = None, remember: bool = True, epochs: int | None = None,
     seconds: float | None = None, init_state: dict | None = None, note: Callable[[], str] | None = None,
-    deadline: float | None = None,
+    deadline: float | None = None, score_trained: bool = True,
 ) -> tuple[Path, dict]:
     """Retrains a trial's configuration ``seeds`` times (the trial's own seed, then the next ones),
     for the study's epochs, or ``epochs``, or as many epochs as fit in ``seconds`` (``fitted_epochs``).
@@ -54,6 +54,8 @@ def retrain(
     again over ``epochs``.
     ``note``: text added to every epoch's line (the whole job's time left). ``deadline``: the monotonic
     time training must end by: the schedule then follows the clock to it (``_fit_and_score``).
+    ``score_trained``: False leaves a run on train+val unscored (its metrics name no score): scoring the
+    images it trained on says nothing, and under the user's deadline its seconds are training's.
     """
     home = runs_dir(study.study_name)
 
@@ -92,7 +94,7 @@ def retrain(
                 f"{f', its rate at the peak its trial held there{kept}, then coming down' if start_at else ''}) "
                 f"on {describe(again.device)}")
             metrics, trained = _fit_and_score(model, tensors, again, epochs, seed, train_on, note, deadline, start_at,
-                                              hold)
+                                              hold, score_trained or train_on == "train")
             meta = {
                 "study": study.study_name, "trial": trial.number, "space": again.settings.space,
                 "model": again.config.model, "params": trial.params, "num_classes": ds.num_outputs,
@@ -175,7 +177,8 @@ def epoch_costs(trial: optuna.trial.FrozenTrial, eval_share: float | None = None
 
 def _fit_and_score(model: nn.Module, tensors: DeviceDataset, again: RebuiltTrial, epochs: int, seed: int,
                    train_on: str, note: Callable[[], str] | None = None,
-                   deadline: float | None = None, start_at: float = 0.0, hold: float = 0.0) -> tuple[dict, int]:
+                   deadline: float | None = None, start_at: float = 0.0, hold: float = 0.0,
+                   scored: bool = True) -> tuple[dict, int]:
     """Trains one seed, logging each epoch, and returns its validation (and held-out) metrics. It
     compiles with the study's torch.compile mode, so the retrain runs the kernels its trial ran.
 
@@ -183,7 +186,9 @@ def _fit_and_score(model: nn.Module, tensors: DeviceDataset, again: RebuiltTrial
     plan, and the run ends its schedule at the deadline however its epochs' pace drifts. The trial's
     pace, measured in another phase of the process, erred by a fifth either way (bench/RESULTS.md):
     too slow left minutes unused, too fast cut the schedule before its rate came down. ``start_at``: where
-    in its schedule the run starts, and ``hold`` the share of the run it stays there (``fit``'s)."""
+    in its schedule the run starts, and ``hold`` the share of the run it stays there (``fit``'s).
+    ``scored``: False scores no validation images, in training or after (metrics then hold only
+    ``held_out`` and the held-out test part's scores)."""
     config, ds = again.config, again.data
     shown = TASK_METRICS[ds.task]
     done = []
@@ -201,13 +206,14 @@ def _fit_and_score(model: nn.Module, tensors: DeviceDataset, again: RebuiltTrial
 
     try:
         if epochs:  # 0: weights given to continue from are the model as they are (`run --time` out of time)
-            fit(model, tensors, config.train, epochs=epochs, seed=seed, on_epoch=show, compile=again.settings.compile,
+            fit(model, tensors if scored else replace(tensors, val_x=None, val_y=None), config.train, epochs=epochs, seed=seed, on_epoch=show, compile=again.settings.compile,
                 evaluate_every=evaluate_every(epochs, train_on), clock=None if deadline is None else clock,
                 start_at=start_at, hold=hold,
                 curve_tta=False)  # its curve is for the progress line; the model is scored below
             if deadline is not None and len(done) != epochs:
                 log(f"  the time given ended the schedule after {len(done)} epochs (about {epochs} were planned)")
-        metrics = {k: v for k, v in evaluate(model, tensors, tta=config.train.tta).items() if k != "confusion"}
+        metrics = {k: v for k, v in evaluate(model, tensors, tta=config.train.tta).items()
+                   if k != "confusion"} if scored else {}
     except Diverged as e:  # a rate at the edge of stability can diverge on another device or seed
         raise UserError(f"retraining {again.what} (seed {seed}) diverged: {e}; that seed's model "
                         f"is not saved") from None

@@ -108,8 +108,8 @@ def _run_job(args, settings) -> None:
     metric = result.study.user_attrs.get("metric", "accuracy")
     value = result.metrics.get(metric, float("nan"))
     print(f"final model {result.model_dir}: validation {metric} {value:.4f}" if result.metrics.get("held_out", True)
-          else f"final model {result.model_dir}: trained on train+val, so it has no held-out score ({metric} "
-               f"{value:.4f} on images it trained on); its trial scored {result.verdict:.4f} held out")
+          else f"final model {result.model_dir}: trained on train+val, so it has no held-out score (the images "
+               f"it trained on are not scored); its trial scored {result.verdict:.4f} held out")
     if result.submission is not None:
         print(f"wrote {result.submission}")
     if result.report is not None:

@@ -31,9 +31,10 @@ from dataclasses import dataclass, field
 
 from optuna.trial import FrozenTrial, TrialState
 
-from gic_common.knobs import FINAL_RUN_LEAD, MIN_TRIALS, NEAR_CHANCE, RESERVE_SECONDS, RESERVE_SHARE
+from gic_common.knobs import (AFTER_RUN_MARGIN, AFTER_RUN_SECONDS, FINAL_RUN_LEAD, MIN_TRIALS, NEAR_CHANCE,
+                              RESERVE_SECONDS, RESERVE_SHARE)
 
-__all__ = ["JobPlan", "at_equal_seconds", "chance_level", "final_choice", "lead_noise", "search_verdict",
+__all__ = ["JobPlan", "after_run_seconds", "at_equal_seconds", "chance_level", "final_choice", "lead_noise", "search_verdict",
            "why_not_the_best"]
 
 
@@ -54,7 +55,8 @@ def chance_level(task: str, metric: str, classes: int) -> float | None:
 class JobPlan:
     """``total``: the user's seconds for the whole job, counted from ``start`` (the command's own start,
     so reading the data is paid from T too). ``share``: the most of T the search may take.
-    ``reserve``: seconds kept after the final run for the export and the report."""
+    ``reserve``: seconds kept after the final run for the export and the report: a cautious default
+    until the winner is known, then what its own measured scoring pace needs (``after_run_seconds``)."""
 
     total: float
     share: float = 0.4
@@ -76,6 +78,20 @@ class JobPlan:
     def final_seconds(self) -> float:
         """What the winner's final run may take from now: all that is left but the reserve."""
         return max(0.0, self.left() - self.reserve)
+
+
+def after_run_seconds(winner: FrozenTrial, val_images: int, images: int, tta: bool) -> float | None:
+    """Seconds the export and the report need after ``winner``'s final run: ``images`` scored (the
+    submission's test images and the report's validation images) at the pace its trial scored its
+    ``val_images`` (twice that with test-time flips: a trial's curve is mostly scored without them),
+    times ``AFTER_RUN_MARGIN``, plus ``AFTER_RUN_SECONDS`` for loading, plots and files. None when the
+    trial measured no scoring pass. The old fixed reserve (15 s or 3% of T) left 13 s of a 12-minute
+    job unused, two epochs of its final run (bench/RESULTS.md)."""
+    measured = winner.user_attrs.get("eval_seconds")
+    if not measured or val_images <= 0:
+        return None
+    per_image = measured / val_images * (2 if tta else 1)
+    return AFTER_RUN_SECONDS + AFTER_RUN_MARGIN * per_image * images
 
 
 def search_verdict(trials: Sequence[FrozenTrial], chance: float | None, patience: int,

@@ -17,7 +17,7 @@ from search.after.retrain import epochs_in, eval_share, retrain
 from search.config import StudyConfig
 from search.console import log
 from search.job.challenge import ChallengerPruner
-from search.job.plan import JobPlan, chance_level, final_choice, search_verdict, why_not_the_best
+from search.job.plan import JobPlan, after_run_seconds, chance_level, final_choice, search_verdict, why_not_the_best
 from search.places import runs_dir, submission_file
 from search.workers.run import SearchPhase, prepare_study, run_trials
 
@@ -95,6 +95,11 @@ def run_job(settings: StudyConfig, seconds: float, plan: JobPlan | None = None, 
         log("the final run trains on train only: a multi-label model's thresholds are tuned on the validation "
             "images, which must not be images it trained on")
         train_on = "train"
+    test_images = 0 if data.test_x is None else len(data.test_x)
+    measured = after_run_seconds(winner, val_images, test_images + (val_images if report else 0),
+                                 bool(winner.params.get("tta")))
+    if measured is not None:  # the winner's own scoring pace, not the cautious default, sets what is kept
+        plan.reserve = measured
     final = plan.final_seconds()
     state = kept.states.get(winner.number)  # a winner from an earlier run of the study starts afresh
     more = 1 + val_images / len(data.train_x) if train_on == "train+val" else 1.0
@@ -104,14 +109,14 @@ def run_job(settings: StudyConfig, seconds: float, plan: JobPlan | None = None, 
         raise UserError(f"no time is left for a final run of trial {winner.number} ({final:.0f}s); give --time "
                         f"more than {seconds:.0f}s")
     log(f"final run: trial {winner.number} ({winner.value:.4f} after {winner.user_attrs.get('epochs')} epochs) "
-        f"on {train_on} for the {final:.0f}s left to it, about {epochs} more epochs: its schedule follows the "
-        f"clock{_left(plan)}" if epochs else
+        f"on {train_on} for the {final:.0f}s left to it ({plan.reserve:.0f}s kept for the submission and the "
+        f"report), about {epochs} more epochs: its schedule follows the clock{_left(plan)}" if epochs else
         f"final run: no time left for another epoch; trial {winner.number}'s search weights are the model")
     if epochs and winner.number in kept.peaks:  # its rate comes down in the final run, from the trial's peak
         state = kept.peaks[winner.number]
     model_dir, metrics = retrain(study, winner.number, train_on, None, settings.device,
                                  storage_url=settings.storage_url(), epochs=epochs, init_state=state,
-                                 note=lambda: _left(plan), deadline=ends - plan.reserve)
+                                 note=lambda: _left(plan), deadline=ends - plan.reserve, score_trained=False)
     submission = _submission(study, model_dir, settings)
     page = _report(study, model_dir, settings, plan) if report else None
     return JobResult(study, model_dir, metrics, submission, page, winner.value)
