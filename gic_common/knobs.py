@@ -24,9 +24,9 @@ TRACEBACK_CHARS = 8000  # the end of a crashed trial's traceback it keeps: what 
 # `run --time`: the whole job in the user's time (search/job/plan.py)
 NEAR_CHANCE = 2.0  # every best epoch under this many times chance: verdicts rank nothing, the final run gets the time
 MIN_TRIALS = 4  # a share with room for fewer draws rarely beats the designs: the final run gets the time
-RESERVE_SECONDS = 15.0  # kept for the export and report before any trial measured them (or RESERVE_SHARE of T, if more)
+RESERVE_SECONDS = 15.0  # kept for export and report until a trial measured them (or RESERVE_SHARE of T, if more)
 RESERVE_SHARE = 0.03
-AFTER_RUN_SECONDS = 4.0  # the export's and report's fixed part (loading, plots, files), beside their scoring passes; plan
+AFTER_RUN_SECONDS = 4.0  # the export's and report's fixed part (loading, plots, files) beside their scoring; plan
 AFTER_RUN_MARGIN = 1.5  # the scoring passes' measured time times this: a late pass against seconds of training; plan
 FINAL_RUN_EVALS = 10  # validation passes in a long final run: a curve to watch against epochs lost to scoring; retrain
 FINAL_RUN_LEAD = 2.0  # standard errors a trial must lead the recommended design by, at equal seconds, to take the run

@@ -9,7 +9,15 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from search.job.plan import JobPlan, after_run_seconds, at_equal_seconds, chance_level, final_choice, search_verdict, why_not_the_best
+from search.job.plan import (
+    JobPlan,
+    after_run_seconds,
+    at_equal_seconds,
+    chance_level,
+    final_choice,
+    search_verdict,
+    why_not_the_best,
+)
 
 LR = {"lr": FloatDistribution(1e-4, 1.0, log=True)}
 

@@ -206,7 +206,8 @@ def _fit_and_score(model: nn.Module, tensors: DeviceDataset, again: RebuiltTrial
 
     try:
         if epochs:  # 0: weights given to continue from are the model as they are (`run --time` out of time)
-            fit(model, tensors if scored else replace(tensors, val_x=None, val_y=None), config.train, epochs=epochs, seed=seed, on_epoch=show, compile=again.settings.compile,
+            shown_to = tensors if scored else replace(tensors, val_x=None, val_y=None)  # None: no pass at all
+            fit(model, shown_to, config.train, epochs=epochs, seed=seed, on_epoch=show, compile=again.settings.compile,
                 evaluate_every=evaluate_every(epochs, train_on), clock=None if deadline is None else clock,
                 start_at=start_at, hold=hold,
                 curve_tta=False)  # its curve is for the progress line; the model is scored below

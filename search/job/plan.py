@@ -31,11 +31,18 @@ from dataclasses import dataclass, field
 
 from optuna.trial import FrozenTrial, TrialState
 
-from gic_common.knobs import (AFTER_RUN_MARGIN, AFTER_RUN_SECONDS, FINAL_RUN_LEAD, MIN_TRIALS, NEAR_CHANCE,
-                              RESERVE_SECONDS, RESERVE_SHARE)
+from gic_common.knobs import (
+    AFTER_RUN_MARGIN,
+    AFTER_RUN_SECONDS,
+    FINAL_RUN_LEAD,
+    MIN_TRIALS,
+    NEAR_CHANCE,
+    RESERVE_SECONDS,
+    RESERVE_SHARE,
+)
 
-__all__ = ["JobPlan", "after_run_seconds", "at_equal_seconds", "chance_level", "final_choice", "lead_noise", "search_verdict",
-           "why_not_the_best"]
+__all__ = ["JobPlan", "after_run_seconds", "at_equal_seconds", "chance_level", "final_choice", "lead_noise",
+           "search_verdict", "why_not_the_best"]
 
 
 def lead_noise(a: float, b: float, images: int) -> float:
