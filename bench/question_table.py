@@ -1,6 +1,6 @@
 """The user's question as tables: rows of bench/user_question.py, per seed and as medians and ranges.
 
-    python bench/question_table.py ROWS.jsonl [MORE.jsonl ...]
+    python bench/question_table.py ROWS.jsonl [MORE.jsonl ...] [--pool-plain EARLIER.jsonl ...]
 
 Files are read in order and a later row replaces an earlier one of the same benchmark, arm, seed
 and engine flags (a rerun after a fix replaces the run before it), so pass the oldest file first.
@@ -8,6 +8,11 @@ Rows that failed or ran other engine flags are left out of the margins; flagged 
 their own arm. Prints, in points of test accuracy: every run, then per benchmark the median and
 range over seeds of each arm and of the engine's margins over the two fixed designs, and over the
 recommended design trained plainly on train+val where that arm ran.
+
+``--pool-plain``: the plain arms of these files and of ROWS, every run kept (not the latest only), as
+one median per benchmark, arm and seed; then each engine run of ROWS against those medians. One
+plain run of a seed moved by up to 3 points between batches on this host (bench/RESULTS.md), so an
+engine batch is also read against every plain run of its seeds, not only the one beside it.
 """
 from __future__ import annotations
 
@@ -70,10 +75,51 @@ def tables(rows: dict[tuple, dict]) -> str:
     return "\n".join(lines)
 
 
+def plain_runs(files: list[Path]) -> dict[tuple, list[float]]:
+    """(benchmark, arm, seed) -> the test accuracy of every plain run of that arm, in points."""
+    runs: dict[tuple, list[float]] = {}
+    for path in files:
+        for line in path.read_text().splitlines():
+            r = json.loads(line) if line.strip() else {}
+            if r.get("accuracy") is not None and r["arm"].split()[0] in (*ARMS[1:], ON_TRAIN_VAL):
+                runs.setdefault((r["data"], r["arm"].split()[0], r["seed"]), []).append(100 * r["accuracy"])
+    return runs
+
+
+def pooled_table(rows: dict[tuple, dict], runs: dict[tuple, list[float]]) -> str:
+    """Each engine row of ``rows`` against the median of every plain run of its benchmark and seed, per
+    plain arm, then per benchmark and arm the median and range of those margins."""
+    lines = ["| benchmark | seed | engine | plain arm | its runs | their median | engine minus it |",
+             "|---|---|---|---|---|---|---|"]
+    margins: dict[tuple, list[float]] = {}
+    for (data, arm, seed), r in sorted(rows.items()):
+        if arm != "engine":
+            continue
+        for plain in (*ARMS[1:], ON_TRAIN_VAL):
+            those = runs.get((data, plain, seed))
+            if not those:
+                continue
+            mid = statistics.median(those)
+            margins.setdefault((data, plain), []).append(100 * r["accuracy"] - mid)
+            lines.append(f"| {data} | {seed} | {100 * r['accuracy']:.1f} | {plain} | {len(those)} | {mid:.1f} | "
+                         f"{100 * r['accuracy'] - mid:+.1f} |")
+    lines += ["", "| benchmark | plain arm | seeds | engine minus the plain runs' median |", "|---|---|---|---|"]
+    lines += [f"| {data} | {plain} | {len(m)} | {_spread(m, '{:+.1f}')} |"
+              for (data, plain), m in sorted(margins.items())]
+    return "\n".join(lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("rows", nargs="+", type=Path)
-    print(tables(latest(p.parse_args().rows)))
+    p.add_argument("--pool-plain", nargs="+", type=Path, default=[], metavar="EARLIER",
+                   help="also read each engine run against every plain run of these files and ROWS")
+    args = p.parse_args()
+    rows = latest(args.rows)
+    print(tables(rows))
+    if args.pool_plain:
+        print()
+        print(pooled_table(rows, plain_runs([*args.pool_plain, *args.rows])))
 
 
 if __name__ == "__main__":

@@ -356,6 +356,27 @@ def test_question_table_keeps_the_latest_run_and_takes_margins_over_the_better_f
                        "-2.5 (-15.0 to +10.0) | 45.0 | -5.0 |")
 
 
+def test_question_table_reads_each_engine_run_against_every_plain_run_of_its_seed(tmp_path):
+    from question_table import latest, plain_runs, pooled_table
+
+    def row(arm, seed, acc):
+        return json.dumps({"data": "set", "arm": arm, "seed": seed, "accuracy": acc, "seconds": 700, "limit": 720})
+
+    earlier, now = tmp_path / "earlier.jsonl", tmp_path / "now.jsonl"
+    earlier.write_text("\n".join([row("recommended-tv", 0, 0.90), row("recommended-tv", 0, 0.94),
+                                  row("engine", 0, 0.10), row("recommended-tv", 1, None)]) + "\n")
+    now.write_text("\n".join([row("engine", 0, 0.91), row("recommended-tv", 0, 0.93), row("engine", 1, 0.80),
+                              row("seed", 1, 0.70)]) + "\n")
+    runs = plain_runs([earlier, now])
+    assert runs == {("set", "recommended-tv", 0): [90.0, 94.0, 93.0], ("set", "seed", 1): [70.0]}  # engines left out
+    lines = pooled_table(latest([now]), runs).splitlines()
+    # seed 0's engine (91) against the median of all three plain runs (93), not the one beside it alone;
+    # the earlier engine run is not one of this batch's
+    assert "| set | 0 | 91.0 | recommended-tv | 3 | 93.0 | -2.0 |" in lines
+    assert "| set | 1 | 80.0 | seed | 1 | 70.0 | +10.0 |" in lines
+    assert lines[-2:] == ["| set | recommended-tv | 1 | -2.0 |", "| set | seed | 1 | +10.0 |"]
+
+
 def test_fidelity_scores_each_verdict_against_the_long_runs(tmp_path, capsys):
     import fidelity
 
