@@ -91,9 +91,10 @@ def after_run_seconds(winner: FrozenTrial, val_images: int, images: int, tta: bo
     """Seconds the export and the report need after ``winner``'s final run: ``images`` scored (the
     submission's test images and the report's validation images) at the pace its trial scored its
     ``val_images`` (twice that with test-time flips: a trial's curve is mostly scored without them),
-    times ``AFTER_RUN_MARGIN``, plus ``AFTER_RUN_SECONDS`` for loading, plots and files. None when the
-    trial measured no scoring pass. The old fixed reserve (15 s or 3% of T) left 13 s of a 12-minute
-    job unused, two epochs of its final run (bench/RESULTS.md)."""
+    times ``AFTER_RUN_MARGIN``, plus ``AFTER_RUN_SECONDS`` for loading, plots and files, and for the
+    interpreter's exit after the job's last line (1.4-2.8 s measured: the user waits for the command,
+    not for its last line). None when the trial measured no scoring pass. The old fixed reserve (15 s
+    or 3% of T) left 13 s of a 12-minute job unused, two epochs of its final run (bench/RESULTS.md)."""
     measured = winner.user_attrs.get("eval_seconds")
     if not measured or val_images <= 0:
         return None
