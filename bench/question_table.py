@@ -115,6 +115,9 @@ def main() -> None:
     p.add_argument("--pool-plain", nargs="+", type=Path, default=[], metavar="EARLIER",
                    help="also read each engine run against every plain run of these files and ROWS")
     args = p.parse_args()
+    missing = [str(f) for f in (*args.rows, *args.pool_plain) if not f.is_file()]
+    if missing:
+        p.error(f"no such rows file: {', '.join(missing)}")
     rows = latest(args.rows)
     print(tables(rows))
     if args.pool_plain:
