@@ -22,7 +22,8 @@ MAX_CRASHES = 3  # crashes in a row that stop a worker: one design's bug let pas
 TRACEBACK_CHARS = 8000  # the end of a crashed trial's traceback it keeps: what failed, in a small attribute; worker
 
 # `run --time`: the whole job in the user's time (search/job/plan.py)
-NEAR_CHANCE = 2.0  # every best epoch under this many times chance: verdicts rank nothing, the final run gets the time
+NEAR_CHANCE = 2.0  # under this many times chance a score ranks nothing: every design's best, or the incumbent's score
+                   # at a draw's first verdict; the search ends and the final run gets the time; plan
 MIN_TRIALS = 4  # a share with room for fewer draws rarely beats the designs: the final run gets the time
 RESERVE_SECONDS = 15.0  # kept for export and report until a trial measured them (or RESERVE_SHARE of T, if more)
 RESERVE_SHARE = 0.03

@@ -76,6 +76,26 @@ def test_a_search_with_room_for_few_draws_after_the_designs_gives_its_time_to_th
     assert search_verdict([*trials, trial(3, [0.45], seconds=100)], chance=0.1, patience=6, window_left=150) is None
 
 
+def test_draws_judged_against_a_design_near_chance_at_their_first_verdict_end_the_search():
+    # the recommended design at chance after epoch 1, learning later; seed 000's CNN stopped at epoch 1
+    recommended = trial(0, [0.0083, 0.0125, 0.02, 0.025], seconds=40)
+    recommended.user_attrs["design"] = "recommended"
+    seed = trial(1, [0.0063], TrialState.PRUNED, seconds=9)
+    seed.user_attrs["design"] = "seed000-cnn"
+    trials = [recommended, seed]
+    why = search_verdict(trials, chance=0.0104, patience=6, window_left=240, challenged_on=480)
+    assert why is not None and "trial 0" in why and "near chance after epoch 1 (0.0083" in why
+    # without a challenger judging draws (a multi-objective study) the rule does not apply
+    assert search_verdict(trials, chance=0.0104, patience=6, window_left=240) is None
+    # an incumbent past twice chance at epoch 1 can be challenged there: the search goes on
+    recommended.intermediate_values[1] = 0.0225
+    assert search_verdict(trials, chance=0.0104, patience=6, window_left=240, challenged_on=480) is None
+    # once draws have begun, the search runs to its share or its patience
+    recommended.intermediate_values[1] = 0.0083
+    assert search_verdict([*trials, trial(2, [0.0125], TrialState.PRUNED)], chance=0.0104, patience=6,
+                          window_left=240, challenged_on=480) is None
+
+
 def test_the_plan_gives_the_search_its_share_and_the_final_run_the_rest():
     plan = JobPlan(600, share=0.4, start=time.monotonic() - 100)  # the command started 100 s ago
     assert 139 <= plan.search_seconds() <= 140  # 240 s share, 100 s spent

@@ -9,6 +9,9 @@ trial left (search/job/whole.py), and the search ends early once more of it is w
 same time given to the final run:
 - when every design trained so far sits near chance: verdicts at this many epochs cannot rank designs
   on these data, while the final run is where such data learn;
+- when, once the designs have run, the design a draw must beat (the final run's choice so far) was
+  itself near chance at the epoch a draw is first judged against it (search/job/challenge.py): a
+  verdict there stops draws on noise, and each costs the final run an epoch or two;
 - when, once the designs have run, the share has room for fewer than ``MIN_TRIALS`` draws at the
   cost measured so far: so few draws rarely beat the designs they started from;
 - when the last ``patience`` trained trials brought no new best: one more trial's expected gain has
@@ -34,6 +37,7 @@ from optuna.trial import FrozenTrial, TrialState
 from gic_common.knobs import (
     AFTER_RUN_MARGIN,
     AFTER_RUN_SECONDS,
+    CHALLENGE_FROM,
     FINAL_RUN_LEAD,
     MIN_TRIALS,
     NEAR_CHANCE,
@@ -103,10 +107,11 @@ def after_run_seconds(winner: FrozenTrial, val_images: int, images: int, tta: bo
 
 
 def search_verdict(trials: Sequence[FrozenTrial], chance: float | None, patience: int,
-                   window_left: float | None = None) -> str | None:
+                   window_left: float | None = None, challenged_on: int | None = None) -> str | None:
     """Why the search should stop now (one line), or None to go on. ``trials``: the study's trials;
     ``chance``: the metric of a model that guesses (None: no such floor, as for multi-label F1);
-    ``window_left``: seconds left of the search's share of the job.
+    ``window_left``: seconds left of the search's share of the job; ``challenged_on``: the validation
+    images a draw is judged on against the incumbent from epoch ``CHALLENGE_FROM`` (None: no such judge).
     Queued designs (the seed and recommended designs) always run first: they are the baseline."""
     if any(t.state == TrialState.WAITING for t in trials):
         return None
@@ -121,6 +126,10 @@ def search_verdict(trials: Sequence[FrozenTrial], chance: float | None, patience
                     f"{chance:.4f}): trials this short cannot rank designs here, so the final run gets the time")
     costs = sorted(t.duration.total_seconds() for t in trained if t.duration is not None)
     only_designs = all("design" in t.user_attrs for t in trained)  # asked once: before the first draw
+    if challenged_on is not None and chance is not None and only_designs:
+        why = _judged_on_noise(trained, chance, challenged_on)
+        if why:
+            return why
     if window_left is not None and costs and only_designs:
         typical = costs[len(costs) // 2]
         if window_left < MIN_TRIALS * typical:
@@ -135,6 +144,24 @@ def search_verdict(trials: Sequence[FrozenTrial], chance: float | None, patience
         return (f"no new best in the last {len(since)} trials (best: trial {best.number}, {best.value:.4f}): "
                 f"the final run gets the rest of the time")
     return None
+
+
+def _judged_on_noise(trained: Sequence[FrozenTrial], chance: float, val_images: int) -> str | None:
+    """Why draws would be judged on noise: the incumbent (``final_choice``) sat under ``NEAR_CHANCE``
+    times chance at ``CHALLENGE_FROM``, the epoch a draw is first judged against it. A draw stopped
+    there for not leading a model that guesses is stopped on noise, and one kept there leads by luck;
+    judging later (no verdict while the incumbent is near chance) let the draws run most of their
+    trials and cost the final run 15-23 epochs for no win (bench/RESULTS.md). None otherwise."""
+    complete = [t for t in trained if t.state == TrialState.COMPLETE and t.value is not None]
+    if not complete:
+        return None
+    incumbent = final_choice(complete, val_images)
+    first = incumbent.intermediate_values.get(CHALLENGE_FROM)
+    if first is None or first >= NEAR_CHANCE * chance:
+        return None
+    return (f"the design a draw must beat (trial {incumbent.number}) was near chance after epoch {CHALLENGE_FROM} "
+            f"({first:.4f}, chance {chance:.4f}), where a draw is first judged against it: such verdicts stop "
+            f"draws on noise, so the final run gets the time")
 
 
 def at_equal_seconds(challenger: FrozenTrial, incumbent: FrozenTrial) -> float:

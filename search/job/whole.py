@@ -71,7 +71,8 @@ def run_job(settings: StudyConfig, seconds: float, plan: JobPlan | None = None, 
     study = prepared.study
     data = prepared.data
     val_images = 0 if data.val_x is None else len(data.val_x)
-    if len(study.directions) == 1:  # Optuna prunes no multi-objective study
+    challenged = len(study.directions) == 1 and val_images > 0  # Optuna prunes no multi-objective study
+    if len(study.directions) == 1:
         study.pruner = ChallengerPruner(study.pruner, val_images)
     chance = chance_level(prepared.data.task, settings.metric, prepared.data.num_classes)
     log(f"the whole job has {seconds:.0f}s: the search at most {plan.share:.0%} of it "
@@ -79,7 +80,8 @@ def run_job(settings: StudyConfig, seconds: float, plan: JobPlan | None = None, 
     kept = KeptWeights()
     ends = plan.start + plan.total
     run_trials(replace(prepared, settings=settings), progress, SearchPhase(
-        stop=lambda s: search_verdict(s.get_trials(deepcopy=False), chance, plan.patience, plan.search_seconds()),
+        stop=lambda s: search_verdict(s.get_trials(deepcopy=False), chance, plan.patience, plan.search_seconds(),
+                                      val_images if challenged else None),
         on_complete=kept,
         job_ends=ends, designs_until=ends - plan.reserve))
     trials = study.get_trials(deepcopy=False)
