@@ -76,7 +76,7 @@ def engine(data: Path, seconds: float, seed: int, storage: str, flags: list[str]
     study = optuna.load_study(study_name=name, storage=storage)
     model = json.loads((Path(study.user_attrs["model_dir"]) / "model.json").read_text())
     why = re.search(r"^(no trial of the study so far.*|every design so far.*|the search's share.*|"
-                      r"no new best.*|timeout of .*)$", done.stderr, re.M)
+                      r"no new best.*|the design a draw must beat.*|timeout of .*)$", done.stderr, re.M)
     chosen = next(t for t in study.trials if t.number == model["trial"])
     return {"accuracy": score(labels, data), "final trial": model["trial"], "final design":
             chosen.user_attrs.get("design", "found"), "its trial's value": chosen.value,
