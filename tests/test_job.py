@@ -12,12 +12,13 @@ import torch
 
 from search.after.rebuild import rebuild_trial
 from search.cli import main
+from search.job import whole
 from search.trial.train import held_position
 
 
 @pytest.mark.slow
-def test_the_whole_job_searches_then_continues_the_winner_for_the_time_left(tiny_data, tmp_path, capsys,
-                                                                          monkeypatch):
+def test_the_whole_job_searches_then_trains_the_winner_afresh_for_the_time_left(tiny_data, tmp_path, capsys,
+                                                                              monkeypatch):
     name = "job-test"
     storage = f"sqlite:///{tmp_path / 'job.db'}"
     monkeypatch.chdir(tmp_path)  # the submission and the report go to the working folder
@@ -28,24 +29,44 @@ def test_the_whole_job_searches_then_continues_the_winner_for_the_time_left(tiny
     model = Path(study.user_attrs["model_dir"])
     meta = json.loads((model / "model.json").read_text())
     winner = next(t for t in study.trials if t.number == meta["trial"])  # the recommended design, or a clear winner
-    # the final run started from the weights the winner's trial held at its schedule's peak (the end of
-    # its first epoch of 2: its last brought the rate down for its verdict), and trained past them
-    assert winner.user_attrs["epochs"] == 2 and meta["continued_after_epochs"] == winner.user_attrs["held_epochs"] == 1
-    assert meta["epochs"] > 2
+    # the time left trains far more epochs than the trial's 2, so the final run is a plain run from scratch
+    assert winner.user_attrs["epochs"] == 2 and meta["continued_after_epochs"] == 0 and meta["epochs"] >= 4
+    planned = int(err.split("final run: trial")[1].split(" epochs from scratch")[0].split()[-1])
+    assert planned >= 4 and "continuing from its" not in err
     # by default it trains on the validation images too, and the job says its score is not held out
     assert meta["train_on"] == "train+val" and "trained on train+val, so it has no held-out score" in out
     assert "nan" not in out and meta["metrics"] == {"held_out": False}  # the images it trained on: not scored
     assert "kept for the submission and the report" in err
     assert err.index("the whole job has 60s") < err.index(f"final run: trial {winner.number}")
-    assert "continuing from its 1 search epoch," in err and "whole job" in err.split("final run: trial")[1]
-    train = rebuild_trial(study, winner.number, "cpu").config.train
-    assert winner.user_attrs["held_at"] == held_position(train, 1, 2) > 0  # a schedule with a warm-up
-    assert "its rate at the peak its trial held there" in err  # one schedule, no second warm-up
+    assert "whole job" in err.split("final run: trial")[1]
     with (tmp_path / "submissions" / f"{name}.csv").open() as f:
         rows = list(csv.DictReader(f))
     with (tiny_data / "test.csv").open() as f:
         assert [r["Image"] for r in rows] == [r["Image"] for r in csv.DictReader(f)]
     assert model.parent == tmp_path / "runs" / name
+
+
+@pytest.mark.slow
+def test_a_final_run_not_much_longer_than_its_trial_continues_from_the_trials_peak(tiny_data, tmp_path, capsys,
+                                                                                 monkeypatch):
+    monkeypatch.setattr(whole, "FRESH_FROM", 1000)  # every final run here is short beside its trial's epochs
+    name = "job-test"
+    storage = f"sqlite:///{tmp_path / 'job.db'}"
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "cnn", "--data", str(tiny_data), "--time", "30", "--epochs", "2", "--storage", storage,
+                 "--study", name, "--device", "cpu", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    study = optuna.load_study(study_name=name, storage=storage)
+    meta = json.loads((Path(study.user_attrs["model_dir"]) / "model.json").read_text())
+    winner = next(t for t in study.trials if t.number == meta["trial"])
+    # the final run started from the weights the winner's trial held at its schedule's peak (the end of
+    # its first epoch of 2: its last brought the rate down for its verdict), and trained past them
+    assert winner.user_attrs["epochs"] == 2 and meta["continued_after_epochs"] == winner.user_attrs["held_epochs"] == 1
+    assert meta["epochs"] > 2 and "more epochs: its schedule follows the clock" in err
+    assert "continuing from its 1 search epoch," in err
+    train = rebuild_trial(study, winner.number, "cpu").config.train
+    assert winner.user_attrs["held_at"] == held_position(train, 1, 2) > 0  # a schedule with a warm-up
+    assert "its rate at the peak its trial held there" in err  # one schedule, no second warm-up
 
 
 @pytest.mark.parametrize("extra, says", [
