@@ -4,8 +4,9 @@ run and the export, and when the search has had enough.
 A plain user gives one hand design the whole of T. A search that judges designs at a few epochs and
 retrains the winner for those few epochs never gives any design that long run, and on data whose
 designs learn late it loses to the plain user (bench/RESULTS.md, "The user's question"). So the
-search gets at most a share of T and the winner's final run the rest, continued from the weights its
-trial left (search/job/whole.py), and the search ends early once more of it is worth less than the
+search gets at most a share of T and the winner's final run the rest (search/job/whole.py: a plain
+run from scratch when that rest trains it well beyond its trial, else continued from the weights its
+trial left), and the search ends early once more of it is worth less than the
 same time given to the final run:
 - when every design trained so far sits near chance: verdicts at this many epochs cannot rank designs
   on these data, while the final run is where such data learn;
@@ -178,7 +179,7 @@ def at_equal_seconds(challenger: FrozenTrial, incumbent: FrozenTrial) -> float:
 
 
 def final_choice(trials: Sequence[FrozenTrial], val_images: int, incumbent: str = "recommended") -> FrozenTrial:
-    """The trial the final run continues: the completed trial that leads the ``incumbent`` design most
+    """The trial the final run trains: the completed trial that leads the ``incumbent`` design most
     at equal training seconds (``at_equal_seconds``) if that lead is more than ``FINAL_RUN_LEAD``
     standard errors of the difference between two scores on ``val_images`` images (each scored as a
     proportion), else the incumbent; the best when no incumbent completed."""
@@ -194,7 +195,7 @@ def final_choice(trials: Sequence[FrozenTrial], val_images: int, incumbent: str 
 
 
 def why_not_the_best(lead: FrozenTrial, winner: FrozenTrial, val_images: int) -> str:
-    """One line on why the final run does not continue the trial with the best score."""
+    """One line on why the final run does not train the trial with the best score."""
     if winner.user_attrs.get("design") != "recommended":
         return (f"trial {winner.number} leads the recommended design most at equal training seconds: it gets the "
                 f"final run, not trial {lead.number} (the best score, {lead.value:.4f})")

@@ -39,7 +39,8 @@ class JobResult:
 class KeptWeights:
     """The weights of the trials the final run may continue, on the host: every queued design's (the
     recommended design is the final run's default) and the best drawn trial's so far, each as its trial
-    ended and, where it held its schedule's peak, as they were there (the final run continues those)."""
+    ended and, where it held its schedule's peak, as they were there (a short final run continues
+    those; with no time for an epoch, the weights as the trial ended are the model)."""
 
     def __init__(self) -> None:
         self.states: dict[int, dict[str, torch.Tensor]] = {}
