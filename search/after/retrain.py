@@ -47,11 +47,12 @@ def retrain(
 
     ``init_state``: weights to continue from instead of the seed's initial ones (the trial's own, as
     its search left them: `run --time` gives its winner a final run not much longer than its trial
-    without repeating the epochs the search already paid for; a longer one starts afresh). A trial that held its schedule's peak (user attributes ``held_at``
-    and ``held_epochs``, search/trial/objective.py) gives its weights from there (unless ``epochs`` is
-    0: then its weights as it ended are the model), and the run brings the rate down from that peak
-    with no second warm-up: the rest of one schedule. With any other weights the schedule starts
-    again over ``epochs``.
+    without repeating the epochs the search already paid for; a longer one starts afresh). A trial
+    that held its schedule's peak (user attributes ``held_at`` and ``held_epochs``,
+    search/trial/objective.py) gives its weights from there (unless ``epochs`` is 0: then its
+    weights as it ended are the model), and the run brings the rate down from that peak with no
+    second warm-up: the rest of one schedule. With any other weights the schedule starts again over
+    ``epochs``.
     ``note``: text added to every epoch's line (the whole job's time left). ``deadline``: the monotonic
     time training must end by: the schedule then follows the clock to it (``_fit_and_score``).
     ``score_trained``: False leaves a run on train+val unscored (its metrics name no score): scoring the
