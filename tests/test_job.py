@@ -17,8 +17,9 @@ from search.trial.train import held_position
 
 
 @pytest.mark.slow
-def test_the_whole_job_searches_then_trains_the_winner_afresh_for_the_time_left(tiny_data, tmp_path, capsys,
-                                                                              monkeypatch):
+def test_the_whole_job_searches_then_trains_the_winner_for_the_time_left(tiny_data, tmp_path, capsys,
+                                                                     monkeypatch):
+    monkeypatch.setattr(whole, "FRESH_FROM", 2)  # off by default: a final run of twice its trial's epochs starts afresh
     name = "job-test"
     storage = f"sqlite:///{tmp_path / 'job.db'}"
     monkeypatch.chdir(tmp_path)  # the submission and the report go to the working folder
@@ -47,9 +48,7 @@ def test_the_whole_job_searches_then_trains_the_winner_afresh_for_the_time_left(
 
 
 @pytest.mark.slow
-def test_a_final_run_not_much_longer_than_its_trial_continues_from_the_trials_peak(tiny_data, tmp_path, capsys,
-                                                                                 monkeypatch):
-    monkeypatch.setattr(whole, "FRESH_FROM", 1000)  # every final run here is short beside its trial's epochs
+def test_a_final_run_continues_from_its_trials_peak_by_default(tiny_data, tmp_path, capsys, monkeypatch):
     name = "job-test"
     storage = f"sqlite:///{tmp_path / 'job.db'}"
     monkeypatch.chdir(tmp_path)

@@ -46,8 +46,8 @@ def retrain(
     the checkpoints are also attached to the trial as Optuna artifacts.
 
     ``init_state``: weights to continue from instead of the seed's initial ones (the trial's own, as
-    its search left them: `run --time` gives its winner a final run not much longer than its trial
-    without repeating the epochs the search already paid for; a longer one starts afresh). A trial
+    its search left them: `run --time` gives its winner the long run without repeating the epochs
+    the search already paid for, unless its ``FRESH_FROM`` knob is set). A trial
     that held its schedule's peak (user attributes ``held_at`` and ``held_epochs``,
     search/trial/objective.py) gives its weights from there (unless ``epochs`` is 0: then its
     weights as it ended are the model), and the run brings the rate down from that peak with no

@@ -4,9 +4,8 @@ run and the export, and when the search has had enough.
 A plain user gives one hand design the whole of T. A search that judges designs at a few epochs and
 retrains the winner for those few epochs never gives any design that long run, and on data whose
 designs learn late it loses to the plain user (bench/RESULTS.md, "The user's question"). So the
-search gets at most a share of T and the winner's final run the rest (search/job/whole.py: a plain
-run from scratch when that rest trains it well beyond its trial, else continued from the weights its
-trial left), and the search ends early once more of it is worth less than the
+search gets at most a share of T and the winner's final run the rest, continued from the weights its
+trial left (search/job/whole.py), and the search ends early once more of it is worth less than the
 same time given to the final run:
 - when every design trained so far sits near chance: verdicts at this many epochs cannot rank designs
   on these data, while the final run is where such data learn;

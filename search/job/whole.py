@@ -39,7 +39,7 @@ class JobResult:
 class KeptWeights:
     """The weights of the trials the final run may continue, on the host: every queued design's (the
     recommended design is the final run's default) and the best drawn trial's so far, each as its trial
-    ended and, where it held its schedule's peak, as they were there (a short final run continues
+    ended and, where it held its schedule's peak, as they were there (the final run continues
     those; with no time for an epoch, the weights as the trial ended are the model)."""
 
     def __init__(self) -> None:
@@ -110,10 +110,10 @@ def run_job(settings: StudyConfig, seconds: float, plan: JobPlan | None = None, 
     more = 1 + val_images / len(data.train_x) if train_on == "train+val" else 1.0
     epochs = epochs_in(winner, final, more, eval_share(len(data.train_x), val_images, bool(winner.params.get("tta"))),
                        scored=train_on == "train")
-    if epochs >= FRESH_FROM * int(winner.user_attrs.get("epochs", 0)):
-        # A plain one-cycle over the whole run: continued, the run kept its trial's two-epoch warm-up
-        # and then held the peak where a plain run rises over its first 30%, and on real-late the
-        # jobs trailed the recommended design trained plainly by a point (bench/RESULTS.md).
+    if FRESH_FROM and epochs >= FRESH_FROM * int(winner.user_attrs.get("epochs", 0)):
+        # A plain schedule over the whole run, not the trial's quick warm-up and held peak: it won a
+        # point on real-late, whose designs learn late, and lost on real-gray and synth, which keep
+        # what their trial learned (bench/RESULTS.md, "The final run from scratch"), so it is off.
         state = None
     if epochs == 0 and state is None:
         raise UserError(f"no time is left for a final run of trial {winner.number} ({final:.0f}s); give --time "
