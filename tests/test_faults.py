@@ -306,6 +306,14 @@ def test_storage_forms():
         open_storage("journal:///proc/no/such/folder/s.log")
 
 
+def test_a_sqlite_file_in_a_folder_not_yet_made_gets_its_folder(tmp_path):
+    url = f"sqlite:///{tmp_path / 'new' / 'studies' / 's.db'}"
+    optuna.create_study(study_name="s", storage=open_storage(url))  # SQLite alone: "unable to open database file"
+    assert [s.study_name for s in optuna.get_all_study_summaries(url)] == ["s"]
+    with pytest.raises(UserError, match="cannot open storage"):  # a folder that cannot be made is still one line
+        open_storage("sqlite:////proc/no/such/folder/s.db")
+
+
 # --- the budget across workers ------------------------------------------------------------------
 
 def test_a_worker_starts_nothing_when_running_trials_fill_the_budget():

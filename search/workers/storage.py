@@ -54,6 +54,7 @@ def open_storage(url: str, heartbeat: int | None = None, max_retry: int = STALE_
         if journal is not None:
             return HeartbeatJournalStorage(journal, heartbeat or None, GRACE_BEATS * (heartbeat or 0), retry)
         if url.startswith(("sqlite", "postgresql", "mysql")):
+            _make_sqlite_folder(url)
             with warnings.catch_warnings():  # heartbeat arguments are marked experimental
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return optuna.storages.RDBStorage(_postgres_driver(url), **beats)
@@ -61,6 +62,16 @@ def open_storage(url: str, heartbeat: int | None = None, max_retry: int = STALE_
     except (sqlalchemy.exc.SQLAlchemyError, ValueError, ImportError, OSError) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"cannot open storage {url}: {reason}") from None
+
+
+def _make_sqlite_folder(url: str) -> None:
+    """Creates the folder a SQLite file is named in, as a journal file's is: `--storage
+    sqlite:///studies/x.db` in a fresh folder otherwise fails with SQLite's "unable to open database
+    file"."""
+    if url.startswith("sqlite"):
+        database = sqlalchemy.engine.make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _postgres_driver(url: str) -> str:
