@@ -278,6 +278,24 @@ def test_a_wait_for_a_dead_runs_trial_says_so_once_and_its_failure_records_why(s
     assert retry.user_attrs == {"design": "seed000-cnn"}  # the retry keeps its attributes, not the verdict
 
 
+def test_a_trial_that_goes_stale_between_the_check_and_the_failing_still_gets_its_reason(tmp_path, monkeypatch):
+    # The race CI met once on SQLite: the storage answered "nothing stale" when the reason was
+    # written, and "trial 0 stale" when it was asked again to fail the trials a moment later. Here the
+    # storage flips between those answers on every question, so only one question per check is safe.
+    study = optuna.create_study(storage=open_storage(f"sqlite:///{tmp_path / 'race.db'}", heartbeat=1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ask() outside optimize() warns that heartbeats need optimize()
+        dead = study.ask()
+        dead.suggest_float("x", 0, 1)
+    storage, answers = study._storage, iter([[], [dead._trial_id]] * 50)
+    monkeypatch.setattr(storage, "_get_stale_trial_ids", lambda study_id: next(answers))
+    work(study, lambda t: t.suggest_float("x", 0, 1), budget=1, timeout=30, poll=0.01)
+    failed, retry = study.get_trials(deepcopy=False)
+    assert failed.state == optuna.trial.TrialState.FAIL
+    assert failed.user_attrs.get("fail_reason", "").startswith("no heartbeat for "), failed.user_attrs
+    assert retry.state == optuna.trial.TrialState.COMPLETE and retry.params == failed.params
+
+
 def test_a_heartbeat_retry_does_not_carry_the_failed_trials_verdict(tmp_path):
     # Optuna's RetryHeartbeatStaleTrialCallback copies the failed trial's user attributes to the retry;
     # a retry is no failure (requeue() drops the verdict too).
