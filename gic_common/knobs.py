@@ -28,6 +28,8 @@ MIN_TRIALS = 4  # a share with room for fewer draws rarely beats the designs: th
 RESERVE_SECONDS = 15.0  # kept for export and report until a trial measured them (or RESERVE_SHARE of T, if more)
 RESERVE_SHARE = 0.03
 AFTER_RUN_SECONDS = 6.0  # export's and report's fixed part (loading, plots, files) and the process's exit; plan
+EXIT_SECONDS = 3.0  # of AFTER_RUN_SECONDS, the interpreter's exit after the job's last line (1.4-2.8 s measured): the
+                   # report stops drawing this long before T, or the user's wait ends past it; whole
 AFTER_RUN_MARGIN = 1.5  # the scoring passes' measured time times this: a late pass against seconds of training; plan
 FINAL_RUN_EVALS = 10  # validation passes in a long final run: a curve to watch against epochs lost to scoring; retrain
 FINAL_RUN_LEAD = 2.0  # standard errors a trial must lead the recommended design by, at equal seconds, to take the run

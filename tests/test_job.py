@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 from pathlib import Path
 
 import optuna
 import pytest
 import torch
 
+from gic_common.knobs import EXIT_SECONDS
 from search.after.rebuild import rebuild_trial
 from search.cli import main
 from search.job import whole
@@ -49,11 +51,19 @@ def test_the_whole_job_searches_then_trains_the_winner_for_the_time_left(tiny_da
 
 @pytest.mark.slow
 def test_a_final_run_continues_from_its_trials_peak_by_default(tiny_data, tmp_path, capsys, monkeypatch):
+    import search.shown.report
+
     name = "job-test"
     storage = f"sqlite:///{tmp_path / 'job.db'}"
     monkeypatch.chdir(tmp_path)
+    drawn, deadlines = search.shown.report.write_report, []
+    monkeypatch.setattr(search.shown.report, "write_report",
+                        lambda *a, deadline, **kw: deadlines.append(deadline) or drawn(*a, deadline=deadline, **kw))
+    began = time.monotonic()
     assert main(["run", "cnn", "--data", str(tiny_data), "--time", "30", "--epochs", "2", "--storage", storage,
                  "--study", name, "--device", "cpu", "--no-progress"]) == 0
+    # the report stops drawing before T by the interpreter's exit, which the user's wait includes
+    assert len(deadlines) == 1 and 0 <= deadlines[0] - (began + 30 - EXIT_SECONDS) < 1
     err = capsys.readouterr().err
     study = optuna.load_study(study_name=name, storage=storage)
     meta = json.loads((Path(study.user_attrs["model_dir"]) / "model.json").read_text())
