@@ -118,6 +118,10 @@ def test_a_timed_retrain_fits_its_epochs_into_the_seconds_given():
     # a run too short for ten sparse passes is scored every epoch: 60 s at 7.5 s an epoch
     assert fitted_epochs(trial, 60) == 8 and evaluate_every(8) == 1
     assert epochs_in(trial, 5) == 0 and fitted_epochs(trial, 5) == 1
+    # a run on train+val pays only the passes it makes at its end: the job's unscored final run none,
+    # a scored retrain two (its last epoch's and its metrics'): 6 s epochs, 1.5 s passes
+    assert [epochs_in(trial, 61.5, end_passes=n) for n in (0, 1, 2)] == [10, 10, 9]
+    assert epochs_in(trial, 60, end_passes=0) == 10 and epochs_in(trial, 60, end_passes=1) == 9
 
 
 @pytest.mark.slow

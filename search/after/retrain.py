@@ -70,7 +70,7 @@ def retrain(
     if seconds is not None:
         epochs = fitted_epochs(trial, seconds / seeds, len(tensors.train_x) / len(ds.train_x),
                                eval_share(len(ds.train_x), len(ds.val_x), again.config.train.tta),
-                               scored=train_on == "train")
+                               end_passes=None if train_on == "train" else (2 if score_trained else 0))
     if epochs is None:
         epochs = again.epochs
     if epochs == 0 and init_state is None:
@@ -121,26 +121,28 @@ def retrain(
 
 
 def fitted_epochs(trial: optuna.trial.FrozenTrial, seconds: float, scale: float = 1.0,
-                  eval_share: float | None = None, scored: bool = True) -> int:
+                  eval_share: float | None = None, end_passes: int | None = None) -> int:
     """``epochs_in``, at least one: what a retrain asked for by time trains."""
-    return max(1, epochs_in(trial, seconds, scale, eval_share, scored))
+    return max(1, epochs_in(trial, seconds, scale, eval_share, end_passes))
 
 
 def epochs_in(trial: optuna.trial.FrozenTrial, seconds: float, scale: float = 1.0,
-              eval_share: float | None = None, scored: bool = True) -> int:
+              eval_share: float | None = None, end_passes: int | None = None) -> int:
     """How many epochs of ``trial``'s configuration fit in ``seconds`` (perhaps none), at the pace its
     own trial ran (``epoch_costs``), with the validation passes a retrain of that length makes
     (``evaluate_every``). ``scale``: the retrain's training images over the trial's (train+val trains
-    on more). ``scored``: False for a run scored once, at its end (``evaluate_every``)."""
+    on more). ``end_passes``: None for a run scored every few epochs (on train, ``evaluate_every``);
+    for a run on train+val, the passes it makes at its end: 2 for a scored retrain (its last epoch's
+    and its metrics'), 0 for the job's unscored final run."""
     train, scoring = epoch_costs(trial, eval_share)
-    return _epochs_for(seconds, train * scale, scoring, scored)
+    return _epochs_for(seconds, train * scale, scoring, end_passes)
 
 
-def _epochs_for(seconds: float, train: float, scoring: float, scored: bool = True) -> int:
+def _epochs_for(seconds: float, train: float, scoring: float, end_passes: int | None = None) -> int:
     """Epochs of ``train`` seconds that fit in ``seconds`` with the validation passes of ``scoring``
-    seconds that a run of that length makes (``evaluate_every``)."""
-    if not scored:
-        return max(0, int((seconds - scoring) // train))
+    seconds that a run of that length makes (``evaluate_every``), or ``end_passes`` at its end."""
+    if end_passes is not None:
+        return max(0, int((seconds - end_passes * scoring) // train))
     long_run = (seconds - FINAL_RUN_EVALS * scoring) / train  # a pass every few epochs
     if long_run >= FINAL_RUN_EVALS:
         return int(long_run)

@@ -109,7 +109,7 @@ def run_job(settings: StudyConfig, seconds: float, plan: JobPlan | None = None, 
     state = kept.states.get(winner.number)  # a winner from an earlier run of the study starts afresh
     more = 1 + val_images / len(data.train_x) if train_on == "train+val" else 1.0
     epochs = epochs_in(winner, final, more, eval_share(len(data.train_x), val_images, bool(winner.params.get("tta"))),
-                       scored=train_on == "train")
+                       end_passes=None if train_on == "train" else 0)  # train+val: unscored (score_trained)
     if FRESH_FROM and epochs >= FRESH_FROM * int(winner.user_attrs.get("epochs", 0)):
         # A plain schedule over the whole run, not the trial's quick warm-up and held peak: it won a
         # point on real-late, whose designs learn late, and lost on real-gray and synth, which keep
