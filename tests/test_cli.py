@@ -108,6 +108,8 @@ def test_data_synth_onto_a_file_is_one_line(tmp_path, capsys):
     ["dashboard", "--port", "99999"], ["dashboard", "--port", "-1"],
     ["run", "cnn", "--timeout", "-5"], ["worker", "--study", "s", "--timeout", "0"],
     ["run", "cnn", "--heartbeat", "-1"],
+    # text that is no number: argparse's own message named the parsing function ("invalid _seconds value")
+    ["run", "cnn", "--time", "abc"], ["run", "cnn", "--trials", "2.5"], ["dashboard", "--port", "http"],
 ])
 def test_bad_flag_values_are_refused_before_anything_runs(argv, tmp_path, capsys):
     # Before: a port out of range was an OverflowError traceback, a negative timeout a study that ran

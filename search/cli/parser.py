@@ -13,26 +13,29 @@ __all__ = ["build_parser"]
 DESCRIPTION = "`python -m search ...`: the command line. Each subcommand is a thin layer over one module."
 
 
-def _bounded(name: str, kind: type, ok: Callable[[Any], bool], message: str) -> Callable[[str], Any]:
+def _bounded(kind: type, ok: Callable[[Any], bool], message: str) -> Callable[[str], Any]:
     """An argparse ``type``: ``kind(text)`` refused with ``message`` (formatted with ``value`` and
-    ``text``) unless ``ok(value)``. ``name`` is what argparse calls it when ``kind`` itself refuses."""
+    ``text``) unless ``ok(value)``. Text that is no number at all gets the same message: argparse's
+    own would name this function ("invalid parse value: 'abc'")."""
 
     def parse(text: str):
-        value = kind(text)
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(message.format(value=repr(text), text=repr(text))) from None
         if not ok(value):
             raise argparse.ArgumentTypeError(message.format(value=value, text=text))
         return value
 
-    parse.__name__ = name
     return parse
 
 
-_positive_int = _bounded("_positive_int", int, lambda v: v >= 1, "must be at least 1, got {value}")
-_count = _bounded("_count", int, lambda v: v >= 0, "must be 0 or more, got {value}")
-_fraction = _bounded("_fraction", float, lambda v: 0 <= v < 1, "must be in [0, 1), got {value}")
-_seconds = _bounded("_seconds", float, lambda v: v > 0, "must be more than 0 seconds, got {text}")  # NaN too
+_positive_int = _bounded(int, lambda v: v >= 1, "must be a whole number, at least 1, got {value}")
+_count = _bounded(int, lambda v: v >= 0, "must be a whole number, 0 or more, got {value}")
+_fraction = _bounded(float, lambda v: 0 <= v < 1, "must be a number in [0, 1), got {value}")
+_seconds = _bounded(float, lambda v: v > 0, "must be a number of seconds, more than 0, got {text}")  # NaN too
 # the socket's own refusal of a port out of range is an OverflowError with a traceback
-_port = _bounded("_port", int, lambda v: 0 <= v <= 65535, "must be a port number from 0 to 65535, got {value}")
+_port = _bounded(int, lambda v: 0 <= v <= 65535, "must be a port number from 0 to 65535, got {value}")
 
 
 def _image_size(text: str) -> tuple[int, int]:
