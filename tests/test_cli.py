@@ -66,6 +66,10 @@ def test_bad_names_are_one_line_errors(tmp_path, capsys, tiny_data):
                  "--device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "does not exist" in err
+    (tmp_path / "a-file").write_text("not images")  # a file is no missing folder: say which it is
+    assert main(["run", "cnn", "--data", str(tmp_path / "a-file"), "--storage", storage, "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a file, not a dataset folder" in err
     assert main(["best", "--storage", storage, "--study", "nope"]) == 2
     assert "no such SQLite file" in capsys.readouterr().err  # and `best` did not create one
     assert not (tmp_path / "s.db").exists()

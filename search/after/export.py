@@ -15,7 +15,7 @@ from search.after.ensemble import Member, decide, load_members, needs_own_cuts, 
 from search.after.saving import write_atomic
 from search.artifacts import attach
 from search.console import log
-from search.data.loader import LAYOUTS, detect_layout, load_test_split
+from search.data.loader import LAYOUTS, detect_layout, load_test_split, no_folder
 from search.data.options import DataOptions
 from search.trial.device import resolve_device
 from search.trial.inputs import load_data
@@ -35,7 +35,7 @@ def export(
     root = Path(data_dir or meta["data"])
     options = DataOptions.from_json(meta.get("data_options"))
     if not root.is_dir():
-        raise UserError(f"{root}: dataset folder does not exist")
+        raise UserError(no_folder(root))
     layout = detect_layout(root) if options.layout == "auto" else options.layout
     # Only the test images: the model carries its own statistics, so the other splits are not read.
     test_names, test_x = load_test_split(root, layout, image_size=options.image_size)

@@ -23,7 +23,8 @@ from search.data.dataset import DataError, Dataset
 from search.data.images import decode_all
 
 __all__ = [
-    "LAYOUTS", "cache_dir", "dataset_key", "detect_layout", "load_dataset", "load_test_split", "refuse_links_out",
+    "LAYOUTS", "cache_dir", "dataset_key", "detect_layout", "load_dataset", "load_test_split", "no_folder",
+    "refuse_links_out",
 ]
 
 # Detection tries them in this order: the class-folder test (train/ has sub-folders) is the loosest.
@@ -36,6 +37,11 @@ _unwritable: set[Path] = set()  # cache folders that refused an entry in this pr
 
 def cache_dir() -> Path:
     return Path(os.environ.get("GIC_CACHE_DIR", Path.home() / ".cache" / "gic-search")) / "datasets"
+
+
+def no_folder(root: Path) -> str:
+    """Why ``root`` is no dataset folder, in one line: a file named by mistake is not a missing folder."""
+    return f"{root}: {'is a file, not a dataset folder' if root.exists() else 'dataset folder does not exist'}"
 
 
 def detect_layout(root: Path) -> str:
@@ -106,7 +112,7 @@ def load_dataset(
     image (see images.py), None keeps the data's own size, which must then be uniform."""
     root = Path(path)
     if not root.is_dir():
-        raise DataError(f"{root}: dataset folder does not exist")
+        raise DataError(no_folder(root))
     if layout == "auto":
         layout = detect_layout(root)
     elif not LAYOUTS[layout].detect(root):  # an unknown name: the registry's one line
