@@ -9,11 +9,13 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy.exc
 import torch
 
 import search.after.rerun
@@ -21,6 +23,7 @@ import search.cli
 import search.journal
 import search.trial.objective
 import search.workers.launch
+import search.workers.storage
 import search.workers.worker
 from gic_common.errors import UserError
 from search.after.rerun import rerun_trial
@@ -330,6 +333,48 @@ def test_a_sqlite_file_in_a_folder_not_yet_made_gets_its_folder(tmp_path):
     assert [s.study_name for s in optuna.get_all_study_summaries(url)] == ["s"]
     with pytest.raises(UserError, match="cannot open storage"):  # a folder that cannot be made is still one line
         open_storage("sqlite:////proc/no/such/folder/s.db")
+
+
+def test_a_new_database_opened_by_another_process_at_the_same_moment_is_opened_again(tmp_path, monkeypatch):
+    # Two bench jobs started on one new SQLite file: the later one's CREATE TABLE failed with "table
+    # study_directions already exists" and the job died. Here the first open meets that error.
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    real, opens = optuna.storages.RDBStorage, []  # patched where open_storage looks: create_study's isinstance keeps it
+
+    def racing(*args, **kwargs):
+        opens.append(1)
+        if len(opens) == 1:
+            real(*args, **kwargs)  # the other process: it makes the tables, then this open's CREATE fails
+            raise sqlalchemy.exc.OperationalError("CREATE TABLE study_directions", {},
+                                                  Exception("table study_directions already exists"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(search.workers.storage, "RDBStorage", racing)
+    optuna.create_study(study_name="s", storage=open_storage(url))
+    assert len(opens) == 2 and [s.study_name for s in optuna.get_all_study_summaries(url)] == ["s"]
+    opens.clear()
+    def broken(*args, **kwargs):
+        opens.append(1)
+        raise sqlalchemy.exc.OperationalError("SELECT", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(search.workers.storage, "RDBStorage", broken)
+    with pytest.raises(UserError, match="disk I/O error"):  # any other error is not retried: one line
+        open_storage(url)
+    assert len(opens) == 1
+
+
+def test_processes_opening_one_new_sqlite_file_at_once_all_open_it(tmp_path):
+    # Each process imports first, then all open the file at one agreed instant, as two jobs started together do.
+    url = f"sqlite:///{tmp_path / 'together.db'}"
+    opener = ("import sys, time; from search.workers.storage import open_storage; import optuna\n"
+              "while time.time() < float(sys.argv[3]): pass\n"
+              "optuna.create_study(study_name=sys.argv[1], storage=open_storage(sys.argv[2], heartbeat=1))")
+    at = str(time.time() + 4)
+    runs = [subprocess.Popen([sys.executable, "-c", opener, f"s{i}", url, at], stderr=subprocess.PIPE, text=True)
+            for i in range(4)]
+    for run in runs:
+        assert run.wait(timeout=120) == 0, run.stderr.read()
+    assert sorted(s.study_name for s in optuna.get_all_study_summaries(url)) == ["s0", "s1", "s2", "s3"]
 
 
 # --- the budget across workers ------------------------------------------------------------------

@@ -6,11 +6,13 @@ from __future__ import annotations
 import copy
 import importlib.util
 import sys
+import time
 import warnings
 from pathlib import Path
 
 import optuna
 import sqlalchemy.exc
+from optuna.storages import RDBStorage
 
 from gic_common.errors import UserError
 from gic_common.knobs import GRACE_BEATS, STALE_RETRIES
@@ -55,13 +57,36 @@ def open_storage(url: str, heartbeat: int | None = None, max_retry: int = STALE_
             return HeartbeatJournalStorage(journal, heartbeat or None, GRACE_BEATS * (heartbeat or 0), retry)
         if url.startswith(("sqlite", "postgresql", "mysql")):
             _make_sqlite_folder(url)
-            with warnings.catch_warnings():  # heartbeat arguments are marked experimental
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.storages.RDBStorage(_postgres_driver(url), **beats)
+            return _rdb_storage(_postgres_driver(url), beats)
         return optuna.storages.get_storage(url)
     except (sqlalchemy.exc.SQLAlchemyError, ValueError, ImportError, OSError) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"cannot open storage {url}: {reason}") from None
+
+
+# What a database says when another process created the same table or row a moment before: SQLite,
+# then PostgreSQL (a table, or the row of its type).
+_CREATED_MEANWHILE = ("already exists", "UNIQUE constraint failed", "duplicate key value")
+
+
+def _rdb_storage(url: str, beats: dict, tries: int = 4) -> RDBStorage:
+    """Optuna's RDBStorage. Two processes opening a new database at once both create its tables, and
+    the later one's CREATE fails ("table study_directions already exists": two jobs started on one
+    new SQLite file). The tables are there by then, so it opens the database again."""
+
+    def opened() -> RDBStorage:
+        with warnings.catch_warnings():  # heartbeat arguments are marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(url, **beats)
+
+    for attempt in range(tries - 1):
+        try:
+            return opened()
+        except sqlalchemy.exc.SQLAlchemyError as e:
+            if not any(said in str(e) for said in _CREATED_MEANWHILE):
+                raise
+            time.sleep(0.1 * (attempt + 1))  # the other process's creation is a transaction away from done
+    return opened()
 
 
 def _make_sqlite_folder(url: str) -> None:
