@@ -23,7 +23,6 @@ import search.cli
 import search.journal
 import search.trial.objective
 import search.workers.launch
-import search.workers.storage
 import search.workers.worker
 from gic_common.errors import UserError
 from search.after.rerun import rerun_trial
@@ -339,25 +338,20 @@ def test_a_new_database_opened_by_another_process_at_the_same_moment_is_opened_a
     # Two bench jobs started on one new SQLite file: the later one's CREATE TABLE failed with "table
     # study_directions already exists" and the job died. Here the first open meets that error.
     url = f"sqlite:///{tmp_path / 's.db'}"
-    real, opens = optuna.storages.RDBStorage, []  # patched where open_storage looks: create_study's isinstance keeps it
+    opens, error = [], "table study_directions already exists"
 
-    def racing(*args, **kwargs):
-        opens.append(1)
-        if len(opens) == 1:
-            real(*args, **kwargs)  # the other process: it makes the tables, then this open's CREATE fails
-            raise sqlalchemy.exc.OperationalError("CREATE TABLE study_directions", {},
-                                                  Exception("table study_directions already exists"))
-        return real(*args, **kwargs)
+    class Racing(optuna.storages.RDBStorage):
+        def __init__(self, *args, **kwargs):
+            opens.append(1)
+            super().__init__(*args, **kwargs)  # the first time, as the other process: it makes the tables
+            if len(opens) == 1 or error != "table study_directions already exists":
+                raise sqlalchemy.exc.OperationalError("CREATE TABLE study_directions", {}, Exception(error))
 
-    monkeypatch.setattr(search.workers.storage, "RDBStorage", racing)
+    monkeypatch.setattr(optuna.storages, "RDBStorage", Racing)
     optuna.create_study(study_name="s", storage=open_storage(url))
     assert len(opens) == 2 and [s.study_name for s in optuna.get_all_study_summaries(url)] == ["s"]
     opens.clear()
-    def broken(*args, **kwargs):
-        opens.append(1)
-        raise sqlalchemy.exc.OperationalError("SELECT", {}, Exception("disk I/O error"))
-
-    monkeypatch.setattr(search.workers.storage, "RDBStorage", broken)
+    error = "disk I/O error"
     with pytest.raises(UserError, match="disk I/O error"):  # any other error is not retried: one line
         open_storage(url)
     assert len(opens) == 1

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import optuna
 import sqlalchemy.exc
-from optuna.storages import RDBStorage
 
 from gic_common.errors import UserError
 from gic_common.knobs import GRACE_BEATS, STALE_RETRIES
@@ -69,15 +68,15 @@ def open_storage(url: str, heartbeat: int | None = None, max_retry: int = STALE_
 _CREATED_MEANWHILE = ("already exists", "UNIQUE constraint failed", "duplicate key value")
 
 
-def _rdb_storage(url: str, beats: dict, tries: int = 4) -> RDBStorage:
+def _rdb_storage(url: str, beats: dict, tries: int = 4) -> optuna.storages.RDBStorage:
     """Optuna's RDBStorage. Two processes opening a new database at once both create its tables, and
     the later one's CREATE fails ("table study_directions already exists": two jobs started on one
     new SQLite file). The tables are there by then, so it opens the database again."""
 
-    def opened() -> RDBStorage:
+    def opened() -> optuna.storages.RDBStorage:
         with warnings.catch_warnings():  # heartbeat arguments are marked experimental
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(url, **beats)
+            return optuna.storages.RDBStorage(url, **beats)
 
     for attempt in range(tries - 1):
         try:
