@@ -228,7 +228,11 @@ def _optuna_quiet():
 
 
 def _progress(i: int, n: int, title: str) -> None:
-    print(f"\rbuilding report [{i}/{n}] {title:<45}", end="", file=sys.stderr, flush=True)
+    line = f"building report [{i}/{n}] {title}"
+    if sys.stderr.isatty():  # one line rewritten in place, its tail erased: titles differ in length
+        print(f"\r{line}\x1b[K", end="", file=sys.stderr, flush=True)
+    else:  # a log file gets a line a section, not one line of carriage returns
+        print(line, file=sys.stderr, flush=True)
 
 
 def write_report(
@@ -286,7 +290,8 @@ def write_report(
             body = f'<p class="note">not drawn: {html.escape(reason)}</p>'
         parts.append(f'<section><h2>{html.escape(title)}</h2>{body}</section>')
         slowest = max(slowest, monotonic() - began)
-    print(file=sys.stderr)
+    if progress is _progress and sys.stderr.isatty():
+        print(file=sys.stderr)  # ends the line the progress rewrote
     if skipped:
         log(f"the time given ran out before {len(skipped)} of the report's {len(titled)} sections "
             f"({', '.join(skipped)}); `python -m search report --study {study.study_name}` draws them all")
