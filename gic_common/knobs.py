@@ -24,7 +24,10 @@ TRACEBACK_CHARS = 8000  # the end of a crashed trial's traceback it keeps: what 
 # `run --time`: the whole job in the user's time (search/job/plan.py)
 NEAR_CHANCE = 2.0  # under this many times chance a score ranks nothing: every design's best, or the incumbent's score
                    # at a draw's first verdict; the search ends and the final run gets the time; plan
-MIN_TRIALS = 4  # a share with room for fewer draws rarely beats the designs: the final run gets the time
+MIN_TRIALS = 8  # a share with room for fewer draws rarely beats the designs: the final run gets the time (at 4,
+                # one-core 12-minute jobs ran 5-7 draws on photos-48px and synth, none won, and the final run lost
+                # up to 30 epochs: -4.0 on photos; at 8 they end after the designs, and make run's two threads
+                # still leave room for about 10); plan
 RESERVE_SECONDS = 15.0  # kept for export and report until a trial measured them (or RESERVE_SHARE of T, if more)
 RESERVE_SHARE = 0.03
 AFTER_RUN_SECONDS = 6.0  # export's and report's fixed part (loading, plots, files) and the process's exit; plan

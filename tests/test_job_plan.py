@@ -9,6 +9,7 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
+from gic_common.knobs import MIN_TRIALS
 from search.job.plan import (
     JobPlan,
     after_run_seconds,
@@ -68,9 +69,10 @@ def test_a_search_with_room_for_few_draws_after_the_designs_gives_its_time_to_th
     trials = [trial(0, [0.3], seconds=100), trial(1, [0.5], seconds=80), trial(2, [0.4], seconds=120)]
     for t in trials:
         t.user_attrs["design"] = "a queued design"
-    assert search_verdict(trials, chance=0.1, patience=6, window_left=500) is None  # 5 draws at 100 s
-    why = search_verdict(trials, chance=0.1, patience=6, window_left=350)
-    assert why is not None and "fewer than 4 draws at 100s each" in why
+    roomy, short = (MIN_TRIALS + 1) * 100, (MIN_TRIALS - 0.5) * 100  # the typical draw: 100 s, the median
+    assert search_verdict(trials, chance=0.1, patience=6, window_left=roomy) is None
+    why = search_verdict(trials, chance=0.1, patience=6, window_left=short)
+    assert why is not None and f"fewer than {MIN_TRIALS} draws at 100s each" in why
     assert search_verdict(trials, chance=0.1, patience=6) is None  # no window: no such rule
     # once the search has begun, it runs to its share (or its patience): no trials are left unspent
     assert search_verdict([*trials, trial(3, [0.45], seconds=100)], chance=0.1, patience=6, window_left=150) is None
@@ -83,17 +85,18 @@ def test_draws_judged_against_a_design_near_chance_at_their_first_verdict_end_th
     seed = trial(1, [0.0063], TrialState.PRUNED, seconds=9)
     seed.user_attrs["design"] = "seed000-cnn"
     trials = [recommended, seed]
-    why = search_verdict(trials, chance=0.0104, patience=6, window_left=240, challenged_on=480)
+    window = 2 * MIN_TRIALS * 40  # room for draws: only the near-chance rule can end the search
+    why = search_verdict(trials, chance=0.0104, patience=6, window_left=window, challenged_on=480)
     assert why is not None and "trial 0" in why and "near chance after epoch 1 (0.0083" in why
     # without a challenger judging draws (a multi-objective study) the rule does not apply
-    assert search_verdict(trials, chance=0.0104, patience=6, window_left=240) is None
+    assert search_verdict(trials, chance=0.0104, patience=6, window_left=window) is None
     # an incumbent past twice chance at epoch 1 can be challenged there: the search goes on
     recommended.intermediate_values[1] = 0.0225
-    assert search_verdict(trials, chance=0.0104, patience=6, window_left=240, challenged_on=480) is None
+    assert search_verdict(trials, chance=0.0104, patience=6, window_left=window, challenged_on=480) is None
     # once draws have begun, the search runs to its share or its patience
     recommended.intermediate_values[1] = 0.0083
     assert search_verdict([*trials, trial(2, [0.0125], TrialState.PRUNED)], chance=0.0104, patience=6,
-                          window_left=240, challenged_on=480) is None
+                          window_left=window, challenged_on=480) is None
 
 
 def test_the_plan_gives_the_search_its_share_and_the_final_run_the_rest():
