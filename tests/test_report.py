@@ -203,3 +203,20 @@ def test_the_models_one_time_loading_is_not_the_pace_of_the_sections_after_it(tm
     page = write_report(study, tmp_path / "r.html", model_dir=tmp_path, deadline=0.15,
                         progress=lambda *a: None).read_text()
     assert loads == [] and page.count("not drawn: the time given ran out") == 2
+
+
+def test_on_a_terminal_the_progress_rewrites_one_line_and_erases_a_longer_titles_tail(tmp_path, monkeypatch):
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    err = Terminal()
+    monkeypatch.setattr(report.sys, "stderr", err)
+    write_report(_study(["maximize"]), tmp_path / "r.html")
+    shown = err.getvalue()
+    steps = shown.split("\r")[1:]  # each section's line begins by going back to the line's start
+    assert len(steps) >= 5 and all(step.startswith("building report [") for step in steps)
+    assert all(step.rstrip("\n").endswith("\x1b[K") for step in steps)  # a shorter title leaves no tail
+    assert shown.endswith("\x1b[K\n")  # the rewritten line is ended once, at the end
