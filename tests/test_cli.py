@@ -111,7 +111,7 @@ def test_data_synth_onto_a_file_is_one_line(tmp_path, capsys):
 @pytest.mark.parametrize("argv", [
     ["dashboard", "--port", "99999"], ["dashboard", "--port", "-1"],
     ["run", "cnn", "--timeout", "-5"], ["worker", "--study", "s", "--timeout", "0"],
-    ["run", "cnn", "--heartbeat", "-1"],
+    ["run", "cnn", "--heartbeat", "-1"], ["run", "cnn", "--time", "inf"], ["run", "cnn", "--time", "nan"],
     # text that is no number: argparse's own message named the parsing function ("invalid _seconds value")
     ["run", "cnn", "--time", "abc"], ["run", "cnn", "--trials", "2.5"], ["dashboard", "--port", "http"],
 ])

@@ -4,6 +4,7 @@ the registries (spaces, layouts, samplers, pruners, metrics, tasks, compile mode
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,8 @@ def _bounded(kind: type, ok: Callable[[Any], bool], message: str) -> Callable[[s
 _positive_int = _bounded(int, lambda v: v >= 1, "must be a whole number, at least 1, got {value}")
 _count = _bounded(int, lambda v: v >= 0, "must be a whole number, 0 or more, got {value}")
 _fraction = _bounded(float, lambda v: 0 <= v < 1, "must be a number in [0, 1), got {value}")
-_seconds = _bounded(float, lambda v: v > 0, "must be a number of seconds, more than 0, got {text}")  # NaN too
+# NaN fails v > 0; infinity is refused too: --time plans its split and the final run's epochs from it
+_seconds = _bounded(float, lambda v: 0 < v < math.inf, "must be a number of seconds, more than 0, got {text}")
 # the socket's own refusal of a port out of range is an OverflowError with a traceback
 _port = _bounded(int, lambda v: 0 <= v <= 65535, "must be a port number from 0 to 65535, got {value}")
 
