@@ -3,6 +3,7 @@
     python bench/real_sets.py where --out data/real-where   # the class is WHERE things are
     python bench/real_sets.py late  --out data/real-late    # many classes, few images: learnt late
     python bench/real_sets.py gray  --out data/real-gray    # greyscale handwritten digits, distorted
+    python bench/real_sets.py count --out data/real-count   # the class is HOW MANY things there are
     [--seed S] [--size 48] [--train N] [--val N] [--test N] [--classes K (late)]
 
 The priors were tuned on the synthetic benchmark and photo_patches.py's photo regions, where the
@@ -212,10 +213,60 @@ def _gray(size: int, rng: np.random.Generator, index: int) -> np.ndarray:
     return _finish(page, rng, noise=10)  # 2-D: a greyscale PNG
 
 
+# --- count: the class is how many things there are -----------------------------------------------------
+
+COUNT_MOST = 7  # 1..7 things: classes 0..6
+COUNT_SIDES = (7, 13)  # a thing's side in pixels, at most (exclusive): three sizes of area apart
+
+
+def count_things(size: int, many: int, rng: np.random.Generator) -> list[tuple[int, int, int]]:
+    """``many`` squares (top, left, side) on a size x size canvas, none touching another: each side drawn
+    from ``COUNT_SIDES``, so the area the things cover overlaps between counts (three large things cover
+    about what six small ones do) and counting them is the only sure cue."""
+    while True:  # a layout that does not fit is drawn again; 7 things of at most 12 px fill under half of 48x48
+        placed: list[tuple[int, int, int]] = []
+        for _ in range(many):
+            side = int(rng.integers(*COUNT_SIDES))
+            for _attempt in range(50):
+                y, x = (int(v) for v in rng.integers(0, size - side + 1, 2))
+                if all(y + side < py or py + ps < y or x + side < px or px + ps < x for py, px, ps in placed):
+                    placed.append((y, x, side))
+                    break
+            else:
+                break
+        if len(placed) == many:
+            return placed
+
+
+def _count(size: int, rng: np.random.Generator, label: int) -> np.ndarray:
+    """`count`: 1 to 7 things on a textured canvas, each a crop of a colour photograph or a handwritten
+    digit in a random colour, of random sizes and places; the class is how many (7 classes). No one
+    thing names the class, and a thing's kind, size and colour are drawn alike for every count, so
+    a design must gather evidence over the whole image: a global-average-pool head can add things up,
+    a flatten head must learn every place. Built with this file's other kinds, kept out of every
+    tuning decision and measured once, as a held-out set."""
+    digits, _ = _digits()
+    photos, textures = _colour_photos(), _textures()
+    texture = textures[rng.integers(len(textures))]
+    canvas = _crop(texture, int(rng.integers(96, 320)), size, rng).astype(np.float32) * rng.uniform(0.3, 0.6)
+    canvas = np.repeat(canvas[..., None], 3, axis=2)
+    for y, x, side in count_things(size, label + 1, rng):
+        if rng.random() < 0.5:
+            photo = photos[rng.integers(len(photos))]
+            canvas[y : y + side, x : x + side] = _crop(photo, int(rng.integers(32, 160)), side, rng)
+        else:
+            ink = np.asarray(Image.fromarray(digits[rng.integers(len(digits))]).resize((side, side), Image.BICUBIC))
+            alpha = ink.astype(np.float32)[..., None] / 255
+            region = canvas[y : y + side, x : x + side]
+            canvas[y : y + side, x : x + side] = region * (1 - alpha) + rng.uniform(120, 255, 3) * alpha
+    return _finish(canvas, rng, noise=5)
+
+
 # --- building ------------------------------------------------------------------------------------------
 
-KINDS = {"where": len(WHERE_PAIRS), "late": 96, "gray": 10}  # the default class count of each kind
-DEFAULT_SIZES = {"where": (2000, 400, 500), "late": (1920, 480, 500), "gray": (2000, 400, 500)}
+KINDS = {"where": len(WHERE_PAIRS), "late": 96, "gray": 10, "count": COUNT_MOST}  # each kind's class count
+DEFAULT_SIZES = {"where": (2000, 400, 500), "late": (1920, 480, 500), "gray": (2000, 400, 500),
+                 "count": (2000, 400, 500)}
 
 
 def build(kind: str, out: Path, size: int = 48, train: int | None = None, val: int | None = None,
@@ -223,6 +274,10 @@ def build(kind: str, out: Path, size: int = 48, train: int | None = None, val: i
     """Writes the ``kind`` benchmark to ``out`` and its test answers beside it; returns the answers file."""
     counts = dict(zip(("train", "val", "test"), DEFAULT_SIZES[kind], strict=True))
     counts.update({k: v for k, v in (("train", train), ("val", val), ("test", test)) if v is not None})
+    classes = classes or KINDS[kind]
+    if kind in ("where", "count") and classes != KINDS[kind]:
+        raise SystemExit(f"{kind}: its classes are fixed ({KINDS[kind]}); --classes cannot change them")
+    regions = _late_regions(classes) if kind == "late" else None
     rng = np.random.default_rng(seed)
     out.mkdir(parents=True, exist_ok=True)
     if kind == "gray":
@@ -231,14 +286,11 @@ def build(kind: str, out: Path, size: int = 48, train: int | None = None, val: i
             picks = rng.choice(pools[split], count, replace=count > len(pools[split]))
             write_split(out, split, ((_gray(size, rng, i), targets[i]) for i in picks))
         return answers_path(out)
-    classes = classes or KINDS[kind]
-    regions = _late_regions(classes) if kind == "late" else None
-    if kind == "where" and classes != len(WHERE_PAIRS):
-        raise SystemExit(f"where: the class is one of the {len(WHERE_PAIRS)} arrangements; --classes cannot change it")
+    draws = {"late": lambda y: _late(size, rng, y, regions), "where": lambda y: _where(size, rng, y),
+             "count": lambda y: _count(size, rng, y)}
     for split, count in counts.items():
         labels = _balanced(count, classes, rng)
-        draw = (lambda y: _late(size, rng, y, regions)) if kind == "late" else (lambda y: _where(size, rng, y))
-        write_split(out, split, ((draw(y), y) for y in labels))
+        write_split(out, split, ((draws[kind](y), y) for y in labels))
     return answers_path(out)
 
 

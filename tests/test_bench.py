@@ -276,7 +276,8 @@ def _cmdline(proc: Path) -> str:
         return ""
 
 
-@pytest.mark.parametrize(("kind", "classes", "mode"), [("where", 12, "RGB"), ("late", 6, "RGB"), ("gray", 10, "L")])
+@pytest.mark.parametrize(("kind", "classes", "mode"), [("where", 12, "RGB"), ("late", 6, "RGB"), ("gray", 10, "L"),
+                                                          ("count", 7, "RGB")])
 def test_real_sets_build_each_kind_as_the_engine_loads_it(tmp_path, kind, classes, mode):
     import csv
 
@@ -330,6 +331,27 @@ def test_real_sets_where_is_decided_by_position_alone():
     assert np.array_equal(a[h + y : h + y + photo.shape[0], x : x + photo.shape[1]], photo)
     b = real_sets.where_render(content, 2, 1)
     assert np.array_equal(b[y : y + photo.shape[0], h + x : h + x + photo.shape[1]], photo)
+
+
+def test_real_sets_count_places_as_many_things_as_its_class_none_touching(tmp_path):
+    import numpy as np
+    import real_sets
+
+    rng = np.random.default_rng(5)
+    sides = set()
+    for many in range(1, real_sets.COUNT_MOST + 1):
+        for _ in range(20):
+            things = real_sets.count_things(48, many, rng)
+            assert len(things) == many
+            for i, (y, x, side) in enumerate(things):
+                assert 0 <= y and y + side <= 48 and 0 <= x and x + side <= 48
+                sides.add(side)
+                for py, px, ps in things[:i]:  # a pixel's gap at least: two things never read as one
+                    assert y + side < py or py + ps < y or x + side < px or px + ps < x
+    assert sides == set(range(*real_sets.COUNT_SIDES))  # every size, for every count: area is no sure cue
+    with pytest.raises(SystemExit, match="fixed"):  # refused before anything is written
+        real_sets.build("count", tmp_path / "three", classes=3)
+    assert not (tmp_path / "three").exists()
 
 
 def test_question_table_keeps_the_latest_run_and_takes_margins_over_the_better_fixed_design(tmp_path):
