@@ -344,7 +344,7 @@ def test_real_sets_count_places_as_many_things_as_its_class_none_touching(tmp_pa
             things = real_sets.count_things(48, many, rng)
             assert len(things) == many
             for i, (y, x, side) in enumerate(things):
-                assert 0 <= y and y + side <= 48 and 0 <= x and x + side <= 48
+                assert min(y, x) >= 0 and max(y, x) + side <= 48
                 sides.add(side)
                 for py, px, ps in things[:i]:  # a pixel's gap at least: two things never read as one
                     assert y + side < py or py + ps < y or x + side < px or px + ps < x
