@@ -217,13 +217,14 @@ def _gray(size: int, rng: np.random.Generator, index: int) -> np.ndarray:
 
 COUNT_MOST = 7  # 1..7 things: classes 0..6
 COUNT_SIDES = (7, 13)  # a thing's side in pixels, at most (exclusive): three sizes of area apart
+COUNT_LAYOUTS = 1000  # layouts drawn before a canvas too small for the things is refused
 
 
 def count_things(size: int, many: int, rng: np.random.Generator) -> list[tuple[int, int, int]]:
     """``many`` squares (top, left, side) on a size x size canvas, none touching another: each side drawn
     from ``COUNT_SIDES``, so the area the things cover overlaps between counts (three large things cover
     about what six small ones do) and counting them is the only sure cue."""
-    while True:  # a layout that does not fit is drawn again; 7 things of at most 12 px fill under half of 48x48
+    for _layout in range(COUNT_LAYOUTS):  # one that does not fit is drawn again (7 of 12 px: under half of 48x48)
         placed: list[tuple[int, int, int]] = []
         for _ in range(many):
             side = int(rng.integers(*COUNT_SIDES))
@@ -236,6 +237,8 @@ def count_things(size: int, many: int, rng: np.random.Generator) -> list[tuple[i
                 break
         if len(placed) == many:
             return placed
+    raise SystemExit(f"count: {many} things of up to {COUNT_SIDES[1] - 1} px do not fit apart in a {size}px image; "
+                     f"give --size 32 or more")  # a small --size looped for ever
 
 
 def _count(size: int, rng: np.random.Generator, label: int) -> np.ndarray:

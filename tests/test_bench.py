@@ -349,6 +349,8 @@ def test_real_sets_count_places_as_many_things_as_its_class_none_touching(tmp_pa
                 for py, px, ps in things[:i]:  # a pixel's gap at least: two things never read as one
                     assert y + side < py or py + ps < y or x + side < px or px + ps < x
     assert sides == set(range(*real_sets.COUNT_SIDES))  # every size, for every count: area is no sure cue
+    with pytest.raises(SystemExit, match="do not fit"):  # a canvas too small is one line, not a loop for ever
+        real_sets.count_things(16, real_sets.COUNT_MOST, rng)
     with pytest.raises(SystemExit, match="fixed"):  # refused before anything is written
         real_sets.build("count", tmp_path / "three", classes=3)
     assert not (tmp_path / "three").exists()

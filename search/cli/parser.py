@@ -35,7 +35,7 @@ _positive_int = _bounded(int, lambda v: v >= 1, "must be a whole number, at leas
 _count = _bounded(int, lambda v: v >= 0, "must be a whole number, 0 or more, got {value}")
 _fraction = _bounded(float, lambda v: 0 <= v < 1, "must be a number in [0, 1), got {value}")
 # NaN fails v > 0; infinity is refused too: --time plans its split and the final run's epochs from it
-_seconds = _bounded(float, lambda v: 0 < v < math.inf, "must be a number of seconds, more than 0, got {text}")
+_seconds = _bounded(float, lambda v: 0 < v < math.inf, "must be a finite number of seconds, more than 0, got {text}")
 # the socket's own refusal of a port out of range is an OverflowError with a traceback
 _port = _bounded(int, lambda v: 0 <= v <= 65535, "must be a port number from 0 to 65535, got {value}")
 
