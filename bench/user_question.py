@@ -78,11 +78,13 @@ def engine(data: Path, seconds: float, seed: int, storage: str, flags: list[str]
     why = re.search(r"^(no trial of the study so far.*|every design so far.*|the search's share.*|"
                       r"no new best.*|the design a draw must beat.*|timeout of .*)$", done.stderr, re.M)
     chosen = next(t for t in study.trials if t.number == model["trial"])
+    # the job's own clock, phase by phase: which phase ran long when the bench's clock says T was not kept
+    phases = re.search(r"^the whole job took .*\((.*)\)$", done.stdout, re.M)
     return {"accuracy": score(labels, data), "final trial": model["trial"], "final design":
             chosen.user_attrs.get("design", "found"), "its trial's value": chosen.value,
             "epochs in all": model["epochs"], "continued after": model.get("continued_after_epochs"),
             "trials trained": sum(takes_budget(t) for t in study.trials), "search ended": why and why.group(1),
-            "study": name, "seconds": round(ended, 1)}
+            "study": name, "job's phases": phases and phases.group(1), "seconds": round(ended, 1)}
 
 
 def plain(data: Path, design: str, seconds: float, seed: int) -> dict:

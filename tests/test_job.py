@@ -42,6 +42,11 @@ def test_the_whole_job_searches_then_trains_the_winner_for_the_time_left(tiny_da
     assert "kept for the submission and the report" in err
     assert err.index("the whole job has 60s") < err.index(f"final run: trial {winner.number}")
     assert "whole job" in err.split("final run: trial")[1]
+    # the last line says where the seconds went, phase by phase, and the phases are the whole job
+    took, phases = out.split("the whole job took ")[1].split("\n")[0].split(" (")
+    spent = dict(p.rsplit(" ", 1) for p in phases.rstrip(")").split(", "))
+    assert list(spent) == ["start", "data and search", "final run", "submission", "report"]
+    assert abs(sum(float(s.rstrip("s")) for s in spent.values()) - float(took.split("s of")[0])) <= 1
     with (tmp_path / "submissions" / f"{name}.csv").open() as f:
         rows = list(csv.DictReader(f))
     with (tiny_data / "test.csv").open() as f:

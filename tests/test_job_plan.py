@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime
+import subprocess
+import sys
 import time
 
 import optuna
@@ -226,3 +228,21 @@ def test_a_challenger_is_judged_against_the_trial_the_final_run_would_get():
     assert not pruner.prune(close, _running([0.1, 0.3]))
     # the study's own pruner still judges first
     assert ChallengerPruner(optuna.pruners.ThresholdPruner(upper=0.9), 480).prune(study, _running([0.95, 0.95]))
+
+
+def test_the_job_clock_starts_with_the_process_not_with_main():
+    # what the interpreter does before the job's code runs is the user's wait too: here a 1 s sleep
+    code = ("import time; time.sleep(1.0); from search.job.clock import process_started; "
+            "print(time.monotonic() - process_started())")
+    ran = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    assert 1.0 <= ran < 30
+
+
+def test_the_plan_says_where_each_phases_seconds_went():
+    plan = JobPlan(600, start=time.monotonic() - 2.0)
+    plan.mark("search")
+    time.sleep(0.05)
+    plan.mark("final run")
+    assert list(plan.phases) == ["search", "final run"]
+    assert 2.0 <= plan.phases["search"] < 3 and 0.05 <= plan.phases["final run"] < 1
+    assert plan.spent().startswith("search 2.0s, final run 0.")

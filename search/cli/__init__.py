@@ -13,6 +13,7 @@ from gic_common.errors import TrialVerdict, UserError
 from search.cli.after_commands import cmd_dashboard, cmd_export, cmd_report, cmd_rerun, cmd_retrain
 from search.cli.parser import build_parser
 from search.cli.search_commands import cmd_best, cmd_data, cmd_run, cmd_worker
+from search.job.clock import process_started
 
 __all__ = ["main"]
 
@@ -39,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    started = time.monotonic()  # `run --time` counts the user's time from here
+    # `run --time` counts the user's time from the process's start when this is the program (argv from
+    # the command line), from this call when code calls it with its own argv.
+    started = process_started() if argv is None else time.monotonic()
     args = build_parser().parse_args(argv)
     args.started = started
     import optuna

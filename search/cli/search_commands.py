@@ -95,6 +95,7 @@ def _run_job(args, settings) -> None:
                         "then retrain --trial N")
     plan = JobPlan(args.time, share=settings.search_share, patience=settings.search_patience,
                    start=args.started)  # the clock started with the command: reading the data counts
+    plan.mark("start")  # the interpreter, the imports and the flags, before any of the job's own work
     with stop_signals() as received:
         try:
             result = run_job(settings, args.time, plan, progress=not args.no_progress)
@@ -114,7 +115,7 @@ def _run_job(args, settings) -> None:
         print(f"wrote {result.submission}")
     if result.report is not None:
         print(f"wrote {result.report}")
-    print(f"the whole job took {time.monotonic() - plan.start:.0f}s of {args.time:.0f}s")
+    print(f"the whole job took {time.monotonic() - plan.start:.0f}s of {args.time:.0f}s ({plan.spent()})")
 
 
 def _variant_here(args) -> str:

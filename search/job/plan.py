@@ -74,10 +74,23 @@ class JobPlan:
     patience: int = 6
     reserve: float | None = None  # default: RESERVE_SECONDS or RESERVE_SHARE of T, whichever is more
     start: float = field(default_factory=time.monotonic)
+    phases: dict[str, float] = field(default_factory=dict)  # seconds each phase took, in order (``mark``)
 
     def __post_init__(self) -> None:
         if self.reserve is None:
             self.reserve = max(RESERVE_SECONDS, RESERVE_SHARE * self.total)
+        self._marked = self.start
+
+    def mark(self, phase: str) -> None:
+        """``phase`` ended now: it took the seconds since the last mark (the first, since the start)."""
+        now = time.monotonic()
+        self.phases[phase] = now - self._marked
+        self._marked = now
+
+    def spent(self) -> str:
+        """Where the job's seconds went, phase by phase: what says which phase ran long when T was not kept."""
+        return ", ".join(f"{phase} {sec:.0f}s" if sec >= 10 else f"{phase} {sec:.1f}s"
+                         for phase, sec in self.phases.items())
 
     def left(self) -> float:
         return max(0.0, self.start + self.total - time.monotonic())

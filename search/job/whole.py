@@ -87,6 +87,7 @@ def run_job(settings: StudyConfig, seconds: float, plan: JobPlan | None = None, 
                                       val_images if challenged else None),
         on_complete=kept,
         job_ends=ends, designs_until=ends - plan.reserve))
+    plan.mark("data and search")
     trials = study.get_trials(deepcopy=False)
     if not any(t.state == optuna.trial.TrialState.COMPLETE for t in trials):  # not even a queued design fitted
         raise UserError(f"no trial of {study.study_name!r} finished in {seconds:.0f}s, so there is no model to "
@@ -128,8 +129,12 @@ def run_job(settings: StudyConfig, seconds: float, plan: JobPlan | None = None, 
     model_dir, metrics = retrain(study, winner.number, train_on, None, settings.device,
                                  storage_url=settings.storage_url(), epochs=epochs, init_state=state,
                                  note=lambda: _left(plan), deadline=ends - plan.reserve, score_trained=False)
+    plan.mark("final run")
     submission = _submission(study, model_dir, settings)
+    plan.mark("submission")
     page = _report(study, model_dir, settings, plan) if report else None
+    if report:
+        plan.mark("report")
     return JobResult(study, model_dir, metrics, submission, page, winner.value)
 
 
