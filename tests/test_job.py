@@ -58,9 +58,6 @@ def test_the_whole_job_searches_then_trains_the_winner_for_the_time_left(tiny_da
 def test_a_final_run_continues_from_its_trials_peak_by_default(tiny_data, tmp_path, capsys, monkeypatch):
     import search.shown.report
 
-    # the tiny set's trials are still near chance at their held peak, whose weights would not be kept:
-    # this test is about a trial that learned something
-    monkeypatch.setattr(whole, "continued_near_chance", lambda winner, chance: None)
     name = "job-test"
     storage = f"sqlite:///{tmp_path / 'job.db'}"
     monkeypatch.chdir(tmp_path)
@@ -84,25 +81,6 @@ def test_a_final_run_continues_from_its_trials_peak_by_default(tiny_data, tmp_pa
     train = rebuild_trial(study, winner.number, "cpu").config.train
     assert winner.user_attrs["held_at"] == held_position(train, 1, 2) > 0  # a schedule with a warm-up
     assert "its rate at the peak its trial held there" in err  # one schedule, no second warm-up
-
-
-@pytest.mark.slow
-def test_a_final_run_starts_afresh_when_the_weights_it_would_continue_are_near_chance(tiny_data, tmp_path, capsys,
-                                                                                     monkeypatch):
-    import search.job.plan
-
-    monkeypatch.setattr(search.job.plan, "NEAR_CHANCE", 1e9)  # every score counts as near chance
-    name = "job-test"
-    storage = f"sqlite:///{tmp_path / 'job.db'}"
-    monkeypatch.chdir(tmp_path)
-    assert main(["run", "cnn", "--data", str(tiny_data), "--time", "30", "--epochs", "2", "--storage", storage,
-                 "--study", name, "--device", "cpu", "--no-progress"]) == 0
-    err = capsys.readouterr().err
-    study = optuna.load_study(study_name=name, storage=storage)
-    meta = json.loads((Path(study.user_attrs["model_dir"]) / "model.json").read_text())
-    assert "near chance" in err and "so the final run starts afresh" in err
-    assert meta["continued_after_epochs"] == 0 and meta["epochs"] >= 1 and "epochs from scratch" in err
-    assert "continuing from its" not in err
 
 
 @pytest.mark.parametrize("extra, says", [

@@ -17,7 +17,6 @@ from search.job.plan import (
     after_run_seconds,
     at_equal_seconds,
     chance_level,
-    continued_near_chance,
     final_choice,
     search_verdict,
     why_not_the_best,
@@ -247,16 +246,3 @@ def test_the_plan_says_where_each_phases_seconds_went():
     assert list(plan.phases) == ["search", "final run"]
     assert 2.0 <= plan.phases["search"] < 3 and 0.05 <= plan.phases["final run"] < 1
     assert plan.spent().startswith("search 2.0s, final run 0.")
-
-
-def test_weights_near_chance_where_the_final_run_would_continue_them_are_not_kept():
-    # judged where the final run would pick them up: at the trial's held peak, else as it ended
-    late = trial(0, [0.008, 0.006, 0.017, 0.019, 0.008, 0.023])  # 96 classes: chance 0.0104
-    late.set_user_attr("held_epochs", 4)
-    assert continued_near_chance(late, 1 / 96) == 0.019
-    learned = trial(1, [0.105, 0.128, 0.212, 0.25, 0.333, 0.56])  # 10 classes: chance 0.1
-    learned.set_user_attr("held_epochs", 4)
-    assert continued_near_chance(learned, 0.1) is None
-    unheld = trial(2, [0.15, 0.3])  # no held peak: its end is what is continued
-    assert continued_near_chance(unheld, 0.1) is None and continued_near_chance(unheld, 0.2) == 0.3
-    assert continued_near_chance(late, None) is None  # no floor known (multi-label F1): keep the weights

@@ -45,8 +45,8 @@ from gic_common.knobs import (
     RESERVE_SHARE,
 )
 
-__all__ = ["JobPlan", "after_run_seconds", "at_equal_seconds", "chance_level", "continued_near_chance", "final_choice",
-           "lead_noise", "search_verdict", "why_not_the_best"]
+__all__ = ["JobPlan", "after_run_seconds", "at_equal_seconds", "chance_level", "final_choice", "lead_noise",
+           "search_verdict", "why_not_the_best"]
 
 
 def lead_noise(a: float, b: float, images: int) -> float:
@@ -175,22 +175,6 @@ def _judged_on_noise(trained: Sequence[FrozenTrial], chance: float, val_images: 
     return (f"the design a draw must beat (trial {incumbent.number}) was near chance after epoch {CHALLENGE_FROM} "
             f"({first:.4f}, chance {chance:.4f}), where a draw is first judged against it: such verdicts stop "
             f"draws on noise, so the final run gets the time")
-
-
-def continued_near_chance(winner: FrozenTrial, chance: float | None) -> float | None:
-    """The score of the weights a final run would continue from (those at the trial's held peak, where
-    it kept them, else as it ended) when it is under ``NEAR_CHANCE`` times ``chance``, else None.
-    Such weights hold nothing worth keeping, and continuing them costs the run its warm-up: the final
-    run starts afresh instead, on a plain schedule over its whole time. On real-late, whose designs
-    sit near chance through their 6-epoch trials and learn late, a fresh final run scored 0.9 points
-    more than a continued one (six seeds); on the sets whose trials had learned (real-gray, synth),
-    continuing won by 1-6 points (bench/RESULTS.md, "The final run from scratch")."""
-    if chance is None:
-        return None
-    held = winner.user_attrs.get("held_epochs")
-    score = winner.intermediate_values.get(held) if held is not None else None
-    score = winner.value if score is None else score
-    return score if score is not None and score < NEAR_CHANCE * chance else None
 
 
 def at_equal_seconds(challenger: FrozenTrial, incumbent: FrozenTrial) -> float:

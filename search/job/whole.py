@@ -19,15 +19,7 @@ from search.after.retrain import epochs_in, eval_share, retrain
 from search.config import StudyConfig
 from search.console import log
 from search.job.challenge import ChallengerPruner
-from search.job.plan import (
-    JobPlan,
-    after_run_seconds,
-    chance_level,
-    continued_near_chance,
-    final_choice,
-    search_verdict,
-    why_not_the_best,
-)
+from search.job.plan import JobPlan, after_run_seconds, chance_level, final_choice, search_verdict, why_not_the_best
 from search.places import runs_dir, submission_file
 from search.workers.run import SearchPhase, prepare_study, run_trials
 
@@ -123,11 +115,6 @@ def run_job(settings: StudyConfig, seconds: float, plan: JobPlan | None = None, 
         # A plain schedule over the whole run, not the trial's quick warm-up and held peak: it won a
         # point on real-late, whose designs learn late, and lost on real-gray and synth, which keep
         # what their trial learned (bench/RESULTS.md, "The final run from scratch"), so it is off.
-        state = None
-    near = continued_near_chance(winner, chance) if state is not None and epochs else None
-    if near is not None:
-        log(f"trial {winner.number}'s weights scored {near:.4f} where the final run would continue them, near "
-            f"chance ({chance:.4f}): they hold nothing to keep, so the final run starts afresh")
         state = None
     if epochs == 0 and state is None:
         raise UserError(f"no time is left for a final run of trial {winner.number} ({final:.0f}s); give --time "
