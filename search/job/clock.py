@@ -13,6 +13,8 @@ import time
 
 __all__ = ["process_started"]
 
+BEFORE_MAIN_LIMIT = 60.0  # seconds: more than any start-up before `main`, less than a host program's work
+
 
 def process_started() -> float:
     """The ``time.monotonic()`` reading at which this process started (never later than now)."""
@@ -24,6 +26,6 @@ def process_started() -> float:
         ran = time.clock_gettime(time.CLOCK_BOOTTIME) - ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError, AttributeError):  # not Linux, or no /proc mounted
         return now
-    # A reading outside [0, an hour] is a clock this code misreads (a container's own boot time?): the
-    # start of main is the honest fallback then, not a budget spent before it began.
-    return now - ran if 0.0 <= ran < 3600.0 else now
+    # The interpreter and the CLI's imports take seconds at most. A longer reading is a process that
+    # did other work first (a host program calling `main`) or a clock misread: the call is the start.
+    return now - ran if 0.0 <= ran < BEFORE_MAIN_LIMIT else now
