@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     # `run --time` counts the user's time from the process's start when this is the program (argv from
-    # the command line), from this call when code calls it with its own argv.
+    # the command line, and main reached within BEFORE_MAIN_LIMIT of the start: search/job/clock.py),
+    # from this call when code calls it with its own argv.
     started = process_started() if argv is None else time.monotonic()
     args = build_parser().parse_args(argv)
     args.started = started
