@@ -40,6 +40,9 @@ CHALLENGE_FROM = 1  # the first epoch a challenger is judged at: a design that w
 CHALLENGE_LEAD = 0.0  # standard errors a challenger must lead the incumbent by at each epoch to go on (at 1, the
                       # 6-epoch curves stopped the draw that ends 4.4 ahead on photos-48px at epoch 2; at 0, it
                       # goes on and the losers still stop at epochs 1-4); challenge
+CHALLENGE_LEAD_NEAR_CHANCE = 1.0  # the same where the incumbent is under NEAR_CHANCE times chance at that epoch:
+                                  # being ahead of a guess is noise (seed 000's CNN, level with the recommended design
+                                  # near chance on real-late and real-gray, ran on there for 6-8 epochs); challenge
 FRESH_FROM = 0  # 0: a final run continues its trial; N: one of N or more times its trial's epochs starts afresh
                 # (a plain schedule; at 2: +0.9 real-late, -1.4 real-gray, -0.6 and -5.8 synth); whole
 TRIAL_DECAY = 1 / 3  # of a job's trial, the last epochs that bring its rate down; before, it holds the peak; objective

@@ -222,6 +222,21 @@ def test_a_challenger_ahead_by_less_than_the_noise_goes_on():
     assert pruner.prune(study, _running([0.148]))
 
 
+def test_near_chance_a_challenger_must_lead_by_the_noise():
+    from search.job.challenge import ChallengerPruner
+
+    # the late-learning set: 480 validation images, about 1% chance, both designs near it
+    recommended = trial(0, [0.008, 0.012, 0.010])
+    recommended.user_attrs = {"design": "recommended"}
+    study = _study_with(recommended)
+    ahead_by_a_hair = _running([0.012, 0.015], "seed000-cnn")  # one standard error there is about 0.0066
+    assert ChallengerPruner(optuna.pruners.NopPruner(), 480, chance=0.0104).prune(study, ahead_by_a_hair)
+    assert not ChallengerPruner(optuna.pruners.NopPruner(), 480).prune(study, ahead_by_a_hair)  # no floor known
+    # past twice chance, being ahead is enough again
+    learning = _study_with(trial(0, [0.05, 0.10]))
+    assert not ChallengerPruner(optuna.pruners.NopPruner(), 480, chance=0.0104).prune(learning, _running([0.052]))
+
+
 def test_a_challenger_is_judged_against_the_trial_the_final_run_would_get():
     from search.job.challenge import ChallengerPruner
 

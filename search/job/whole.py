@@ -74,10 +74,10 @@ def run_job(settings: StudyConfig, seconds: float, plan: JobPlan | None = None, 
     study = prepared.study
     data = prepared.data
     val_images = 0 if data.val_x is None else len(data.val_x)
-    if len(study.directions) == 1:  # Optuna prunes no multi-objective study
-        study.pruner = ChallengerPruner(study.pruner, val_images)
-    challenged = len(study.directions) == 1 and val_images > 0  # draws are judged against the incumbent
     chance = chance_level(prepared.data.task, settings.metric, prepared.data.num_classes)
+    if len(study.directions) == 1:  # Optuna prunes no multi-objective study
+        study.pruner = ChallengerPruner(study.pruner, val_images, chance)
+    challenged = len(study.directions) == 1 and val_images > 0  # draws are judged against the incumbent
     log(f"the whole job has {seconds:.0f}s: the search at most {plan.share:.0%} of it "
         f"({settings.timeout:.0f}s left for it now), then the winner's final run, then the submission")
     kept = KeptWeights()
