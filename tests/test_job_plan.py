@@ -198,7 +198,8 @@ def test_a_challenger_stops_once_it_is_not_ahead_and_goes_on_while_it_is(capsys)
     # ahead at epochs 1 and 2, it goes on; level at epoch 3, it stops
     assert not pruner.prune(study, _running([0.017, 0.017], "seed000-cnn"))
     assert pruner.prune(study, _running([0.017, 0.017, 0.012], "seed000-cnn"))
-    assert "stops after epoch 3" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert "stops after epoch 3" in said and "not ahead of it" in said
     # its first epoch is judged too: level with the incumbent there, it stops; ahead, it goes on
     assert pruner.prune(study, _running([0.010], "seed000-cnn"))
     assert not pruner.prune(study, _running([0.012], "seed000-cnn"))

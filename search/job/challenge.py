@@ -18,7 +18,8 @@ ahead, not ahead by the noise"). Where the incumbent itself is still near chance
 ahead of it is noise, and there a lead of ``CHALLENGE_LEAD_NEAR_CHANCE`` standard errors is asked:
 seed 000's CNN sat level with the recommended design near chance on the late-learning and greyscale
 sets, and was stopped at epoch 2 or 3 by that lead. The study's own pruner still judges first; this
-rule only adds stops. Every single-objective metric here is a proportion to maximise, as ``lead_noise`` assumes.
+rule only adds stops. Every single-objective metric here is a proportion to maximise, as
+``lead_noise`` assumes.
 """
 
 from __future__ import annotations
@@ -71,6 +72,8 @@ class ChallengerPruner(BasePruner):
 
 def _short_of(lead: float, noise: float, images: int) -> str:
     """What the challenger fell short of, for its log line."""
-    if lead <= 0:
+    if lead == 0:
         return "not ahead of it"
+    if lead < 0:
+        return f"behind it by {-lead:g} standard error(s) ({-noise:.4f}) of {images} validation images or more"
     return f"a lead under {lead:g} standard error(s) ({noise:.4f}) of {images} validation images"
