@@ -35,16 +35,16 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 SPACE = {"x": FloatDistribution(0, 1)}
 
 
-def curves(files: list[Path]) -> tuple[dict, dict]:
-    """(data, run, design) -> {epoch: accuracy} and -> {epoch: seconds}; plus each set's validation size."""
-    acc, sec = defaultdict(dict), defaultdict(dict)
+def curves(files: list[Path]) -> tuple[dict, dict, dict]:
+    """(data, run, design) -> {epoch: accuracy} and -> {epoch: seconds since the run began}; data -> chance."""
+    acc, sec, chance = defaultdict(dict), defaultdict(dict), {}
     for f in files:
         for line in f.read_text().splitlines():
             r = json.loads(line)
             acc[(r["data"], r["run"], r["design"])][r["epoch"]] = r["accuracy"]
-            acc[(r["data"], "chance", "")][0] = r["chance"]
             sec[(r["data"], r["run"], r["design"])][r["epoch"]] = r["seconds"]
-    return acc, sec
+            chance[r["data"]] = r["chance"]
+    return acc, sec, chance
 
 
 def frozen(number: int, curve: dict, seconds: float, design: str, state=TrialState.COMPLETE):
@@ -58,10 +58,14 @@ def frozen(number: int, curve: dict, seconds: float, design: str, state=TrialSta
 
 
 def validation_images(data: str) -> int:
-    return sum(1 for _ in (ROOT / "data" / data / "val.csv").open()) - 1
+    """The set's validation images: the standard errors are counted on them."""
+    listing = ROOT / "data" / data / "val.csv"
+    if not listing.is_file():
+        sys.exit(f"error: {listing} is missing: build the set first (bench/real_sets.py, bench/photo_patches.py)")
+    return sum(1 for _ in listing.open()) - 1
 
 
-def replay(acc, sec, data: str, lead: float) -> tuple[dict, float, str]:
+def replay(acc, sec, chance: float, data: str, lead: float) -> tuple[dict, float, str]:
     challenge.CHALLENGE_LEAD = lead
     n = validation_images(data)
     short = lambda d: acc[(data, "short", d)]  # noqa: E731
@@ -69,7 +73,7 @@ def replay(acc, sec, data: str, lead: float) -> tuple[dict, float, str]:
     recommended = frozen(0, rec_curve, rec_seconds, "recommended")
     study = optuna.create_study(direction="maximize")
     study.add_trial(recommended)
-    pruner = challenge.ChallengerPruner(optuna.pruners.NopPruner(), n, acc[(data, "chance", "")][0])
+    pruner = challenge.ChallengerPruner(optuna.pruners.NopPruner(), n, chance)
     stopped, cost, survivors = {}, 0.0, [recommended]
     rec_epoch = rec_seconds / max(rec_curve)
     challengers = sorted({d for (s, run, d) in acc if s == data and run == "short" and d != "recommended"})
@@ -82,7 +86,8 @@ def replay(acc, sec, data: str, lead: float) -> tuple[dict, float, str]:
         if stop is None:
             survivors.append(frozen(i, curve, seconds, design))
     chosen = final_choice(survivors, n).user_attrs["design"]
-    gain = acc[(data, "long", chosen)][16] - acc[(data, "long", "recommended")][16]
+    last = lambda d: acc[(data, "long", d)][max(acc[(data, "long", d)])]  # noqa: E731
+    gain = last(chosen) - last("recommended")
     return stopped, cost, f"{chosen} ({100 * gain:+.1f})"
 
 
@@ -91,13 +96,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("rows", type=Path, nargs="+")
     p.add_argument("--leads", type=float, nargs="+", default=[1.0, 0.5, 0.0, -0.5])
     args = p.parse_args(argv)
-    acc, sec = curves(args.rows)
+    acc, sec, chance = curves(args.rows)
     sets = sorted({s for (s, _, _) in acc})
-    print("| benchmark | lead (s.e.) | stopped at epoch | challengers' epochs | final run (16-epoch lead) |")
+    print("| benchmark | lead (s.e.) | stopped at epoch | challengers' epochs | final run (long-run lead) |")
     print("|---|---|---|---|---|")
     for data in sets:
         for lead in args.leads:
-            stopped, cost, chosen = replay(acc, sec, data, lead)
+            stopped, cost, chosen = replay(acc, sec, chance[data], data, lead)
             where = ", ".join(f"{d} {e or '-'}" for d, e in stopped.items())
             print(f"| {data} | {lead:g} | {where} | {cost:.1f} | {chosen} |")
 
