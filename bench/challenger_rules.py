@@ -1,7 +1,7 @@
 """Which challenger rule keeps the draws that win and stops the rest: `run --time`'s own pruner replayed
 on recorded curves, at several leads.
 
-    python bench/challenger_rules.py ROWS.jsonl [MORE.jsonl ...] [--leads 1 0.5 0 -0.5]
+    python bench/challenger_rules.py ROWS.jsonl [MORE.jsonl ...] [--leads 1 0.5 0 -0.5] [--data-root data]
 
 ROWS are bench/fidelity.py's rows: each design's 6-epoch trial (``short``) and its 16-epoch run
 (``long``, the truth). Every design but the recommended one is replayed as a challenger to the
@@ -57,17 +57,16 @@ def frozen(number: int, curve: dict, seconds: float, design: str, state=TrialSta
     return t
 
 
-def validation_images(data: str) -> int:
+def validation_images(root: Path, data: str) -> int:
     """The set's validation images: the standard errors are counted on them."""
-    listing = ROOT / "data" / data / "val.csv"
+    listing = root / data / "val.csv"
     if not listing.is_file():
         sys.exit(f"error: {listing} is missing: build the set first (bench/real_sets.py, bench/photo_patches.py)")
     return sum(1 for _ in listing.open()) - 1
 
 
-def replay(acc, sec, chance: float, data: str, lead: float) -> tuple[dict, float, str]:
+def replay(acc, sec, chance: float, data: str, lead: float, n: int) -> tuple[dict, float, str]:
     challenge.CHALLENGE_LEAD = lead
-    n = validation_images(data)
     short = lambda d: acc[(data, "short", d)]  # noqa: E731
     rec_curve, rec_seconds = short("recommended"), max(sec[(data, "short", "recommended")].values())
     recommended = frozen(0, rec_curve, rec_seconds, "recommended")
@@ -95,16 +94,22 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("rows", type=Path, nargs="+")
     p.add_argument("--leads", type=float, nargs="+", default=[1.0, 0.5, 0.0, -0.5])
+    p.add_argument("--data-root", type=Path, default=ROOT / "data", help="where the sets' folders are")
     args = p.parse_args(argv)
     acc, sec, chance = curves(args.rows)
     sets = sorted({s for (s, _, _) in acc})
     print("| benchmark | lead (s.e.) | stopped at epoch | challengers' epochs | final run (long-run lead) |")
     print("|---|---|---|---|---|")
-    for data in sets:
-        for lead in args.leads:
-            stopped, cost, chosen = replay(acc, sec, chance[data], data, lead)
-            where = ", ".join(f"{d} {e or '-'}" for d, e in stopped.items())
-            print(f"| {data} | {lead:g} | {where} | {cost:.1f} | {chosen} |")
+    landed = challenge.CHALLENGE_LEAD  # each replay sets the knob; the caller gets it back as it was
+    try:
+        for data in sets:
+            images = validation_images(args.data_root, data)
+            for lead in args.leads:
+                stopped, cost, chosen = replay(acc, sec, chance[data], data, lead, images)
+                where = ", ".join(f"{d} {e or '-'}" for d, e in stopped.items())
+                print(f"| {data} | {lead:g} | {where} | {cost:.1f} | {chosen} |")
+    finally:
+        challenge.CHALLENGE_LEAD = landed
 
 
 if __name__ == "__main__":

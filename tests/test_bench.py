@@ -462,3 +462,27 @@ def test_fidelity_table_names_the_line_that_is_not_a_row(tmp_path):
                     '"accuracy": 0.1}\n{"data": "x"\n')
     with pytest.raises(SystemExit, match=r"rows.jsonl:2: not a row"):
         fidelity.main_args(["table", str(rows)])
+
+
+def test_challenger_rules_replays_the_jobs_pruner_at_each_lead(tmp_path, capsys):
+    import challenger_rules
+
+    # photos-48px's recorded 6-epoch curves (500 validation images): draw1 leads the recommended design
+    # at every epoch, once by less than one standard error; the seed design is level at epoch 1
+    short = {"recommended": [0.148, 0.334, 0.358, 0.384, 0.460, 0.504],
+             "draw1": [0.216, 0.344, 0.428, 0.494, 0.542, 0.572], "seed": [0.148, 0.198, 0.252, 0.254, 0.280, 0.338]}
+    long = {"recommended": 0.610, "draw1": 0.654, "seed": 0.474}
+    rows = [{"data": "photos", "design": d, "run": "short", "epoch": e, "accuracy": a, "chance": 1 / 64,
+             "seconds": 12.0 * e} for d, curve in short.items() for e, a in enumerate(curve, start=1)]
+    rows += [{"data": "photos", "design": d, "run": "long", "epoch": 16, "accuracy": a, "chance": 1 / 64,
+              "seconds": 192.0} for d, a in long.items()]
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "val.csv").write_text("Image,Class\n" + "x.png,0\n" * 500)
+    challenger_rules.main([str(tmp_path / "rows.jsonl"), "--leads", "1", "0", "--data-root", str(tmp_path)])
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| photos")]
+    assert table == ["| photos | 1 | draw1 2, seed 1 | 3.0 | recommended (+0.0) |",
+                     "| photos | 0 | draw1 -, seed 1 | 7.0 | draw1 (+4.4) |"]
+    # a set whose files are missing is named in one line
+    with pytest.raises(SystemExit, match="val.csv is missing"):
+        challenger_rules.main([str(tmp_path / "rows.jsonl"), "--data-root", str(tmp_path / "nowhere")])
